@@ -1,0 +1,1 @@
+"""The Discord face: client, slash-command cogs, embeds, pagination and the announcer."""

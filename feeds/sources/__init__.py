@@ -1,0 +1,1 @@
+"""Parsers that turn incoming material (listings, arXiv, RSS/Atom, BibTeX) into PaperRecords."""

@@ -1,0 +1,1 @@
+"""The composition root: configuration, CLI, scheduler jobs and service start/stop."""

@@ -1,0 +1,1 @@
+"""The SQLite store: migrations, repositories, search and the domain dataclasses."""
