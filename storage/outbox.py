@@ -1,0 +1,239 @@
+"""Subscriptions and the delivery outbox: who follows what, and which announcements are owed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from storage.db import Database, iso, utcnow
+from storage.errors import InvalidInputError, NotFoundError
+from storage.ingest import delivery_nonce
+from storage.models import Delivery, Subscription
+
+TARGETS = ("all", "author", "topic", "category")
+MAX_BACKFILL = 10
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """An owed announcement with what the sender needs to make it."""
+
+    delivery: Delivery
+    subscription: Subscription
+    paper_key: str
+
+
+_SUB_COLUMNS = (
+    "id, guild_id, channel_id, webhook_url, target, value, created_at, paused_reason, digest"
+)
+
+
+def _subscription(row) -> Subscription:
+    return Subscription(
+        id=row[0],
+        guild_id=row[1],
+        channel_id=row[2],
+        webhook_url=row[3],
+        target=row[4],
+        value=row[5],
+        created_at=datetime.fromisoformat(row[6]),
+        paused_reason=row[7],
+        digest=bool(row[8]),
+    )
+
+
+def _delivery(row) -> Delivery:
+    return Delivery(
+        id=row[0],
+        subscription_id=row[1],
+        paper_id=row[2],
+        status=row[3],
+        attempts=row[4],
+        nonce=row[5],
+        created_at=datetime.fromisoformat(row[6]),
+        message_id=row[7],
+        last_error=row[8],
+    )
+
+
+class Outbox:
+    """Repository for subscriptions and deliveries."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def subscribe(
+        self,
+        *,
+        target: str,
+        value: str | None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        webhook_url: str | None = None,
+        backfill: int = 0,
+        digest: bool = False,
+    ) -> tuple[Subscription, int]:
+        """Follow a target; returns the subscription and how many backfill rows were queued.
+
+        A new subscription only gets papers first seen after it, plus the
+        ``backfill`` newest matching papers when asked.
+        """
+        if target not in TARGETS:
+            raise InvalidInputError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+        if target != "all" and not value:
+            raise InvalidInputError(f"a {target} subscription needs a value naming the {target}")
+        if not 0 <= backfill <= MAX_BACKFILL:
+            raise InvalidInputError(f"backfill must be between 0 and {MAX_BACKFILL}")
+        if (channel_id is None) == (webhook_url is None):
+            raise InvalidInputError("a subscription needs exactly one of a channel or a webhook")
+        value = None if target == "all" else value
+        now = iso(utcnow())
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO subscriptions (guild_id, channel_id, webhook_url, target, value,"
+                " digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET paused_reason = NULL, digest = excluded.digest",
+                (guild_id, channel_id, webhook_url, target, value, int(digest), now),
+            )
+            async with conn.execute(
+                f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE"
+                " COALESCE(channel_id, webhook_url) = COALESCE(?, ?) AND target = ?"
+                " AND COALESCE(value, '') = COALESCE(?, '')",
+                (channel_id, webhook_url, target, value),
+            ) as cur:
+                row = await cur.fetchone()
+            assert row is not None
+            sub = _subscription(row)
+            queued = 0
+            if backfill:
+                for paper_id, key in await _matching_papers(conn, sub, backfill):
+                    cur = await conn.execute(
+                        "INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, nonce,"
+                        " created_at) VALUES (?, ?, ?, ?)",
+                        (sub.id, paper_id, delivery_nonce(sub.id, key), now),
+                    )
+                    queued += cur.rowcount
+        return sub, queued
+
+    async def unsubscribe(self, subscription_id: int, *, guild_id: int | None = None) -> Subscription:
+        sub = await self.get(subscription_id)
+        if sub is None or (guild_id is not None and sub.guild_id != guild_id):
+            raise NotFoundError(
+                f"there is no subscription #{subscription_id} here; /subscriptions lists them"
+            )
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+        return sub
+
+    async def get(self, subscription_id: int) -> Subscription | None:
+        row = await self.db.fetchone(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id = ?", (subscription_id,)
+        )
+        return _subscription(row) if row else None
+
+    async def subscriptions(
+        self, *, guild_id: int | None = None, webhooks: bool | None = None
+    ) -> list[Subscription]:
+        clauses, params = [], []
+        if guild_id is not None:
+            clauses.append("guild_id = ?")
+            params.append(guild_id)
+        if webhooks is not None:
+            clauses.append("webhook_url IS NOT NULL" if webhooks else "webhook_url IS NULL")
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = await self.db.fetchall(
+            f"SELECT {_SUB_COLUMNS} FROM subscriptions {where} ORDER BY id", params
+        )
+        return [_subscription(r) for r in rows]
+
+    async def pause(self, subscription_id: int, reason: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET paused_reason = ? WHERE id = ?", (reason, subscription_id)
+            )
+
+    async def resume(self, subscription_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE subscriptions SET paused_reason = NULL WHERE id = ?", (subscription_id,)
+            )
+
+    async def pending(self, limit: int = 50, *, now: datetime | None = None) -> list[PendingDelivery]:
+        """Owed deliveries whose retry time has come, oldest first, for active subscriptions."""
+        now_s = iso(now or utcnow())
+        rows = await self.db.fetchall(
+            "SELECT d.id, d.subscription_id, d.paper_id, d.status, d.attempts, d.nonce,"
+            " d.created_at, d.message_id, d.last_error, p.key,"
+            " s.id, s.guild_id, s.channel_id, s.webhook_url, s.target, s.value, s.created_at,"
+            " s.paused_reason, s.digest"
+            " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+            " JOIN papers p ON p.id = d.paper_id"
+            " WHERE d.status = 'pending' AND s.paused_reason IS NULL"
+            " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
+            " ORDER BY d.id LIMIT ?",
+            (now_s, limit),
+        )
+        return [
+            PendingDelivery(_delivery(r[0:9]), _subscription(r[10:19]), r[9]) for r in rows
+        ]
+
+    async def mark_sent(self, delivery_id: int, message_id: int | None) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'sent', message_id = ?, sent_at = ?,"
+                " attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                (message_id, iso(utcnow()), delivery_id),
+            )
+
+    async def mark_retry(self, delivery_id: int, error: str, delay: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = ? WHERE id = ?",
+                (error[:500], iso(utcnow() + timedelta(seconds=delay)), delivery_id),
+            )
+
+    async def mark_failed(self, delivery_id: int, error: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'failed', attempts = attempts + 1,"
+                " last_error = ? WHERE id = ?",
+                (error[:500], delivery_id),
+            )
+
+    async def depth(self) -> tuple[int, datetime | None]:
+        """How many deliveries are pending, and since when the oldest has waited."""
+        row = await self.db.fetchone(
+            "SELECT count(*), min(created_at) FROM deliveries WHERE status = 'pending'"
+        )
+        if not row:
+            return 0, None
+        return int(row[0]), datetime.fromisoformat(row[1]) if row[1] else None
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT status, count(*) FROM deliveries GROUP BY status")
+        return {r[0]: int(r[1]) for r in rows}
+
+
+async def _matching_papers(conn, sub: Subscription, limit: int) -> list[tuple[int, str]]:
+    clauses = {
+        "all": ("", ()),
+        "author": (
+            "WHERE p.id IN (SELECT pa.paper_id FROM paper_authors pa JOIN authors a"
+            " ON a.id = pa.author_id WHERE a.key = ?)",
+            (sub.value,),
+        ),
+        "topic": (
+            "WHERE p.id IN (SELECT pt.paper_id FROM paper_topics pt JOIN topics t"
+            " ON t.id = pt.topic_id WHERE t.slug = ?)",
+            (sub.value,),
+        ),
+        "category": ("WHERE lower(p.category) = lower(?)", (sub.value,)),
+    }
+    where, params = clauses[sub.target]
+    async with conn.execute(
+        f"SELECT p.id, p.key FROM papers p {where}"
+        " ORDER BY p.first_seen_at DESC, p.published DESC LIMIT ?",
+        (*params, limit),
+    ) as cur:
+        return [(int(r[0]), r[1]) for r in await cur.fetchall()]

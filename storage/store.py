@@ -1,0 +1,499 @@
+"""The Store: one open database and the repository functions every surface calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+
+from storage import ingest as _ingest
+from storage.authors import AuthorIndex
+from storage.db import Database, connect, iso, migrate, utcnow
+from storage.errors import InvalidInputError, StoreError
+from storage.models import (
+    AuthorMatch,
+    AuthorProfile,
+    IngestReport,
+    Link,
+    Paper,
+    PaperRecord,
+    Source,
+    Topic,
+)
+from storage.outbox import Outbox
+from storage.search import Expansions, build_match
+from storage.text import author_key
+from storage.topics import TopicIndex
+
+log = logging.getLogger(__name__)
+
+_PAPER_COLUMNS = (
+    "p.id, p.key, p.title, p.authors_truncated, p.abstract, p.category, p.published, p.has_code,"
+    " p.code_url, p.first_seen_at, p.updated_at, p.links, p.categories, p.arxiv_id, p.doi,"
+    " p.comment, p.journal_ref"
+)
+TITLE_WEIGHT = 10.0
+ABSTRACT_WEIGHT = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    papers: int
+    authors: int
+    topics: int
+    newest: Paper | None
+    sources: list[Source]
+    pending_deliveries: int
+
+
+class Store:
+    """The paperboy database. Open with ``await Store.open(path)``; close with ``close()``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.outbox = Outbox(db)
+        self._topic_index: TopicIndex | None = None
+        self._expansions: tuple[int, Expansions] | None = None
+        self._authors: tuple[int, AuthorIndex] | None = None
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        conn = await connect(path)
+        try:
+            await migrate(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(Database(conn, str(path)))
+
+    @property
+    def path(self) -> str:
+        return self.db.path
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- writing ---------------------------------------------------------------
+
+    async def ingest(
+        self,
+        records: Iterable[PaperRecord],
+        *,
+        source: str | None = None,
+        kind: str = "listing",
+        location: str | None = None,
+        owner: str | None = None,
+    ) -> IngestReport:
+        """Store a batch in one transaction: new papers, merged updates, topics, outbox rows."""
+        if kind not in _ingest.SOURCE_KINDS:
+            raise InvalidInputError(f"unknown source kind {kind!r}; use one of {_ingest.SOURCE_KINDS}")
+        index = await self._topics_index()
+        async with self.db.transaction() as conn:
+            report, _ = await _ingest.ingest(
+                conn,
+                records,
+                source=source or "cli",
+                kind=kind,
+                location=location,
+                owner=owner,
+                topic_index=index,
+            )
+        if report.changed:
+            self._expansions = None
+            self._authors = None
+        return report
+
+    async def _topics_index(self) -> TopicIndex:
+        if self._topic_index is None:
+            rows = await self.db.fetchall("SELECT id, kind, name, expansion FROM topics")
+            index = TopicIndex(phrases={}, acronyms={})
+            for topic_id, kind, name, expansion in rows:
+                if kind == "acronym":
+                    index.acronyms[name] = topic_id
+                    if expansion:
+                        index.phrases.setdefault(expansion, topic_id)
+                elif kind == "phrase":
+                    index.phrases[name] = topic_id
+            self._topic_index = index
+        return self._topic_index
+
+    # -- reading papers ----------------------------------------------------------
+
+    async def data_version(self) -> int:
+        row = await self.db.fetchone("SELECT value FROM meta WHERE key = 'data_version'")
+        return int(row[0]) if row else 0
+
+    async def _papers(self, where: str, params: Sequence[object] = (), tail: str = "") -> list[Paper]:
+        rows = await self.db.fetchall(f"SELECT {_PAPER_COLUMNS} FROM papers p {where} {tail}", params)
+        return await self._hydrate(rows)
+
+    async def _hydrate(self, rows: list) -> list[Paper]:
+        if not rows:
+            return []
+        ids = [row[0] for row in rows]
+        marks = ",".join("?" * len(ids))
+        authors: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
+        for paper_id, name, inferred in await self.db.fetchall(
+            f"SELECT paper_id, name, inferred FROM paper_authors WHERE paper_id IN ({marks})"
+            " ORDER BY paper_id, position",
+            ids,
+        ):
+            authors[paper_id].append((name, inferred))
+        sources: dict[int, list[str]] = {i: [] for i in ids}
+        for paper_id, name in await self.db.fetchall(
+            f"SELECT ps.paper_id, s.name FROM paper_sources ps JOIN sources s ON s.id = ps.source_id"
+            f" WHERE ps.paper_id IN ({marks}) ORDER BY s.name",
+            ids,
+        ):
+            sources[paper_id].append(name)
+        return [_row_to_paper(row, authors[row[0]], sources[row[0]]) for row in rows]
+
+    async def get_paper(self, key: str) -> Paper | None:
+        """A paper by its key, or by an alias (arXiv id with or without version, DOI)."""
+        key = key.strip()
+        papers = await self._papers("WHERE p.key = ?", (key,))
+        if papers:
+            return papers[0]
+        alias = key.lower() if key.lower().startswith("10.") else key
+        if "v" in alias and alias.rsplit("v", 1)[-1].isdigit():
+            alias = alias.rsplit("v", 1)[0]
+        papers = await self._papers(
+            "WHERE p.id = (SELECT paper_id FROM paper_aliases WHERE alias = ?)", (alias,)
+        )
+        return papers[0] if papers else None
+
+    async def latest(
+        self,
+        limit: int = 50,
+        *,
+        author_key: str | None = None,
+        topic_slug: str | None = None,
+        category: str | None = None,
+        since: datetime | None = None,
+    ) -> list[Paper]:
+        """Newest first by when this store first saw them."""
+        clauses, params = [], []
+        if author_key is not None:
+            clauses.append(
+                "p.id IN (SELECT pa.paper_id FROM paper_authors pa JOIN authors a"
+                " ON a.id = pa.author_id WHERE a.key = ?)"
+            )
+            params.append(author_key)
+        if topic_slug is not None:
+            clauses.append(
+                "p.id IN (SELECT pt.paper_id FROM paper_topics pt JOIN topics t"
+                " ON t.id = pt.topic_id WHERE t.slug = ?)"
+            )
+            params.append(topic_slug)
+        if category is not None:
+            clauses.append("lower(p.category) = lower(?)")
+            params.append(category)
+        if since is not None:
+            clauses.append("p.first_seen_at > ?")
+            params.append(iso(since))
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        params.append(max(0, int(limit)))
+        return await self._papers(
+            where, params, "ORDER BY p.first_seen_at DESC, p.published DESC, p.id DESC LIMIT ?"
+        )
+
+    async def all_papers(self) -> list[Paper]:
+        return await self._papers("", (), "ORDER BY p.published DESC, p.id")
+
+    async def random_paper(self) -> Paper | None:
+        row = await self.db.fetchone("SELECT max(id) FROM papers")
+        if not row or row[0] is None:
+            return None
+        pick = random.randint(1, int(row[0]))
+        papers = await self._papers("WHERE p.id >= ?", (pick,), "ORDER BY p.id LIMIT 1")
+        return papers[0] if papers else None
+
+    async def count_papers(self) -> int:
+        row = await self.db.fetchone("SELECT count(*) FROM papers")
+        return int(row[0]) if row else 0
+
+    # -- search ----------------------------------------------------------------
+
+    async def expansions(self) -> Expansions:
+        version = await self.data_version()
+        if self._expansions is None or self._expansions[0] != version:
+            by_acronym: dict[str, str] = {}
+            by_phrase: dict[str, str] = {}
+            for name, expansion in await self.db.fetchall(
+                "SELECT name, expansion FROM topics WHERE kind = 'acronym' AND expansion IS NOT NULL"
+            ):
+                by_acronym.setdefault(name.lower(), expansion)
+                by_phrase.setdefault(expansion, name)
+            self._expansions = (version, Expansions(by_acronym, by_phrase))
+        return self._expansions[1]
+
+    async def search(self, query: str, limit: int = 10, offset: int = 0) -> list[Paper]:
+        """Ranked papers for any text a user may type; never an FTS syntax error."""
+        limit = max(0, min(int(limit), 100))
+        offset = max(0, int(offset))
+        expansions = await self.expansions()
+        for any_token in (False, True):
+            match = build_match(query, expansions, any_token=any_token)
+            if not match:
+                return []
+            rows = await self.db.fetchall(
+                f"SELECT {_PAPER_COLUMNS} FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
+                " WHERE papers_fts MATCH ? ORDER BY bm25(papers_fts, ?, ?), p.published DESC"
+                " LIMIT ? OFFSET ?",
+                (match, TITLE_WEIGHT, ABSTRACT_WEIGHT, limit, offset),
+            )
+            if rows or offset:
+                return await self._hydrate(rows)
+        return []
+
+    async def count_matches(self, query: str) -> int:
+        match = build_match(query, await self.expansions())
+        if not match:
+            return 0
+        row = await self.db.fetchone(
+            "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (match,)
+        )
+        return int(row[0]) if row else 0
+
+    # -- authors ---------------------------------------------------------------
+
+    async def _author_index(self) -> AuthorIndex:
+        version = await self.data_version()
+        if self._authors is None or self._authors[0] != version:
+            rows = await self.db.fetchall(
+                "SELECT a.key, a.name, count(pa.paper_id) FROM authors a"
+                " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.id ORDER BY a.key"
+            )
+            self._authors = (version, AuthorIndex.build([(r[0], r[1], r[2]) for r in rows]))
+        return self._authors[1]
+
+    async def match_authors(self, query: str, limit: int = 25) -> list[AuthorMatch]:
+        """Authors ranked by closeness to ``query``, then by paper count."""
+        index = await self._author_index()
+        return index.match(query[:200], limit)
+
+    async def author_profile(self, key: str) -> AuthorProfile | None:
+        row = await self.db.fetchone("SELECT id, key, name FROM authors WHERE key = ?", (key,))
+        if row is None:
+            row = await self.db.fetchone(
+                "SELECT id, key, name FROM authors WHERE key = ?", (author_key(key),)
+            )
+        if row is None:
+            return None
+        author_id, akey, name = row
+        papers = await self._papers(
+            "WHERE p.id IN (SELECT paper_id FROM paper_authors WHERE author_id = ?)",
+            (author_id,),
+            "ORDER BY p.published DESC, p.first_seen_at DESC",
+        )
+        coauthors = [
+            (r[0], int(r[1]))
+            for r in await self.db.fetchall(
+                "SELECT a.name, count(DISTINCT pa.paper_id) AS n FROM paper_authors pa"
+                " JOIN authors a ON a.id = pa.author_id WHERE pa.paper_id IN"
+                " (SELECT paper_id FROM paper_authors WHERE author_id = ?) AND pa.author_id != ?"
+                " GROUP BY a.id ORDER BY n DESC, a.name LIMIT 50",
+                (author_id, author_id),
+            )
+        ]
+        topics = [
+            (r[0], int(r[1]))
+            for r in await self.db.fetchall(
+                "SELECT t.name, count(*) AS n FROM paper_topics pt JOIN topics t ON t.id = pt.topic_id"
+                " WHERE pt.paper_id IN (SELECT paper_id FROM paper_authors WHERE author_id = ?)"
+                " AND t.kind != 'category' GROUP BY t.id ORDER BY n DESC, t.name LIMIT 15",
+                (author_id,),
+            )
+        ]
+        years = [p.published.year for p in papers if p.published]
+        return AuthorProfile(
+            key=akey,
+            name=name,
+            papers=papers,
+            coauthors=coauthors,
+            years=(min(years), max(years)) if years else None,
+            topics=topics,
+        )
+
+    # -- topics ----------------------------------------------------------------
+
+    async def topics(self, *, kind: str | None = None, min_papers: int = 1) -> list[Topic]:
+        clause = "WHERE t.kind = ?" if kind else ""
+        params: list[object] = [kind] if kind else []
+        params.append(min_papers)
+        rows = await self.db.fetchall(
+            "SELECT t.slug, t.name, t.kind, count(pt.paper_id) AS n, t.expansion FROM topics t"
+            f" LEFT JOIN paper_topics pt ON pt.topic_id = t.id {clause} GROUP BY t.id"
+            " HAVING n >= ? ORDER BY n DESC, t.slug",
+            params,
+        )
+        return [Topic(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
+
+    async def topic(self, slug: str) -> Topic | None:
+        row = await self.db.fetchone(
+            "SELECT t.slug, t.name, t.kind, (SELECT count(*) FROM paper_topics pt"
+            " WHERE pt.topic_id = t.id), t.expansion FROM topics t WHERE t.slug = ?",
+            (slug.strip().lower(),),
+        )
+        return Topic(row[0], row[1], row[2], int(row[3]), row[4]) if row else None
+
+    async def categories(self) -> list[tuple[str, int]]:
+        rows = await self.db.fetchall(
+            "SELECT category, count(*) FROM papers WHERE category IS NOT NULL"
+            " GROUP BY category ORDER BY count(*) DESC, category"
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
+    # -- sources ---------------------------------------------------------------
+
+    async def sources(self) -> list[Source]:
+        rows = await self.db.fetchall(
+            "SELECT s.id, s.name, s.kind, s.location, s.owner, s.last_polled_at,"
+            " s.last_success_at, s.last_error, s.etag, s.last_modified, s.content_hash,"
+            " (SELECT count(*) FROM paper_sources ps WHERE ps.source_id = s.id)"
+            " FROM sources s ORDER BY s.name"
+        )
+        return [
+            Source(
+                r[0], r[1], r[2], r[3], r[4], _dt(r[5]), _dt(r[6]), r[7], r[8], r[9], r[10], int(r[11])
+            )
+            for r in rows
+        ]
+
+    async def source(self, name: str) -> Source | None:
+        for source in await self.sources():
+            if source.name == name:
+                return source
+        return None
+
+    async def register_source(
+        self, name: str, kind: str, location: str | None, owner: str | None
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await _ingest.upsert_source(conn, name, kind, location, owner)
+
+    async def record_poll(
+        self,
+        name: str,
+        *,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        content_hash: str | None = None,
+    ) -> None:
+        """Remember a poll's outcome: validators on success, the error sentence on failure."""
+        now = iso(utcnow())
+        async with self.db.transaction() as conn:
+            if error is None:
+                await conn.execute(
+                    "UPDATE sources SET last_polled_at = ?, last_success_at = ?, last_error = NULL,"
+                    " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified),"
+                    " content_hash = COALESCE(?, content_hash) WHERE name = ?",
+                    (now, now, etag, last_modified, content_hash, name),
+                )
+            else:
+                await conn.execute(
+                    "UPDATE sources SET last_polled_at = ?, last_error = ? WHERE name = ?",
+                    (now, error[:1000], name),
+                )
+
+    # -- overview --------------------------------------------------------------
+
+    async def stats(self) -> Stats:
+        papers = await self.count_papers()
+        authors = await self.db.fetchone("SELECT count(*) FROM authors")
+        topics = await self.db.fetchone("SELECT count(*) FROM topics WHERE kind != 'category'")
+        pending = await self.db.fetchone("SELECT count(*) FROM deliveries WHERE status = 'pending'")
+        newest = await self._papers("", (), "ORDER BY p.published DESC, p.id DESC LIMIT 1")
+        return Stats(
+            papers=papers,
+            authors=int(authors[0]) if authors else 0,
+            topics=int(topics[0]) if topics else 0,
+            newest=newest[0] if newest else None,
+            sources=await self.sources(),
+            pending_deliveries=int(pending[0]) if pending else 0,
+        )
+
+    async def check(self) -> list[str]:
+        """Problems SQLite and our own invariants find; an empty list means healthy."""
+        problems = [
+            r[0] for r in await self.db.fetchall("PRAGMA integrity_check") if r[0] != "ok"
+        ]
+        problems += [
+            f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
+            for r in await self.db.fetchall("PRAGMA foreign_key_check")
+        ]
+        try:
+            await self.db.conn.execute(
+                "INSERT INTO papers_fts (papers_fts, rank) VALUES ('integrity-check', 1)"
+            )
+        except Exception as exc:
+            problems.append(f"search index: {exc}")
+        orphans = await self.db.fetchone(
+            "SELECT count(*) FROM papers p WHERE NOT EXISTS"
+            " (SELECT 1 FROM paper_sources ps WHERE ps.paper_id = p.id)"
+        )
+        if orphans and orphans[0]:
+            problems.append(f"{orphans[0]} papers have no source record")
+        return problems
+
+    async def backup(self, target: str | Path) -> None:
+        """Copy the live database with SQLite's online backup API (safe while others write)."""
+        import sqlite3
+
+        target = Path(target)
+        if target.exists():
+            raise InvalidInputError(f"{target} already exists; choose a new backup path")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dest = sqlite3.connect(str(target))
+        try:
+            await self.db.conn.backup(dest)
+        finally:
+            dest.close()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _row_to_paper(row: Sequence, authors: list[tuple[str, int]], sources: list[str]) -> Paper:
+    (pid, key, title, truncated, abstract, category, published, has_code, code_url, first_seen,
+     updated, links, categories, arxiv_id, doi, comment, journal_ref) = row
+    return Paper(
+        id=pid,
+        key=key,
+        title=title,
+        authors=tuple(name for name, inferred in authors if not inferred),
+        authors_truncated=bool(truncated),
+        abstract=abstract,
+        category=category,
+        published=date.fromisoformat(published) if published else None,
+        has_code=bool(has_code),
+        code_url=code_url,
+        first_seen_at=datetime.fromisoformat(first_seen),
+        updated_at=datetime.fromisoformat(updated),
+        links=tuple(Link(*item) for item in json.loads(links)),
+        categories=tuple(json.loads(categories)),
+        arxiv_id=arxiv_id,
+        doi=doi,
+        comment=comment,
+        journal_ref=journal_ref,
+        inferred_authors=tuple(name for name, inferred in authors if inferred),
+        sources=tuple(sources),
+    )
+
+
+__all__ = ["Stats", "Store", "StoreError"]

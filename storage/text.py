@@ -1,0 +1,117 @@
+"""Text normalisation shared by the store: author keys, title slugs, phrase folding."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_PARTICLES = frozenset(
+    {"van", "von", "de", "der", "den", "da", "di", "del", "della", "le", "la", "du", "dos", "das",
+     "bin", "ibn", "al", "ter", "ten", "zu", "y"}
+)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_PIECE = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+_STOP = frozenset(
+    "a an the of for and or in on at to with via from by as is are be its into over under using "
+    "we our this that these those than then not no can do does toward towards".split()
+)
+_SPACES = re.compile(r"\s+")
+
+# Characters that NFKD does not decompose into ASCII but that names carry.
+_SPECIAL_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D",
+                               "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE",
+                               "ı": "i", "þ": "th", "ð": "d"})
+
+
+def fold(text: str) -> str:
+    """ASCII-fold and lower-case: diacritics dropped, special letters spelt out."""
+    text = unicodedata.normalize("NFKD", text.translate(_SPECIAL_FOLD))
+    return "".join(c for c in text if not unicodedata.combining(c)).lower()
+
+
+def clean_space(text: str) -> str:
+    """Collapse every run of whitespace (no-break spaces included) into one space."""
+    return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
+
+
+def reorder_name(name: str) -> str:
+    """Turn "Lee, Jae-Hun" into "Jae-Hun Lee"; leave other names alone."""
+    name = clean_space(name)
+    if name.count(",") == 1:
+        last, first = (part.strip() for part in name.split(","))
+        if first and last:
+            return f"{first} {last}"
+    return name
+
+
+def author_key(name: str) -> str:
+    """The normalised key under which spellings of one author meet.
+
+    Case, diacritics, hyphens, dots, spacing and camel-case humps are folded
+    and "Last, First" is reordered, so "Jae-Hun Lee", "jae hun lee",
+    "JaeHun Lee" and "Lee, Jae-Hun" all give "jae-hun-lee".
+    """
+    name = reorder_name(name)
+    name = _CAMEL.sub(" ", name)
+    return "-".join(_PIECE.findall(fold(name)))
+
+
+def name_tokens(name: str) -> list[str]:
+    """Folded word pieces of a name, in display order."""
+    return author_key(name).split("-") if name.strip() else []
+
+
+def surname(name: str) -> str:
+    """The folded surname of a display name (particles kept with it)."""
+    words = reorder_name(name).split()
+    if not words:
+        return ""
+    parts = [words[-1]]
+    for word in reversed(words[:-1]):
+        if word.lower() in _PARTICLES:
+            parts.insert(0, word)
+        else:
+            break
+    return author_key(" ".join(parts))
+
+
+def slugify(text: str, max_len: int = 80) -> str:
+    """A URL-safe slug of folded word pieces, cut at a piece boundary."""
+    pieces = _PIECE.findall(fold(text))
+    out: list[str] = []
+    length = 0
+    for piece in pieces:
+        if length + len(piece) + (1 if out else 0) > max_len:
+            break
+        out.append(piece)
+        length += len(piece) + (1 if len(out) > 1 else 0)
+    return "-".join(out) or "untitled"
+
+
+def title_key(title: str) -> str:
+    """The whole normalised title, for matching one paper across sources."""
+    return " ".join(_PIECE.findall(fold(title)))
+
+
+def singular(word: str) -> str:
+    """A naive singular, enough to make "networks" meet "network"."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def phrase_words(text: str) -> list[str]:
+    """Folded, singularised words of a text, hyphens read as spaces, for phrase matching."""
+    return [singular(w) for w in _PIECE.findall(fold(text.replace("-", " ")))]
+
+
+def words(text: str) -> list[str]:
+    """Word tokens as a user typed them (letters and digits, apostrophes inside)."""
+    return _WORD.findall(text)
+
+
+def is_stopword(word: str) -> bool:
+    return word.lower() in _STOP

@@ -1,0 +1,139 @@
+"""Learning topics from the corpus: acronym definitions in abstracts and recurring title phrases."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from storage.text import fold, is_stopword, phrase_words, singular, slugify
+
+# "(SSL)", "(CNNs)", "(OoDD)", "(3D-GS)": two to ten characters, at least two capitals.
+_PAREN = re.compile(r"\(([A-Za-z0-9][A-Za-z0-9\-]{1,9})\)")
+_WORDISH = re.compile(r"[^\s()\[\]{},;:]+")
+_MIN_PHRASE_PAPERS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AcronymDefinition:
+    acronym: str  # as written, plural "s" removed: "CNN"
+    phrase: str  # folded, singular last word: "convolutional neural network"
+
+
+def _acronym_core(token: str) -> str | None:
+    """The acronym a parenthesised token writes, or None if it is not one."""
+    core = token[:-1] if token.endswith("s") and sum(c.isupper() for c in token[:-1]) >= 2 else token
+    letters = [c for c in core if c.isalpha()]
+    if sum(c.isupper() for c in core) < 2 or len(letters) < 2:
+        return None
+    if core.isdigit():
+        return None
+    return core
+
+
+def _match_long_form(short: str, words: list[str]) -> int | None:
+    """How many trailing words spell out ``short``; None if they do not.
+
+    Reads the short form's letters right to left against the preceding text,
+    each letter matching inside a word and the first letter at a word start —
+    so "out-of-distribution detection" yields "OoDD" and "self-supervised
+    learning" yields "SSL", whatever the capitalisation.
+    """
+    letters = [c.lower() for c in short if c.isalnum()]
+    text = " ".join(words).lower()
+    starts = {0} | {i + 1 for i, c in enumerate(text) if c in " -"}
+    si = len(letters) - 1
+    ti = len(text) - 1
+    while si >= 0:
+        ch = letters[si]
+        while ti >= 0 and (text[ti] != ch or (si == 0 and ti not in starts)):
+            ti -= 1
+        if ti < 0:
+            return None
+        si -= 1
+        ti -= 1
+    begin = ti + 1
+    used = text[begin:]
+    n_words = len(used.split(" "))
+    if n_words > min(len(letters) + 5, len(letters) * 2) or n_words < 1:
+        return None
+    # The long form must start at a word boundary and its first word must carry a letter.
+    if begin not in starts:
+        return None
+    return n_words
+
+
+def find_definitions(text: str) -> list[AcronymDefinition]:
+    """Every "long form (ACRONYM)" an abstract writes."""
+    found: list[AcronymDefinition] = []
+    for match in _PAREN.finditer(text):
+        short = _acronym_core(match.group(1))
+        if short is None:
+            continue
+        before = _WORDISH.findall(text[max(0, match.start() - 200) : match.start()])
+        window = before[-(len(short) + 5) :]
+        n = _match_long_form(short, window)
+        if n is None:
+            continue
+        long_words = window[-n:]
+        if is_stopword(long_words[0]):
+            continue
+        phrase = " ".join(phrase_words(" ".join(long_words)))
+        if phrase and fold(phrase) != fold(short):
+            found.append(AcronymDefinition(short, phrase))
+    return found
+
+
+def title_phrases(title: str) -> set[str]:
+    """Candidate keyphrases of a title: 2-3 word runs that neither start nor end with a stop word."""
+    words = phrase_words(title)
+    out: set[str] = set()
+    for n in (2, 3):
+        for i in range(len(words) - n + 1):
+            run = words[i : i + n]
+            if is_stopword(run[0]) or is_stopword(run[-1]):
+                continue
+            if any(w.isdigit() or len(w) < 2 for w in run):
+                continue
+            out.add(" ".join(run))
+    return out
+
+
+def ngrams(words: list[str], max_n: int = 5) -> Iterator[str]:
+    for n in range(1, max_n + 1):
+        for i in range(len(words) - n + 1):
+            yield " ".join(words[i : i + n])
+
+
+@dataclass(slots=True)
+class TopicIndex:
+    """Every topic's phrase and acronym, for linking a paper by one pass over its words."""
+
+    phrases: dict[str, int]  # folded phrase -> topic id
+    acronyms: dict[str, int]  # acronym as written (case kept) -> topic id
+
+    def topics_for(self, text: str) -> set[int]:
+        hits = {self.phrases[g] for g in ngrams(phrase_words(text)) if g in self.phrases}
+        for token in _WORDISH.findall(text):
+            token = token.strip(".!?\"'")
+            if token in self.acronyms:
+                hits.add(self.acronyms[token])
+            elif token.endswith("s") and token[:-1] in self.acronyms:
+                hits.add(self.acronyms[token[:-1]])
+        return hits
+
+
+def acronym_slug(acronym: str) -> str:
+    return slugify(acronym)
+
+
+def phrase_slug(phrase: str) -> str:
+    return slugify(phrase)
+
+
+def min_phrase_papers() -> int:
+    return _MIN_PHRASE_PAPERS
+
+
+def expand_words(words: Iterable[str]) -> str:
+    return " ".join(singular(w) for w in words)
