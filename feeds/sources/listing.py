@@ -1,0 +1,307 @@
+"""The paper-listing text format: parse it into PaperRecords and render records back into it.
+
+A listing has three lines per paper and no separators::
+
+    CVApr 3, 2023Code
+    <Title><Author 1>, <Author 2>, <Author 3> et al.
+    <abstract on one line>
+
+See feeds/sources/_listing_names.py for how the title/author boundary is found.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from feeds.sources._listing_detect import decode_listing_bytes, describe_non_listing
+from feeds.sources._listing_names import (
+    Evidence,
+    certain_names,
+    normalise_name,
+    split_title_authors,
+)
+from storage.errors import InvalidInputError, NotAListingError
+from storage.models import PaperRecord, ParseProblem, ParseResult
+
+log = logging.getLogger(__name__)
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBERS = {
+    **{m.lower(): i for i, m in enumerate(MONTHS, 1)},
+    **{
+        name: i
+        for i, name in enumerate(
+            (
+                "january", "february", "march", "april", "may", "june", "july",
+                "august", "september", "october", "november", "december",
+            ),
+            1,
+        )
+    },
+    "sept": 9,
+}  # fmt: skip
+
+# Loose on purpose: a line of this shape is an entry header, and what is wrong with
+# it (unknown month, impossible day, missing category) is reported, not skipped silently.
+_HEADER_RE = re.compile(
+    r"(?P<cat>[A-Za-z][A-Za-z\-]*\.[A-Za-z][A-Za-z\-]*|[A-Z]{2,6})?"
+    r"(?P<mon>[A-Z][a-z]{2,8})\.?[ ]?(?P<day>\d{1,2})"
+    r"(?:[ ]?,?[ ]?(?P<year>\d{1,4}))?"
+    r"[ ]?(?P<flag>[A-Za-z]+)?"
+)
+_SPACES_RE = re.compile(r"[ \t\u00a0\u2007\u202f\u2009\u200a\u3000\f\v]+")
+_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+_URL_RE = re.compile(r"https?://[^\s<>\"'`]+")
+_URL_TRAILING = ".,;:!?\"'"
+
+
+@dataclass(slots=True)
+class _Entry:
+    header_line: int
+    header: re.Match[str]
+    title_line: int | None = None
+    title_text: str = ""
+    abstract: str = ""
+
+
+def _header(line: str) -> re.Match[str] | None:
+    m = _HEADER_RE.fullmatch(line)
+    if m is None:
+        return None
+    # Without a category the shape is weak evidence: "May 3 Update" is prose.
+    flag = m.group("flag")
+    if m.group("cat") is None and flag is not None and flag.lower() != "code":
+        return None
+    return m
+
+
+def _clean(line: str) -> str:
+    return _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", line)).strip()
+
+
+def _split_lines(text: str) -> list[str]:
+    # Not str.splitlines(): it also breaks on form feeds and U+2028, which would
+    # make our line numbers disagree with every editor's.
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def _resolve_year(month: int, day: int, as_of: date) -> date | None:
+    """The latest date with this month and day that is not after ``as_of``."""
+    for year in range(as_of.year, as_of.year - 9, -1):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:
+            continue  # Feb 29 outside a leap year
+        if candidate <= as_of:
+            return candidate
+    return None
+
+
+def code_url_in(abstract: str) -> str | None:
+    """The first http(s) URL in a text, without the punctuation that ends its sentence."""
+    m = _URL_RE.search(abstract)
+    if not m:
+        return None
+    url = m.group(0)
+    while url:
+        last = url[-1]
+        if last in _URL_TRAILING:
+            url = url[:-1]
+        elif last == ")" and url.count("(") < url.count(")"):
+            url = url[:-1]
+        elif last == "]" and url.count("[") < url.count("]"):
+            url = url[:-1]
+        else:
+            break
+    return url if re.match(r"https?://.", url) else None
+
+
+class _Problems:
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self.items: list[ParseProblem] = []
+
+    def add(self, line: int, field: str, message: str) -> None:
+        problem = ParseProblem(line=line, field=field, message=message, source=self.source)
+        log.info("skipped listing entry: %s", problem)
+        self.items.append(problem)
+
+
+def _header_date(
+    m: re.Match[str], as_of: date, line: int, problems: _Problems
+) -> tuple[date, bool] | None:
+    """The header's date and Code flag, or None after reporting what is wrong."""
+    mon = m.group("mon")
+    month = _MONTH_NUMBERS.get(mon.lower())
+    if month is None:
+        problems.add(line, "date", f"unknown month {mon!r} in header {m.group(0)!r}")
+        return None
+    day = int(m.group("day"))
+    flag = m.group("flag")
+    if flag is not None and flag.lower() != "code":
+        problems.add(line, "flag", f"unknown flag {flag!r} after the date (expected 'Code')")
+        return None
+    year = m.group("year")
+    if year is None:
+        published = _resolve_year(month, day, as_of)
+        if published is None:
+            problems.add(line, "date", f"{mon} {day} is not a day of any recent year")
+            return None
+    else:
+        if len(year) != 4:
+            problems.add(line, "date", f"year {year!r} must have four digits")
+            return None
+        try:
+            published = date(int(year), month, day)
+        except ValueError:
+            problems.add(line, "date", f"{mon} {day}, {year} is not a day of the calendar")
+            return None
+    return published, flag is not None
+
+
+def _collect_entries(lines: list[str], problems: _Problems) -> list[_Entry]:
+    entries: list[_Entry] = []
+    current: _Entry | None = None
+    stray: int | None = None
+    for number, line in enumerate(lines, 1):
+        if not line:
+            continue
+        header = _header(line)
+        if header:
+            current = _Entry(number, header)
+            entries.append(current)
+        elif current is None:
+            stray = stray or number
+        elif current.title_line is None:
+            current.title_line, current.title_text = number, line
+        elif not current.abstract:
+            current.abstract = line
+        else:
+            # A wrapped abstract: keep it whole rather than lose its tail.
+            current.abstract = f"{current.abstract} {line}"
+    if stray is not None:
+        problems.add(stray, "entry", "text before the first entry header was ignored")
+    return entries
+
+
+def parse_listing(
+    text: str,
+    *,
+    as_of: date | None = None,
+    source: str | None = None,
+    known_authors: Iterable[str] = (),
+) -> ParseResult:
+    """Parse listing text; malformed entries become ParseProblems, the rest PaperRecords.
+
+    ``as_of`` (default: today, UTC) decides the year of year-less dates;
+    ``known_authors`` (e.g. the source's owner) help find where titles end.
+    Raises NotAListingError when the text is not a listing at all.
+    """
+    if as_of is None:
+        as_of = datetime.now(UTC).date()
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = [_clean(line) for line in _split_lines(text)]
+    if not any(_header(line) for line in lines):
+        raise NotAListingError(describe_non_listing(text, source))
+
+    problems = _Problems(source)
+    entries = _collect_entries(lines, problems)
+
+    evidence = Evidence()
+    for name in known_authors:
+        if "," in name:  # "Hwang, Sangheum" as an owner is often written
+            last, _, first = name.partition(",")
+            name = f"{first} {last}"
+        evidence.add_name(normalise_name(name))
+    for entry in entries:
+        evidence.add_text(entry.title_text)
+        evidence.add_text(entry.abstract)
+        for name in certain_names(entry.title_text):
+            evidence.add_name(name)
+
+    records: list[PaperRecord] = []
+    for entry in entries:
+        record = _record(entry, as_of, evidence, problems)
+        if record is not None:
+            records.append(record)
+    return ParseResult(records=records, problems=sorted(problems.items, key=lambda p: p.line))
+
+
+def _record(
+    entry: _Entry, as_of: date, evidence: Evidence, problems: _Problems
+) -> PaperRecord | None:
+    m = entry.header
+    if m.group("cat") is None:
+        problems.add(
+            entry.header_line, "category", f"header {m.group(0)!r} has no category before the date"
+        )
+        return None
+    dated = _header_date(m, as_of, entry.header_line, problems)
+    if dated is None:
+        return None
+    published, has_code = dated
+    if entry.title_line is None:
+        problems.add(entry.header_line, "title", "entry has no title/author line after its header")
+        return None
+    split = split_title_authors(entry.title_text, evidence)
+    if split is None:
+        problems.add(
+            entry.title_line,
+            "authors",
+            f"no author list found after the title in {entry.title_text[:80]!r}",
+        )
+        return None
+    return PaperRecord(
+        title=split.title,
+        authors=split.authors,
+        authors_truncated=split.truncated,
+        abstract=entry.abstract,
+        category=m.group("cat"),
+        categories=(m.group("cat"),),
+        published=published,
+        has_code=has_code,
+        code_url=code_url_in(entry.abstract) if has_code else None,
+        line=entry.header_line,
+    )
+
+
+def parse_listing_file(path: Path, *, as_of: date | None = None) -> ParseResult:
+    """Parse a listing file; ``as_of`` defaults to the file's modification date (UTC)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if as_of is None:
+        as_of = datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
+    text = decode_listing_bytes(data, path.name)
+    return parse_listing(text, as_of=as_of, source=path.name)
+
+
+def render_listing(records: Iterable[PaperRecord]) -> str:
+    """Write records in the listing format (the inverse of parse_listing)."""
+    out: list[str] = []
+    for record in records:
+        where = f"record {record.title[:60]!r}"
+        if not record.category:
+            raise InvalidInputError(f"{where} has no category; a listing header needs one")
+        if record.published is None:
+            raise InvalidInputError(f"{where} has no date; a listing header needs one")
+        if not record.authors:
+            raise InvalidInputError(f"{where} has no authors; a listing line needs at least one")
+        d = record.published
+        flag = "Code" if record.has_code else ""
+        out.append(f"{record.category}{MONTHS[d.month - 1]} {d.day}, {d.year}{flag}")
+        authors = ", ".join(normalise_name(a) for a in record.authors)
+        tail = " et al." if record.authors_truncated else ""
+        out.append(f"{normalise_name(record.title)}{authors}{tail}")
+        abstract = normalise_name(record.abstract)
+        if abstract:
+            out.append(abstract)
+    return "\n".join(out) + "\n" if out else ""
+
+
+__all__ = ["code_url_in", "parse_listing", "parse_listing_file", "render_listing"]
