@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from feeds.sources.arxiv import DEFAULT_ENDPOINT, ArxivPage, build_arxiv_url, parse_arxiv
 from feeds.sources.bibtex import parse_bibtex
 from feeds.sources.fetch import Fetcher, FetchResult, HTTPStatusError, is_local, local_path
+from feeds.sources.listing import decode_listing_bytes, parse_listing
 from feeds.sources.rss import parse_feed
 from storage.errors import ConfigError, NotAListingError, SourceFormatError
 from storage.models import PaperRecord, ParseProblem, ParseResult
@@ -108,9 +109,6 @@ async def poll(
 def _parse_listing(
     spec: SourceSpec, fetched: FetchResult, as_of: date | None, where: str
 ) -> ParseResult:
-    # Imported here so the other kinds keep working while the listing parser changes.
-    from feeds.sources.listing import parse_listing
-
     if as_of is None and fetched.last_modified:
         # The design says a year-less date is read against the file's modification time.
         try:
@@ -119,8 +117,8 @@ def _parse_listing(
             as_of = None
     known = (spec.owner,) if spec.owner else ()
     assert fetched.body is not None
-    text = _decode(fetched.body, where)
     try:
+        text = decode_listing_bytes(fetched.body, where)
         return parse_listing(text, as_of=as_of, source=where, known_authors=known)
     except NotAListingError as exc:
         # Callers of poll() handle one family of format errors for every kind.
@@ -222,7 +220,7 @@ def _unchanged(fetched: FetchResult, *, pages: int) -> PollOutcome:
 
 
 def _decode(body: bytes, where: str) -> str:
-    """Text of a listing or BibTeX file: UTF-8 (BOM or not), else Windows-1252 as most likely."""
+    """Text of a BibTeX file: UTF-8 (BOM or not), else Windows-1252 as the likeliest."""
     if b"\x00" in body[:4096]:
         raise SourceFormatError(f"{where}: binary data, not a text file")
     try:

@@ -78,6 +78,13 @@ def split_author_string(raw: str) -> tuple[str, ...]:
     match = _EMAIL_NAME_RE.match(raw)
     if match:
         raw = match.group("name")
+    if ";" in raw:
+        # Semicolons separate people, so commas inside a piece mean "Last, First".
+        names = []
+        for piece in (collapse_ws(x) for x in raw.split(";")):
+            last, comma, first = piece.partition(",")
+            names.append(f"{first.strip()} {last.strip()}" if comma and first.strip() else piece)
+        return tuple(name for name in names if name)
     return tuple(p for p in (collapse_ws(x) for x in _AUTHOR_SPLIT_RE.split(raw)) if p)
 
 
