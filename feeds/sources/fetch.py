@@ -148,15 +148,18 @@ class Fetcher:
                 if attempt >= self.retries:
                     tries = attempt + 1
                     raise FetchError(
-                        f"GET {url} failed after {tries} attempt{'s' if tries > 1 else ''}: "
-                        f"{exc.message}"
+                        f"GET {url} failed after {tries} attempt{'s' if tries > 1 else ''}: {exc.message}"
                     ) from exc
                 delay = self.backoff * (2**attempt) + self._rng.uniform(0, self.backoff * 0.1)
                 if exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, _RETRY_AFTER_CAP))
                 log.info(
                     "GET %s: %s; retry %d of %d in %.2fs",
-                    url, exc.message, attempt + 1, self.retries, delay,
+                    url,
+                    exc.message,
+                    attempt + 1,
+                    self.retries,
+                    delay,
                 )
                 attempt += 1
                 await self._sleep(delay)
@@ -195,9 +198,7 @@ class Fetcher:
     ) -> FetchResult:
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            async with self.session.get(
-                url, headers=headers, timeout=timeout, allow_redirects=True
-            ) as response:
+            async with self.session.get(url, headers=headers, timeout=timeout, allow_redirects=True) as response:
                 status = response.status
                 new_etag = response.headers.get("ETag") or etag
                 new_modified = response.headers.get("Last-Modified") or last_modified
@@ -246,17 +247,13 @@ class Fetcher:
     async def _read_capped(self, url: str, response: aiohttp.ClientResponse) -> bytes:
         declared = response.content_length
         if declared is not None and declared > self.max_bytes:
-            raise FetchError(
-                f"GET {url}: response is {declared} bytes, over the {self.max_bytes}-byte limit"
-            )
+            raise FetchError(f"GET {url}: response is {declared} bytes, over the {self.max_bytes}-byte limit")
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_chunked(_CHUNK):
             size += len(chunk)
             if size > self.max_bytes:
-                raise FetchError(
-                    f"GET {url}: response passed the {self.max_bytes}-byte limit; download aborted"
-                )
+                raise FetchError(f"GET {url}: response passed the {self.max_bytes}-byte limit; download aborted")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -265,10 +262,10 @@ class Fetcher:
 
         def read() -> tuple[bytes, float]:
             stat = path.stat()
+            if path.is_dir():
+                raise IsADirectoryError(str(path))
             if stat.st_size > self.max_bytes:
-                raise FetchError(
-                    f"{path}: file is {stat.st_size} bytes, over the {self.max_bytes}-byte limit"
-                )
+                raise FetchError(f"{path}: file is {stat.st_size} bytes, over the {self.max_bytes}-byte limit")
             return path.read_bytes(), stat.st_mtime
 
         try:
