@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiosqlite
@@ -86,11 +86,14 @@ async def ingest(
     location: str | None,
     owner: str | None,
     topic_index: TopicIndex,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[IngestReport, bool]:
     """Store records inside the caller's transaction; returns the report and whether topics grew."""
     source_id = await upsert_source(conn, source, kind, location, owner)
     batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()))
-    for record in records:
+    for done, record in enumerate(records, 1):
+        if progress is not None and done % 500 == 0:
+            progress(done)
         problem = validate(record)
         if problem is not None:
             batch.skipped.append(ParseProblem(problem.line, problem.field, problem.message, source))
@@ -197,11 +200,12 @@ async def _unique_key(conn: aiosqlite.Connection, key: str) -> str:
 async def _insert_paper(
     conn: aiosqlite.Connection, batch: _Batch, record: PaperRecord, rec_json: str, rec_hash: str
 ) -> None:
-    key = await _unique_key(conn, paper_key(record))
+    key = await _unique_key(conn, record.key or paper_key(record))
     merged = merge([Reported(batch.kind, batch.now, record)])
+    first_seen = iso(record.first_seen_at) if record.first_seen_at else batch.now
     cur = await conn.execute(
         "INSERT INTO papers (key, title, title_key, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        (key, merged.title, title_key(merged.title), batch.now, batch.now),
+        (key, merged.title, title_key(merged.title), first_seen, batch.now),
     )
     paper_id = int(cur.lastrowid or 0)
     await conn.execute(

@@ -41,6 +41,9 @@ class PaperRecord:
     comment: str | None = None
     journal_ref: str | None = None
     line: int | None = None
+    # Only a restore from an export sets these: the key and first sighting to keep.
+    key: str | None = None
+    first_seen_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -96,21 +96,28 @@ class Store:
         kind: str = "listing",
         location: str | None = None,
         owner: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> IngestReport:
         """Store a batch in one transaction: new papers, merged updates, topics, outbox rows."""
         if kind not in _ingest.SOURCE_KINDS:
             raise InvalidInputError(f"unknown source kind {kind!r}; use one of {_ingest.SOURCE_KINDS}")
         index = await self._topics_index()
-        async with self.db.transaction() as conn:
-            report, _ = await _ingest.ingest(
+        try:
+            async with self.db.transaction() as conn:
+                report, _ = await _ingest.ingest(
                 conn,
                 records,
-                source=source or "cli",
-                kind=kind,
-                location=location,
-                owner=owner,
-                topic_index=index,
-            )
+                    source=source or "cli",
+                    kind=kind,
+                    location=location,
+                    owner=owner,
+                    topic_index=index,
+                    progress=progress,
+                )
+        except BaseException:
+            # The rolled-back batch may have taught the cached index topics that do not exist.
+            self._topic_index = None
+            raise
         if report.changed:
             self._expansions = None
             self._authors = None
@@ -449,6 +456,11 @@ class Store:
         if orphans and orphans[0]:
             problems.append(f"{orphans[0]} papers have no source record")
         return problems
+
+    async def reindex(self) -> None:
+        """Rebuild the full-text index from the papers table."""
+        async with self.db.transaction() as conn:
+            await conn.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
 
     async def backup(self, target: str | Path) -> None:
         """Copy the live database with SQLite's online backup API (safe while others write)."""

@@ -1,0 +1,198 @@
+"""CLI commands that read and write papers: ingest, export, search, author, topics, ask."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from paperboy.config import Config
+from paperboy.inputs import paper_json, read_records
+from paperboy.progress import Progress
+from storage.errors import InvalidInputError, NotAListingError, PaperboyError
+from storage.models import Paper
+from storage.store import Store
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+async def open_store(config: Config) -> Store:
+    return await Store.open(config.store.path)
+
+
+async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    # Parse everything first: a file that is not a listing stops the run before
+    # anything is written, so the database is as it was.
+    parsed = []
+    for name in args.paths:
+        path = Path(name)
+        kind, result = read_records(path, as_of=args.as_of, owner=args.owner)
+        if not result.records and not result.problems:
+            raise NotAListingError(f"{path}: holds no papers")
+        parsed.append((path, kind, result))
+    totals = {"new": 0, "updated": 0, "unchanged": 0, "skipped": 0}
+    reports = []
+    store = await open_store(config)
+    try:
+        for path, kind, result in parsed:
+            progress = Progress(f"ingesting {path.name}", len(result.records))
+            report = await store.ingest(
+                result.records,
+                source=args.source or path.name,
+                kind=kind,
+                location=str(path.resolve()),
+                owner=args.owner,
+                progress=progress.update,
+            )
+            progress.close()
+            skipped = [*result.problems, *report.skipped]
+            reports.append({
+                "path": str(path),
+                "kind": kind,
+                "new": report.new,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "skipped": [{"line": p.line, "field": p.field, "reason": p.message} for p in skipped],
+                "queued_deliveries": report.queued_deliveries,
+            })
+            for key in ("new", "updated", "unchanged"):
+                totals[key] += getattr(report, key)
+            totals["skipped"] += len(skipped)
+    finally:
+        await store.close()
+    if args.json:
+        _print_json({"database": config.store.path, "files": reports, "totals": totals})
+        return 0
+    for item in reports:
+        print(
+            f"{item['path']} ({item['kind']}): {item['new']} new, {item['updated']} updated, "
+            f"{item['unchanged']} unchanged, {len(item['skipped'])} skipped"
+        )
+        for skip in item["skipped"]:
+            print(f"  skipped {item['path']}:{skip['line']}: {skip['field']}: {skip['reason']}")
+    print(f"database: {config.store.path}")
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    store = await open_store(config)
+    try:
+        papers = await store.all_papers()
+    finally:
+        await store.close()
+    _print_json([paper_json(p) for p in papers])
+    return 0
+
+
+def _line(paper: Paper) -> str:
+    authors = ", ".join(paper.authors[:3]) + (" et al." if len(paper.authors) > 3 or paper.authors_truncated else "")
+    when = paper.published.isoformat() if paper.published else "undated"
+    return f"{paper.title}\n    {authors} · {paper.category or '-'} · {when} · {paper.key}"
+
+
+async def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    if len(args.query) > 5000:
+        raise InvalidInputError("the query is longer than 5,000 characters; shorten it")
+    store = await open_store(config)
+    try:
+        papers = await store.search(args.query, limit=min(args.limit, 100))
+    finally:
+        await store.close()
+    if args.json:
+        _print_json([paper_json(p) for p in papers])
+    elif not papers:
+        print(f"No papers match {args.query!r}. Try fewer or different words, or `paperboy topics`.")
+    else:
+        for rank, paper in enumerate(papers, 1):
+            print(f"{rank:>2}. {_line(paper)}")
+    return 0
+
+
+async def cmd_author(args: argparse.Namespace, config: Config) -> int:
+    store = await open_store(config)
+    try:
+        matches = await store.match_authors(args.query, limit=10)
+        profile = await store.author_profile(matches[0].key) if matches else None
+    finally:
+        await store.close()
+    if args.json:
+        _print_json({
+            "matches": [{"name": m.name, "key": m.key, "papers": m.papers, "score": m.score} for m in matches],
+            "profile": None if profile is None else {
+                "name": profile.name,
+                "key": profile.key,
+                "papers": [paper_json(p) for p in profile.papers],
+                "coauthors": [{"name": n, "papers": c} for n, c in profile.coauthors],
+                "years_active": list(profile.years) if profile.years else None,
+                "topics": [{"name": n, "papers": c} for n, c in profile.topics],
+            },
+        })
+        return 0
+    if profile is None:
+        print(f"No author resembles {args.query!r}. Try a surname alone, or `paperboy export`.")
+        return 1
+    years = f"{profile.years[0]}–{profile.years[1]}" if profile.years else "no dated papers"
+    print(f"{profile.name} — {len(profile.papers)} papers, {years}")
+    if len(matches) > 1:
+        print("Also matching: " + ", ".join(m.name for m in matches[1:6]))
+    print("\nPapers (newest first):")
+    for paper in profile.papers:
+        print(f"  - {_line(paper)}")
+    if profile.coauthors:
+        print("\nCo-authors: " + ", ".join(f"{n} ({c})" for n, c in profile.coauthors[:15]))
+    if profile.topics:
+        print("Topics: " + ", ".join(f"{n} ({c})" for n, c in profile.topics[:10]))
+    return 0
+
+
+async def cmd_topics(args: argparse.Namespace, config: Config) -> int:
+    store = await open_store(config)
+    try:
+        topics = await store.topics()
+    finally:
+        await store.close()
+    if args.json:
+        _print_json([
+            {"slug": t.slug, "name": t.name, "kind": t.kind, "papers": t.papers, "expansion": t.expansion}
+            for t in topics
+        ])
+        return 0
+    if not topics:
+        print("No topics yet: ingest some papers first (`paperboy ingest FILE`).")
+    for topic in topics:
+        meaning = f" = {topic.expansion}" if topic.expansion else ""
+        print(f"{topic.papers:>4}  {topic.name}{meaning}  [{topic.kind}]")
+    return 0
+
+
+async def cmd_ask(args: argparse.Namespace, config: Config) -> int:
+    try:
+        from bot.answers import ask_payload
+    except ImportError as exc:
+        raise PaperboyError("the Discord answer layer is not installed in this build") from exc
+    store = await open_store(config)
+    try:
+        payload = await ask_payload(store, args.command_line, base_url=config.public_base_url)
+    finally:
+        await store.close()
+    if args.json:
+        _print_json(payload)
+    else:
+        from bot.answers import payload_text
+
+        print(payload_text(payload))
+    return 0
+
+
+async def cmd_commands(args: argparse.Namespace, config: Config) -> int:
+    try:
+        from bot.commands_payload import application_commands
+    except ImportError as exc:
+        raise PaperboyError("the Discord layer is not installed in this build") from exc
+    _print_json(application_commands())
+    return 0

@@ -1,0 +1,333 @@
+"""The one validated configuration object, built at start-up from TOML plus the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from storage.errors import ConfigError
+
+DEFAULT_DB = "paperboy.db"
+DEFAULT_PORT = 8650
+DISCORD_API = "https://discord.com/api/v10"
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+ARXIV_API = "http://export.arxiv.org/api/query"
+SOURCE_KINDS = ("listing", "arxiv", "feed", "bibtex")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+SECRET_ENV = ("DISCORD_TOKEN",)
+
+
+def parse_duration(value: object, where: str) -> float:
+    """Seconds from a number or a string such as "30m", "6h", "1d"."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected seconds or a duration like \"30m\", got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ConfigError(
+                f"{where}: expected seconds or a duration like \"30m\", \"6h\", \"1d\", got {value!r}"
+            )
+        seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds <= 0:
+        raise ConfigError(f"{where}: must be more than zero seconds, got {value!r}")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    path: str = DEFAULT_DB
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    base_url: str = ""  # public address of the feeds; default http://host:port/
+
+
+@dataclass(frozen=True, slots=True)
+class FeedsConfig:
+    title: str = "paperboy"
+    subtitle: str = "New papers from the lab"
+    entries: int = 50
+    author: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordConfig:
+    api_base: str = DISCORD_API
+    gateway_url: str = DISCORD_GATEWAY
+    guild_ids: tuple[int, ...] = ()
+    sync_commands: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleConfig:
+    outbox_interval: float = 30.0
+    jitter: float = 10.0
+    misfire_grace: float = 300.0
+    digest_cron: str = "0 9 * * mon"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "INFO"
+    format: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    name: str
+    kind: str
+    url: str = ""
+    search_query: str = ""
+    interval: float = 3600.0
+    owner: str = ""
+    max_results: int = 100
+    max_pages: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceConfig:
+    name: str
+    webhook_url: str = ""
+    webhook_url_env: str = ""
+    target: str = "all"
+    value: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    store: StoreConfig = field(default_factory=StoreConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    discord: DiscordConfig = field(default_factory=DiscordConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    announce: tuple[AnnounceConfig, ...] = ()
+    path: str | None = None  # the file it came from, if any
+    discord_token: str | None = field(default=None, repr=False)
+
+    @property
+    def public_base_url(self) -> str:
+        if self.http.base_url:
+            return self.http.base_url.rstrip("/") + "/"
+        return f"http://{self.http.host}:{self.http.port}/"
+
+    def webhook_url(self, announce: AnnounceConfig) -> str:
+        if announce.webhook_url_env:
+            return os.environ.get(announce.webhook_url_env, "")
+        return announce.webhook_url
+
+
+_TABLES: dict[str, type] = {
+    "store": StoreConfig,
+    "http": HttpConfig,
+    "feeds": FeedsConfig,
+    "discord": DiscordConfig,
+    "schedule": ScheduleConfig,
+    "logging": LoggingConfig,
+}
+_DURATION_KEYS = {"interval", "outbox_interval", "jitter", "misfire_grace"}
+_CHOICES = {
+    ("logging", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+    ("logging", "format"): ("text", "json"),
+    ("sources", "kind"): SOURCE_KINDS,
+    ("announce", "target"): ("all", "author", "topic", "category"),
+}
+
+
+def _coerce(table: str, key: str, value: object, default: object, where: str) -> object:
+    if key in _DURATION_KEYS:
+        if key == "jitter" and value in (0, "0"):
+            return 0.0
+        return parse_duration(value, where)
+    if isinstance(default, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        try:
+            number = int(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or (isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        if key == "port" and not 0 <= number <= 65535:
+            raise ConfigError(f"{where}: expected a port from 0 to 65535 (0 picks a free one), got {number}")
+        if key in ("entries", "max_results", "max_pages") and number < 1:
+            raise ConfigError(f"{where}: expected a number of at least 1, got {number}")
+        return number
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        try:
+            return tuple(int(v) for v in value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: expected a list of numeric ids, got {value!r}") from exc
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    choices = _CHOICES.get((table, key))
+    if choices:
+        wanted = value.upper() if key == "level" else value
+        if wanted not in choices:
+            raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
+        return wanted
+    return value
+
+
+def _build(cls: type, table: str, data: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table of settings, got {data!r}")
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, object] = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; known keys are {', '.join(sorted(known))}"
+            )
+        spec = known[key]
+        default = spec.default if not callable(spec.default_factory) else spec.default_factory()  # type: ignore[misc]
+        if default is None or default.__class__.__name__ == "_MISSING_TYPE":
+            default = ""
+        kwargs[key] = _coerce(table, key, value, default, f"{where} {key}")
+    missing = [n for n, f in known.items() if f.default.__class__.__name__ == "_MISSING_TYPE"
+               and f.default_factory.__class__.__name__ == "_MISSING_TYPE" and n not in kwargs]
+    if missing:
+        raise ConfigError(f"{where}: missing required key {missing[0]!r}")
+    return cls(**kwargs)
+
+
+def from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
+    """Validate a parsed TOML document; every mistake names its key."""
+    label = path or "config"
+    unknown = set(data) - set(_TABLES) - {"sources", "announce"}
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown table [{sorted(unknown)[0]}]; known tables are "
+            f"{', '.join(sorted([*_TABLES, 'sources', 'announce']))}"
+        )
+    parts: dict[str, Any] = {
+        name: _build(cls, name, data.get(name, {}), f"{label}: [{name}]") for name, cls in _TABLES.items()
+    }
+    sources = []
+    for i, item in enumerate(_array(data, "sources", label)):
+        src = _build(SourceConfig, "sources", item, f"{label}: [[sources]] #{i + 1}")
+        if src.kind == "arxiv" and not src.search_query:
+            raise ConfigError(f"{label}: [[sources]] {src.name!r}: an arxiv source needs search_query")
+        if src.kind != "arxiv" and not src.url:
+            raise ConfigError(f"{label}: [[sources]] {src.name!r}: a {src.kind} source needs url")
+        if src.kind == "arxiv" and not src.url:
+            src = replace(src, url=ARXIV_API)
+        sources.append(src)
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"{label}: [[sources]] name {dup!r} is used twice; names must be unique")
+    announces = []
+    for i, item in enumerate(_array(data, "announce", label)):
+        ann = _build(AnnounceConfig, "announce", item, f"{label}: [[announce]] #{i + 1}")
+        if not ann.webhook_url and not ann.webhook_url_env:
+            raise ConfigError(
+                f"{label}: [[announce]] {ann.name!r}: set webhook_url_env (the environment variable "
+                "holding the webhook URL) or webhook_url"
+            )
+        if ann.target != "all" and not ann.value:
+            raise ConfigError(f"{label}: [[announce]] {ann.name!r}: target {ann.target!r} needs value")
+        announces.append(ann)
+    return Config(**parts, sources=tuple(sources), announce=tuple(announces), path=path)
+
+
+def _array(data: Mapping[str, Any], name: str, label: str) -> list[Mapping[str, Any]]:
+    items = data.get(name, [])
+    if not isinstance(items, list):
+        raise ConfigError(f"{label}: {name} must be an array of tables written [[{name}]]")
+    return items
+
+
+def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """PAPERBOY_<TABLE>_<KEY> overrides one scalar setting, e.g. PAPERBOY_HTTP_PORT=9000."""
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for name, value in env.items():
+        if not name.startswith("PAPERBOY_") or name in ("PAPERBOY_DB", "PAPERBOY_CONFIG"):
+            continue
+        rest = name[len("PAPERBOY_") :].lower()
+        for table, cls in _TABLES.items():
+            prefix = table + "_"
+            if rest.startswith(prefix):
+                key = rest[len(prefix) :]
+                if key not in {f.name for f in fields(cls)}:
+                    raise ConfigError(f"environment {name}: [{table}] has no key {key!r}")
+                merged.setdefault(table, {})[key] = value
+                break
+    return merged
+
+
+def load(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    db: str | None = None,
+) -> Config:
+    """Read the TOML file (if any), apply environment overrides and ``--db``, validate."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    label = None
+    if path is not None:
+        label = str(path)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: no such config file; copy config.example.toml to start one") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc}") from exc
+    config = from_mapping(_env_overrides(data, env), path=label)
+    db_path = db or env.get("PAPERBOY_DB")
+    if db_path:
+        config = replace(config, store=replace(config.store, path=db_path))
+    token = env.get("DISCORD_TOKEN", "").strip() or None
+    return replace(config, discord_token=token)
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The effective configuration as plain data, with every secret masked."""
+    out: dict[str, Any] = {}
+    for name in _TABLES:
+        out[name] = _plain(getattr(config, name))
+    out["sources"] = [_plain(s) for s in config.sources]
+    out["announce"] = []
+    for ann in config.announce:
+        item = _plain(ann)
+        if item.get("webhook_url"):
+            item["webhook_url"] = _mask_url(item["webhook_url"])
+        out["announce"].append(item)
+    out["secrets"] = {"DISCORD_TOKEN": "set (hidden)" if config.discord_token else "unset"}
+    return out
+
+
+def _plain(obj: object) -> dict[str, Any]:
+    return {f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v) for f in fields(obj)}  # type: ignore[arg-type]
+
+
+def _mask_url(url: str) -> str:
+    # A webhook URL's last path segment is its token.
+    head, _, _ = url.rstrip("/").rpartition("/")
+    return f"{head}/***" if head else "***"

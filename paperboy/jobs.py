@@ -1,0 +1,187 @@
+"""Scheduled work: poll sources, rebuild feeds after a change, drain the outbox, post digests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from feeds.sources.fetch import Fetcher
+from feeds.sources.poll import SourceSpec, poll
+from paperboy.config import Config, SourceConfig
+from storage.errors import PaperboyError
+from storage.models import IngestReport
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None] | None]
+
+
+def spec_of(source: SourceConfig) -> SourceSpec:
+    return SourceSpec(
+        name=source.name,
+        kind=source.kind,
+        url=source.url or None,
+        search_query=source.search_query or None,
+        interval=source.interval,
+        owner=source.owner or None,
+        max_results=source.max_results,
+        max_pages=source.max_pages,
+    )
+
+
+@dataclass(slots=True)
+class PollStats:
+    """Counters the metrics endpoint reads."""
+
+    ingests: dict[tuple[str, str], int] = field(default_factory=dict)  # (source, outcome) -> n
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def count(self, source: str, outcome: str) -> None:
+        self.ingests[(source, outcome)] = self.ingests.get((source, outcome), 0) + 1
+
+
+class Jobs:
+    """The scheduler's jobs, each a method that logs its failure and never raises."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        fetcher: Fetcher,
+        *,
+        on_change: list[Hook] | None = None,
+        drain: Callable[[], Awaitable[int]] | None = None,
+        digest: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.on_change = on_change or []
+        self.drain = drain
+        self.digest = digest
+        self.stats = PollStats()
+        self.last_run: dict[str, datetime] = {}
+
+    async def register_sources(self) -> None:
+        for source in self.config.sources:
+            await self.store.register_source(source.name, source.kind, source.url or None, source.owner or None)
+
+    async def poll_source(self, name: str) -> IngestReport | None:
+        """Poll one source now; errors are stored on the source, never raised."""
+        source = next((s for s in self.config.sources if s.name == name), None)
+        if source is None:
+            raise PaperboyError(
+                f"no source named {name!r}; configured: {', '.join(s.name for s in self.config.sources) or 'none'}"
+            )
+        self.last_run[f"poll:{name}"] = datetime.now(UTC)
+        stored = await self.store.source(name)
+        try:
+            outcome = await poll(
+                spec_of(source),
+                self.fetcher,
+                etag=stored.etag if stored else None,
+                last_modified=stored.last_modified if stored else None,
+                previous_hash=stored.content_hash if stored else None,
+            )
+        except Exception as exc:
+            message = str(exc) or exc.__class__.__name__
+            log.warning("source %s failed: %s", name, message)
+            self.stats.count(name, "error")
+            self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+            await self.store.record_poll(name, error=message)
+            return None
+        if outcome.not_modified or outcome.result is None:
+            self.stats.count(name, "unchanged")
+            await self.store.record_poll(
+                name, etag=outcome.etag, last_modified=outcome.last_modified, content_hash=outcome.content_hash
+            )
+            return IngestReport()
+        report = await self.store.ingest(
+            outcome.result.records,
+            source=name,
+            kind=source.kind,
+            location=source.url or None,
+            owner=source.owner or None,
+        )
+        for problem in outcome.result.problems + report.skipped:
+            log.warning("source %s skipped %s", name, problem)
+        await self.store.record_poll(
+            name, etag=outcome.etag, last_modified=outcome.last_modified, content_hash=outcome.content_hash
+        )
+        self.stats.count(name, "changed" if report.changed else "unchanged")
+        log.info(
+            "source %s: %d new, %d updated, %d unchanged, %d skipped",
+            name, report.new, report.updated, report.unchanged, len(report.skipped) + len(outcome.result.problems),
+        )
+        if report.changed:
+            await self.changed()
+        return report
+
+    async def changed(self) -> None:
+        """After an ingest changed something: rebuild feeds, announce soon."""
+        for hook in self.on_change:
+            try:
+                result = hook()
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("after-ingest hook failed")
+
+    async def drain_outbox(self) -> int:
+        if self.drain is None:
+            return 0
+        self.last_run["outbox"] = datetime.now(UTC)
+        try:
+            return await self.drain()
+        except Exception:
+            log.exception("draining the outbox failed; it will be retried")
+            return 0
+
+    async def post_digest(self) -> int:
+        if self.digest is None:
+            return 0
+        self.last_run["digest"] = datetime.now(UTC)
+        try:
+            return await self.digest()
+        except Exception:
+            log.exception("posting the digest failed; it will be retried next week")
+            return 0
+
+    def schedule(self, scheduler: AsyncIOScheduler, *, first_poll_now: bool = True) -> None:
+        """Add every job. Polls start at once, then repeat on their own interval with jitter."""
+        sched = self.config.schedule
+        common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": int(sched.misfire_grace)}
+        now = datetime.now(UTC)
+        for source in self.config.sources:
+            scheduler.add_job(
+                self.poll_source,
+                IntervalTrigger(seconds=source.interval, jitter=sched.jitter or None, timezone=UTC),
+                args=[source.name],
+                id=f"poll:{source.name}",
+                name=f"poll {source.name}",
+                next_run_time=now if first_poll_now else None,
+                **common,
+            )
+        if self.drain is not None:
+            scheduler.add_job(
+                self.drain_outbox,
+                IntervalTrigger(seconds=sched.outbox_interval, timezone=UTC),
+                id="outbox",
+                name="drain outbox",
+                **common,
+            )
+        if self.digest is not None:
+            scheduler.add_job(
+                self.post_digest,
+                CronTrigger.from_crontab(sched.digest_cron, timezone=sched.timezone),
+                id="digest",
+                name="weekly digest",
+                **common,
+            )
