@@ -45,6 +45,9 @@ class VersionedCache(Generic[T]):
         self._locks: dict[Hashable, asyncio.Lock] = {}
         self.builds = 0  # how many values were built; tests and metrics read it
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def invalidate(self) -> None:
         """Drop every built value and re-read the data version on the next request."""
         self._entries.clear()
@@ -63,8 +66,18 @@ class VersionedCache(Generic[T]):
         assert self._version is not None
         return self._version
 
-    async def get(self, key: Hashable, build: Callable[[], Awaitable[T]]) -> T:
-        """The value for ``key`` at the current data version, built by ``build`` if missing."""
+    async def get(
+        self,
+        key: Hashable,
+        build: Callable[[], Awaitable[T]],
+        *,
+        keep: Callable[[T], bool] | None = None,
+    ) -> T:
+        """The value for ``key`` at the current data version, built by ``build`` if missing.
+
+        ``keep`` says whether a built value is worth storing (not-found pages are not:
+        a scan of made-up names would push real feeds out).
+        """
         version = await self.version()
         full_key = (version, key)
         if full_key in self._entries:
@@ -78,7 +91,7 @@ class VersionedCache(Generic[T]):
                     return self._entries[full_key]
                 value = await build()
                 self.builds += 1
-                if self._version == version:
+                if self._version == version and (keep is None or keep(value)):
                     self._entries[full_key] = value
                     while len(self._entries) > self._max:
                         self._entries.popitem(last=False)

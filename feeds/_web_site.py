@@ -130,6 +130,7 @@ class Site:
     def __init__(self, store: FeedStore, settings: FeedSettings) -> None:
         self.store = store
         self.settings = settings
+        self._catalogue: tuple[int, Catalogue] | None = None
 
     @property
     def base(self) -> str:
@@ -270,7 +271,19 @@ class Site:
     # -- pages -----------------------------------------------------------------
 
     async def catalogue(self) -> Catalogue:
-        """Every feed the site serves, for the index, the OPML list and the static export."""
+        """Every feed the site serves, for the index, the OPML list and the static export.
+
+        It reads every paper, so it is kept until the store's data version changes:
+        search pages, built per query, reuse it.
+        """
+        version = await self.store.data_version()
+        if self._catalogue is not None and self._catalogue[0] == version:
+            return self._catalogue[1]
+        catalogue = await self._build_catalogue()
+        self._catalogue = (version, catalogue)
+        return catalogue
+
+    async def _build_catalogue(self) -> Catalogue:
         counts: dict[str, int] = {}
         names: dict[str, str] = {}
         for paper in await self.store.all_papers():

@@ -232,9 +232,7 @@ def _entry_html(view: _EntryView) -> str:
         if href
     ]
     if links:
-        anchors = " · ".join(
-            f'<a href="{html.escape(href, quote=True)}">{label}</a>' for label, href in links
-        )
+        anchors = " · ".join(f'<a href="{html.escape(href, quote=True)}">{label}</a>' for label, href in links)
         parts.append(f"<p>{anchors}</p>")
     return "\n".join(parts)
 
@@ -245,13 +243,9 @@ def _entry_links(view: _EntryView) -> list[dict[str, str]]:
     if view.url:
         links.append({"rel": "alternate", "type": "text/html", "href": view.url})
     if view.pdf_url:
-        links.append(
-            {"rel": "related", "type": "application/pdf", "title": "PDF", "href": view.pdf_url}
-        )
+        links.append({"rel": "related", "type": "application/pdf", "title": "PDF", "href": view.pdf_url})
     if view.code_url:
-        links.append(
-            {"rel": "related", "type": "text/html", "title": "Code", "href": view.code_url}
-        )
+        links.append({"rel": "related", "type": "text/html", "title": "Code", "href": view.code_url})
     if view.doi_url:
         links.append({"rel": "related", "type": "text/html", "title": "DOI", "href": view.doi_url})
     return links
@@ -282,9 +276,7 @@ class _AtomLinksEntry(BaseEntryExtension):
         return entry
 
 
-def _base_generator(
-    spec: FeedSpec, settings: FeedSettings, papers: Sequence[Paper]
-) -> FeedGenerator:
+def _base_generator(spec: FeedSpec, settings: FeedSettings, papers: Sequence[Paper]) -> FeedGenerator:
     fg = FeedGenerator()
     fg.id(feed_id(spec))
     fg.title(clean_line(spec.title) or clean_line(settings.title) or GENERATOR)
@@ -368,9 +360,7 @@ def render_json(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings)
         if view.categories:
             item["tags"] = list(view.categories)
         if view.pdf_url:
-            item["attachments"] = [
-                {"url": view.pdf_url, "mime_type": "application/pdf", "title": "PDF"}
-            ]
+            item["attachments"] = [{"url": view.pdf_url, "mime_type": "application/pdf", "title": "PDF"}]
         paper = view.paper
         item["_paperboy"] = {
             "key": clean_line(paper.key),

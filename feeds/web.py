@@ -164,7 +164,11 @@ async def _serve_feed(request: web.Request, kind: str | None, slug: str | None) 
     limit = _limit(request)
     site = request.app[SITE_KEY]
     cache: VersionedCache[CachedFeed] = request.app[CACHE_KEY]
-    result = await cache.get(("feed", kind, slug, limit), lambda: site.feed(kind, slug, limit))
+    result = await cache.get(
+        ("feed", kind, slug, limit),
+        lambda: site.feed(kind, slug, limit),
+        keep=lambda value: not isinstance(value, Missing),
+    )
     if isinstance(result, Moved):
         # Relative to the request's folder, so it also works behind a path-prefixing proxy.
         location = feed_path(kind, result.slug, fmt).rsplit("/", 1)[-1]

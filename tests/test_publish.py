@@ -72,8 +72,7 @@ def hostile_papers() -> list[Paper]:
                 "\ud800Lone",
             ),
             authors_truncated=True,
-            abstract="We study &amp; <b>bold</b> claims \ufffe\uffff\x08 with \u202eRTL text 😀. "
-            + "x" * 3000,
+            abstract="We study &amp; <b>bold</b> claims \ufffe\uffff\x08 with \u202eRTL text 😀. " + "x" * 3000,
             category="CV\x01",
             categories=("cs.CV", "cs.LG", "CV"),
             has_code=True,
@@ -131,9 +130,7 @@ def check_atom_rules(data: bytes) -> etree._Element:
         assert len(alternates) == len(set(alternates)), "two alternates with the same type"
         assert all(link.get("href") for link in element.findall(f"{ATOM}link"))
     for entry in entries:
-        has_alternate = any(
-            link.get("rel", "alternate") == "alternate" for link in entry.findall(f"{ATOM}link")
-        )
+        has_alternate = any(link.get("rel", "alternate") == "alternate" for link in entry.findall(f"{ATOM}link"))
         assert has_alternate or entry.find(f"{ATOM}content") is not None
         assert len(entry.findall(f"{ATOM}id")) == 1
     return root
@@ -307,9 +304,7 @@ def test_all_three_hundred_authors_in_order() -> None:
     abstract=st.text(st.characters(exclude_categories=()), max_size=200),
     url=st.text(st.characters(exclude_categories=()), max_size=30),
 )
-def test_any_text_renders_without_crashing(
-    title: str, author: str, abstract: str, url: str
-) -> None:
+def test_any_text_renders_without_crashing(title: str, author: str, abstract: str, url: str) -> None:
     paper = make_paper(
         1,
         title=title,
@@ -436,9 +431,7 @@ def test_two_renders_are_byte_identical() -> None:
 
 def test_entry_ids_depend_only_on_the_key() -> None:
     paper = make_paper(1)
-    moved = make_paper(
-        1, id=999, updated_at=datetime(2030, 1, 1, tzinfo=UTC), title="Retitled", abstract="v2"
-    )
+    moved = make_paper(1, id=999, updated_at=datetime(2030, 1, 1, tzinfo=UTC), title="Retitled", abstract="v2")
     assert entry_id(paper) == entry_id(moved) == "tag:paperboy,2024:paper/2304.00001"
     other = FeedSettings(base_url="http://elsewhere:9/")
     ids = [
@@ -456,9 +449,7 @@ def test_entry_id_of_odd_key_is_a_valid_uri() -> None:
 
 def feed_dates(papers: Sequence[Paper]) -> set[str]:
     root = etree.fromstring(render_atom(papers, SPEC, SETTINGS))
-    return {
-        element.text for element in root.iter(f"{ATOM}updated", f"{ATOM}published") if element.text
-    }
+    return {element.text for element in root.iter(f"{ATOM}updated", f"{ATOM}published") if element.text}
 
 
 def test_no_date_is_the_build_time() -> None:

@@ -431,6 +431,25 @@ async def test_documents_are_built_once_per_data_version(server: Server) -> None
     assert response.status == 200
 
 
+async def test_not_found_pages_are_not_cached(server: Server) -> None:
+    cache = server.app[CACHE_KEY]
+    await server.get("feed.atom")
+    size = len(cache)
+    for n in range(5):
+        response, _ = await server.get(f"authors/nobody-{n}.atom")
+        assert response.status == 404
+        assert response.headers["Cache-Control"] == "no-cache"
+    assert len(cache) == size
+
+
+async def test_redirect_keeps_the_query(server: Server) -> None:
+    response, _ = await server.get("topics/SSL.json?limit=1", allow_redirects=False)
+    assert response.status == 301
+    assert response.headers["Location"] == "ssl.json?limit=1"
+    response, body = await server.get("topics/SSL.json?limit=1")
+    assert response.status == 200 and len(json.loads(body)["items"]) == 1
+
+
 async def _must_not_build() -> Any:
     raise AssertionError("built again although the data version did not change")
 
@@ -487,3 +506,38 @@ async def test_static_export_matches_served_bytes(server: Server, tmp_path: Path
     again = await build_static(server.store, server.settings, out)
     assert sorted(again) == sorted(written)
     assert (out / "feed.atom").read_bytes() == (await server.get("feed.atom", headers=IDENTITY))[1]
+
+
+# --- the seed listing end to end ---------------------------------------------------------
+
+SEED = Path(__file__).parents[1] / ".." / "shared" / "seeds" / "000_c2aa908472245cfd.txt"
+
+
+@pytest.mark.skipif(not SEED.exists(), reason=f"seed listing not found at {SEED}")
+async def test_seed_listing_feeds_are_valid(tmp_path: Path) -> None:
+    from feeds.sources.listing import parse_listing_file
+
+    result = parse_listing_file(SEED, as_of=date(2024, 1, 1))
+    assert result.records
+    store = await Store.open(tmp_path / "seed.db")
+    try:
+        await store.ingest(result.records, source="seed", owner="Jae-Hun Lee")
+        runner, url, _, _ = await start(store)
+        try:
+            schema = etree.RelaxNG(etree.parse(str(RNG)))
+            async with aiohttp.ClientSession() as session:
+                for path in ("feed.atom", "authors/jae-hun-lee.atom", "topics/ssl.atom"):
+                    async with session.get(url + path) as response:
+                        assert response.status == 200, path
+                        body = await response.read()
+                    assert schema.validate(etree.fromstring(body)), (path, schema.error_log)
+                    parsed = feedparser.parse(body)
+                    assert not parsed.bozo and parsed.entries, path
+                async with session.get(url + "feed.json?limit=100") as response:
+                    items = (await response.json(content_type=None))["items"]
+                assert len(items) == len(result.records)
+                assert all(item["authors"] and item["date_published"] for item in items)
+        finally:
+            await runner.cleanup()
+    finally:
+        await store.close()
