@@ -282,9 +282,12 @@ async def test_pacing_uses_the_injected_clock(loop_server, session) -> None:
     assert sleeps == [pytest.approx(2.0)]
 
 
-def test_arxiv_is_paced_by_default() -> None:
+def test_arxiv_is_paced_by_default_and_stays_paced_when_others_are_added() -> None:
     fetcher = Fetcher(session=None)  # type: ignore[arg-type]  # only the settings are read
     assert fetcher.min_interval["export.arxiv.org"] >= 3.0
+    tuned = Fetcher(session=None, min_interval={"lab.example.org": 1.0})  # type: ignore[arg-type]
+    assert tuned.min_interval["export.arxiv.org"] >= 3.0
+    assert tuned.min_interval["lab.example.org"] == 1.0
 
 
 async def test_local_files_by_path_and_file_url(tmp_path: Path, session) -> None:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "paperboy/0.1 (+https://github.com/paperboy-lab/paperboy)"
 # arXiv's API terms ask for no more than one request every three seconds.
-DEFAULT_MIN_INTERVAL: dict[str, float] = {"export.arxiv.org": 3.0}
+DEFAULT_MIN_INTERVAL: dict[str, float] = {"export.arxiv.org": 3.0, "arxiv.org": 3.0}
 _RETRY_AFTER_CAP = 120.0
 _CHUNK = 64 * 1024
 
@@ -82,6 +82,8 @@ def sha256_hex(body: bytes) -> str:
 class Fetcher:
     """GETs documents for sources; one per service, sharing an aiohttp session.
 
+    ``min_interval`` maps a host (or "host:port") to the least number of
+    seconds between two requests to it; arXiv's hosts default to 3 s.
     ``clock``, ``sleep`` and ``rng`` are injectable so tests can check pacing
     and back-off without waiting for real time to pass.
     """
@@ -106,7 +108,8 @@ class Fetcher:
         self.backoff = backoff
         self.max_bytes = max_bytes
         self.user_agent = user_agent
-        self.min_interval = dict(DEFAULT_MIN_INTERVAL if min_interval is None else min_interval)
+        # Given intervals add to (or override) the defaults, so arXiv stays paced unless told.
+        self.min_interval = {**DEFAULT_MIN_INTERVAL, **(min_interval or {})}
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
