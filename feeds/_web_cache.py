@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Generic, TypeVar
@@ -142,14 +142,13 @@ def _etag_matches(header: str, document: Document) -> bool:
     return False
 
 
-def not_modified(headers: dict[str, str] | object, document: Document) -> bool:
+def not_modified(headers: Mapping[str, str], document: Document) -> bool:
     """True when the request's validators show the client already has this document."""
-    get = headers.get  # type: ignore[attr-defined]
-    if_none_match = get("If-None-Match")
+    if_none_match = headers.get("If-None-Match")
     if if_none_match is not None:
         # RFC 9110 13.1.3: If-Modified-Since is ignored when If-None-Match is present.
         return _etag_matches(if_none_match, document)
-    if_modified_since = get("If-Modified-Since")
+    if_modified_since = headers.get("If-Modified-Since")
     if if_modified_since and document.last_modified is not None:
         try:
             since = parsedate_to_datetime(if_modified_since)
