@@ -42,7 +42,7 @@ def test_seed_overlap_gives_full_author_lists_and_versions() -> None:
     assert few_shot.category == "cs.CV"
     assert few_shot.has_code and few_shot.code_url == "https://github.com/daintlab/fewshot-SFDA"
     assert "\n" not in few_shot.abstract and "  " not in few_shot.abstract
-    assert few_shot.abstract.startswith("Recently, source-free unsupervised domain adaptation")
+    assert few_shot.abstract.startswith("We argue that source-free unsupervised domain adaptation")
     assert records["2304.03456"].authors[2] == "ByeongMoon Ji"
     assert len(records["2401.02656"].authors) == 5
     assert records["2401.02656"].categories == ("cs.CV", "cs.LG")
