@@ -53,9 +53,15 @@ def humps(token: str) -> list[str]:
     parts: list[str] = []
     current = ""
     for i, c in enumerate(token):
-        if c.isupper() and current and (current[-1].islower() or (
-            i + 1 < len(token) and token[i + 1].islower() and current[-1].isupper()
-        )):
+        if (
+            c.isupper()
+            and current
+            and (
+                current[-1].islower()
+                or current[-1].isdigit()
+                or (i + 1 < len(token) and token[i + 1].islower() and current[-1].isupper())
+            )
+        ):
             parts.append(current)
             current = c
         else:
@@ -164,6 +170,9 @@ def _title_word(title: str) -> str:
 
 
 def _is_camel(word: str) -> bool:
+    """More than one hump: "ImageNet", "DataJung", "SSLOpen" (but not the plural "LVLMs")."""
+    if re.fullmatch(r"[A-Z0-9]+s", word):
+        return False
     return len(humps(word)) > 1 and any(c.islower() for c in word)
 
 
@@ -234,16 +243,27 @@ def _candidates(line: str) -> list[Split]:
     return out
 
 
-def certain_names(line: str) -> list[str]:
-    """Names on this line that every reading agrees on (for building evidence)."""
+def learn_from_line(ev: Evidence, line: str) -> None:
+    """Add to the evidence what every reading of a title/author line agrees on.
+
+    That is the trailing authors all readings share and the title words before the
+    last one (which may be glued to a name: "SSLJae-Hun" must not teach "SSLJae").
+    """
     cands = _candidates(line)
     if not cands:
-        return []
+        return
     if len(cands) == 1:
-        return list(cands[0].authors)
-    common = min(len(c.authors) for c in cands) - 1
-    tails = {c.authors[len(c.authors) - common :] if common else () for c in cands}
-    return list(next(iter(tails))) if len(tails) == 1 else []
+        sure = list(cands[0].authors)
+    else:
+        common = min(len(c.authors) for c in cands) - 1
+        tails = {c.authors[len(c.authors) - common :] if common else () for c in cands}
+        sure = list(next(iter(tails))) if len(tails) == 1 else []
+    for name in sure:
+        ev.add_name(name)
+    shortest = min((c.title for c in cands), key=len)
+    safe = shortest.rsplit(None, 1)[0] if " " in shortest else ""
+    if all(c.title.startswith(safe) for c in cands):
+        ev.add_text(safe)
 
 
 def _name_score(name: str, ev: Evidence, first: bool) -> float:
@@ -260,7 +280,9 @@ def _name_score(name: str, ev: Evidence, first: bool) -> float:
         score -= 1.0  # a mononym or an organisation is possible but rarer
     score -= max(0, len(tokens) - 4)
     for t in words:
-        for part in t.split("-"):
+        # A lone camel-cased token is an organisation ("OpenAI", "DeepMind"), not a
+        # given name, so syllables say nothing about it.
+        for part in t.split("-") if len(tokens) > 1 else ():
             hs = humps(part)
             if len(hs) > 1 and any(c.islower() for c in part):
                 score -= 0.5 if all(is_syllabic(h) for h in hs) else 2.0
@@ -271,6 +293,11 @@ def _name_score(name: str, ev: Evidence, first: bool) -> float:
 
 def _score(split: Split, ev: Evidence) -> float:
     score = sum(_name_score(a, ev, i == 0) for i, a in enumerate(split.authors))
+    # A plausible name where a name is expected is weak evidence for the reading...
+    score += 0.5 * len(split.authors)
+    # ...and a title whose comma-separated tail reads like a list of names ("...,
+    # Doyoung Yoon, Byeong") has probably swallowed the start of the author list.
+    score -= 2.0 * sum(is_name(seg.strip()) for seg in split.title.split(",")[1:])
     word = _title_word(split.title)
     if word and fold(word) in ev.words:
         score += 4.0

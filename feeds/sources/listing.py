@@ -21,7 +21,7 @@ from pathlib import Path
 from feeds.sources._listing_detect import decode_listing_bytes, describe_non_listing
 from feeds.sources._listing_names import (
     Evidence,
-    certain_names,
+    learn_from_line,
     normalise_name,
     split_title_authors,
 )
@@ -220,10 +220,8 @@ def parse_listing(
             name = f"{first} {last}"
         evidence.add_name(normalise_name(name))
     for entry in entries:
-        evidence.add_text(entry.title_text)
         evidence.add_text(entry.abstract)
-        for name in certain_names(entry.title_text):
-            evidence.add_name(name)
+        learn_from_line(evidence, entry.title_text)
 
     records: list[PaperRecord] = []
     for entry in entries:
