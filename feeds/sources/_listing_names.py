@@ -298,6 +298,10 @@ def _score(split: Split, ev: Evidence) -> float:
     # ...and a title whose comma-separated tail reads like a list of names ("...,
     # Doyoung Yoon, Byeong") has probably swallowed the start of the author list.
     score -= 2.0 * sum(is_name(seg.strip()) for seg in split.title.split(",")[1:])
+    last = split.title.rsplit(None, 1)[-1]
+    if re.search(r"[?!)\]”\"][^\W\d_]", last):
+        # Closing punctuation inside a word ("Matters?Byeong") ends a title, not a word.
+        score -= 3.0
     word = _title_word(split.title)
     if word and fold(word) in ev.words:
         score += 4.0
