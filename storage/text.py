@@ -10,7 +10,8 @@ _PARTICLES = frozenset(
      "bin", "ibn", "al", "ter", "ten", "zu", "y"}
 )
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_PIECE = re.compile(r"[a-z0-9]+")
+# Letters and digits of any script, so non-Latin names still get a key of their own.
+_PIECE = re.compile(r"[^\W_]+", re.UNICODE)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 _STOP = frozenset(
     "a an the of for and or in on at to with via from by as is are be its into over under using "
