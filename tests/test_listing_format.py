@@ -202,6 +202,7 @@ def test_text_before_the_first_header_is_reported() -> None:
         ("", "empty"),
         ("  \n\t\n", "whitespace"),
         ("CVApr 3, 2023\x00\x01\x02", "binary"),
+        ("CVApr 3, 2023\nA PaperAna Lima\x00\x00\n", "binary"),
         ("title,authors,year\nA Paper,Ana Lima,2023\nB Paper,Bo Chen,2021\n", "CSV"),
         ("title\tauthors\nA Paper\tAna Lima\n", "TSV"),
         ('{"papers": []}', "JSON"),

@@ -49,8 +49,11 @@ ORGS = st.sampled_from(["OpenAI", "DeepMind", "IBM Research", "Gemini Team"])
 
 @st.composite
 def names(draw: st.DrawFn) -> str:
-    if draw(st.integers(0, 15)) == 0:
+    roll = draw(st.integers(0, 15))
+    if roll == 0:
         return draw(ORGS)
+    if roll == 1:  # a surname with a particle and no given name
+        return draw(st.sampled_from(["van der Berg", "de Silva", "von Mises", "di Caprio"]))
     return f"{draw(GIVEN)} {draw(SURNAME)}"
 
 

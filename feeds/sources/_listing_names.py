@@ -101,16 +101,13 @@ def token_kind(token: str) -> str | None:
         return "suffix"
     if token in PARTICLES:
         return "particle"
-    bare = token[:-1] if token.endswith(".") else token
-    if not bare:
-        return None
     # Initials, possibly hyphenated or run together: "J", "J.", "J.-P.", "J.P."
     marks = "".join("U" if c.isupper() else c if c in ".-" else "l" for c in token)
     if re.fullmatch(r"U\.?|U\.(?:-?U\.)+", marks):
         return "initial"
     if token.endswith("."):
         return None
-    for i, hyphen_part in enumerate(bare.split("-")):
+    for i, hyphen_part in enumerate(token.split("-")):
         pieces = re.split(f"[{_APOSTROPHES}]", hyphen_part)
         if len(pieces) > 2:
             return None

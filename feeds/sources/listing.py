@@ -207,7 +207,7 @@ def parse_listing(
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = [_clean(line) for line in _split_lines(text)]
-    if not any(_header(line) for line in lines):
+    if "\x00" in text or not any(_header(line) for line in lines):
         raise NotAListingError(describe_non_listing(text, source))
 
     problems = _Problems(source)
