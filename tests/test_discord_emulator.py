@@ -55,9 +55,18 @@ def make_bot(guild_id: int, notes: Notes) -> commands.Bot:
             self.page += 1
             await interaction.response.edit_message(content=f"page {self.page}", view=self)
 
+        @discord.ui.select(custom_id="pager:size", options=[discord.SelectOption(label="5"),
+                                                            discord.SelectOption(label="10")])
+        async def size(self, interaction: discord.Interaction, select: discord.ui.Select) -> None:
+            await interaction.response.send_message(f"size {select.values[0]}", ephemeral=True)
+
     @group.command(name="reply", description="Reply at once")
     async def reply(interaction: discord.Interaction, query: str) -> None:
         await interaction.response.send_message(f"results for {query}")
+
+    @group.command(name="admin", description="Says whether the caller may manage the guild")
+    async def admin(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(str(interaction.permissions.manage_guild))
 
     @group.command(name="slow", description="Defer, then follow up")
     async def slow(interaction: discord.Interaction) -> None:
@@ -152,8 +161,14 @@ async def lab(emu: DiscordEmulator) -> AsyncIterator[Lab]:
     bot = make_bot(guild.id, notes)
     task = asyncio.create_task(bot.start(TOKEN))
     try:
-        await emu.wait_ready(timeout=10)
-        await asyncio.wait_for(bot.wait_until_ready(), 10)
+        ready = asyncio.ensure_future(asyncio.wait_for(bot.wait_until_ready(), 10))
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():  # the bot died during login: show why instead of timing out
+            ready.cancel()
+            task.result()
+            raise AssertionError("bot stopped before it was ready")
+        await ready
+        await emu.wait_ready(timeout=1)
         yield Lab(emu, bot, notes, guild.id, papers.id, alice.id, bob.id)
     finally:
         await bot.close()
@@ -250,6 +265,14 @@ async def test_slash_round_trip(lab: Lab) -> None:
     assert posted[0]["interaction_metadata"]["user"]["id"] == str(lab.bob)
 
 
+async def test_member_permissions_reach_the_bot(lab: Lab) -> None:
+    alice = await lab.emu.slash("paper", "admin", channel_id=lab.papers, user_id=lab.alice)
+    bob = await lab.emu.slash("paper", "admin", channel_id=lab.papers, user_id=lab.bob)
+    assert (alice.content, bob.content) == ("True", "False")
+    owner = await lab.emu.slash("paper", "admin", channel_id=lab.papers)  # default: the owner
+    assert owner.content == "True"
+
+
 async def test_unknown_option_is_refused_before_dispatch(lab: Lab) -> None:
     with pytest.raises(ValueError, match="no option 'q'"):
         await lab.emu.slash("paper", "reply", options={"q": "x"}, channel_id=lab.papers)
@@ -273,7 +296,7 @@ async def test_autocomplete(lab: Lab) -> None:
     choices = await lab.emu.autocomplete("paper", "author", options={"name": "hwang"},
                                          focused="name", channel_id=lab.papers)
     assert choices == [{"name": f"hwang-{i}", "value": f"hwang-{i}"} for i in range(3)]
-    sent = [r for r in lab.emu.interactions() if r.kind == 4][0].payload["data"]
+    sent = next(r for r in lab.emu.interactions() if r.kind == 4).payload["data"]
     assert sent["options"][0]["options"][0]["focused"] is True
 
     lab.notes.choice_count = 26
@@ -297,6 +320,9 @@ async def test_button_press_updates_message(lab: Lab) -> None:
     assert [m["content"] for m in lab.emu.messages(lab.papers)] == ["page 3"]
     with pytest.raises(ValueError, match="no component"):
         await lab.emu.press_button(res, "pager:prev")
+    picked = await lab.emu.select(again, "pager:size", ["10"], user_id=lab.bob)
+    assert picked.payload["data"]["values"] == ["10"]
+    assert (picked.type, picked.content, picked.ephemeral) == (4, "size 10", True)
 
 
 async def test_dm_interaction(lab: Lab) -> None:
@@ -335,6 +361,26 @@ async def test_oversize_payloads_get_50035(lab: Lab) -> None:
         await lab.emu.slash("paper", "big", channel_id=lab.papers)
     await asyncio.sleep(0.05)
     assert [getattr(e, "code", None) for e in lab.notes.errors] == [50035]
+
+
+async def test_component_limits_get_50035(emu: DiscordEmulator) -> None:
+    guild = emu.add_guild("Lab")
+    chan = emu.add_channel(guild.id, "papers")
+    button = {"type": 2, "style": 1, "label": "b"}
+    row = {"type": 1, "components": [button | {"custom_id": f"b{i}"} for i in range(6)]}
+    url = f"{emu.api_base}/channels/{chan.id}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {TOKEN}"}) as http:
+        async with http.post(url, json={"content": "x", "components": [row]}) as resp:
+            body = await resp.json()
+        assert resp.status == 400 and body["code"] == 50035
+        assert "_errors" in body["errors"]["components"]["0"]["components"]
+        rows = [{"type": 1, "components": [button | {"custom_id": f"r{i}"}]} for i in range(6)]
+        async with http.post(url, json={"content": "x", "components": rows}) as resp:
+            assert (await resp.json())["errors"]["components"]["_errors"][0]["code"] == (
+                "BASE_TYPE_MAX_LENGTH")
+        async with http.post(url, json={"content": ""}) as resp:
+            assert (await resp.json())["code"] == 50006
+    assert emu.messages(chan.id) == []
 
 
 async def test_second_acknowledgement_gets_40060(lab: Lab) -> None:
@@ -464,9 +510,11 @@ async def test_dropped_gateway_resumes_and_replays(lab: Lab) -> None:
     assert later.content == "results for later"
 
 
-async def test_discord_py_gets_zlib_stream(lab: Lab) -> None:
+async def test_discord_py_gets_the_stream_it_asked_for(lab: Lab) -> None:
+    # discord.py 2.7 asks for zstd-stream when zstandard is importable, else zlib-stream.
+    asked = discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE
     first = lab.emu.gateway_connections[0]
-    assert first["compress"] == "zlib-stream"
+    assert first["compress"] == asked
     assert first["binary_frames"] > 0 and first["text_frames"] == 0
     events = [f.t for f in first["frames"] if f.t]
     assert events[:2] == ["READY", "GUILD_CREATE"]
@@ -545,3 +593,90 @@ async def test_plain_webhook_execute(emu: DiscordEmulator) -> None:
     assert posted[0]["author"]["username"] == "announcer"
     assert posted[0]["embeds"][0]["title"] == "Paper"
     assert emu.requests_to("POST", "/webhooks/{id}/{token}")[0].query["wait"] == "1"
+
+
+# -- callbacks from a bare websocket client (no discord.py in the way) ------------------------------
+
+
+@contextlib.asynccontextmanager
+async def raw_bot(emu: DiscordEmulator, http: aiohttp.ClientSession
+                  ) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
+    """IDENTIFY over a plain-text gateway socket; yields a queue of DISPATCH payloads."""
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    async with http.ws_connect(f"{emu.gateway_url}?v=10&encoding=json") as ws:
+        await ws.receive_json(timeout=5)  # HELLO
+        await ws.send_json({"op": 2, "d": {"token": TOKEN, "intents": 1, "properties": {}}})
+
+        async def pump() -> None:
+            async for msg in ws:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await events.put(json.loads(msg.data))
+
+        task = asyncio.create_task(pump())
+        try:
+            await emu.wait_ready()
+            yield events
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _next_interaction(events: asyncio.Queue[dict[str, Any]]) -> dict[str, Any]:
+    while True:
+        event = await asyncio.wait_for(events.get(), 5)
+        if event.get("t") == "INTERACTION_CREATE":
+            return event["d"]
+
+
+async def test_callback_variants_from_a_bare_client(emu: DiscordEmulator) -> None:
+    guild = emu.add_guild("Lab")
+    chan = emu.add_channel(guild.id, "papers")
+    commands_body = [{"name": "ask", "description": "Ask", "type": 1,
+                      "options": [{"name": "q", "description": "Q", "type": 3,
+                                   "required": True}]}]
+    async with aiohttp.ClientSession() as http, raw_bot(emu, http) as events:
+        base = emu.api_base
+        async with http.put(f"{base}/applications/{emu.application_id}/commands",
+                            json=commands_body, headers={"Authorization": f"Bot {TOKEN}"}) as r:
+            assert r.status == 200 and (await r.json())[0]["id"]
+
+        # Without with_response Discord answers 204 No Content.
+        res = await emu.slash("ask", options={"q": "a"}, channel_id=chan.id, wait=False)
+        got = await _next_interaction(events)
+        assert got["data"]["options"] == [{"name": "q", "type": 3, "value": "a"}]
+        assert "guild_id" not in got["data"]  # a global command
+        hook = f"{base}/webhooks/{emu.application_id}/{got['token']}"
+        async with http.post(hook, json={"content": "too early"}) as r:
+            assert r.status == 404 and (await r.json())["code"] == 10015
+        callback = f"{base}/interactions/{got['id']}/{got['token']}/callback"
+        async with http.post(callback, json={"type": 8, "data": {"choices": []}}) as r:
+            assert r.status == 400 and (await r.json())["code"] == 50035
+        async with http.post(callback, json={"type": 4, "data": {"content": "hi"}}) as r:
+            assert r.status == 204
+        await res.wait()
+        assert res.content == "hi" and [e.status for e in res.rejections] == [404, 400]
+
+        # A followup and an edit of it through the interaction token.
+        async with http.post(hook, json={"content": "more", "flags": 64}) as r:
+            followup = await r.json()
+        assert followup["flags"] & 64 and followup["id"] != res.message["id"]
+        async with http.patch(f"{hook}/messages/{followup['id']}", json={"content": "edited"}) as r:
+            assert (await r.json())["edited_timestamp"]
+        assert [m["content"] for m in res.followups] == ["edited"]
+        async with http.patch(f"{hook}/messages/@original", json={"content": "hi!"}) as r:
+            assert r.status == 200
+        assert res.edits == [{"content": "hi!"}]
+        assert [m["content"] for m in emu.messages(chan.id)] == ["hi!"]  # followup is ephemeral
+
+        # A modal answer.
+        res = await emu.slash("ask", options={"q": "b"}, channel_id=chan.id, wait=False)
+        got = await _next_interaction(events)
+        modal = {"custom_id": "m", "title": "T", "components": [
+            {"type": 1, "components": [{"type": 4, "custom_id": "t", "label": "L", "style": 1}]}]}
+        async with http.post(f"{base}/interactions/{got['id']}/{got['token']}/callback",
+                             params={"with_response": "true"},
+                             json={"type": 9, "data": modal}) as r:
+            assert (await r.json())["resource"]["type"] == 9
+        await res.wait()
+        assert res.modal is not None and res.modal["custom_id"] == "m"

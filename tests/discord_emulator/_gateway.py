@@ -4,7 +4,10 @@ Sessions outlive sockets: events dispatched while a client is disconnected are
 kept in the session log and replayed by sequence when it RESUMEs, as Discord
 does. With ``compress=zlib-stream`` in the URL every payload goes out through
 one shared zlib stream, each ending in a Z_SYNC_FLUSH (``00 00 ff ff``) as
-binary frames; without it payloads are JSON text frames.
+binary frames; without it payloads are JSON text frames. discord.py asks for
+``zstd-stream`` instead when the ``zstandard`` module is importable; the
+emulator then answers with one zstd stream flushed per payload (and refuses
+that mode, with a log line, when it cannot import ``zstandard`` itself).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class Connection:
     resume_url: bool
     transport: Any = None
     compressor: Any = None
+    flush_mode: int = zlib.Z_SYNC_FLUSH
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     session: Session | None = None
     frames: list[GatewayFrame] = field(default_factory=list)
@@ -73,7 +77,7 @@ class Connection:
             try:
                 if binary:
                     data = self.compressor.compress(text.encode()) + self.compressor.flush(
-                        zlib.Z_SYNC_FLUSH
+                        self.flush_mode
                     )
                     parts = [data[: len(data) // 2], data[len(data) // 2 :]] if split else [data]
                     for part in parts:
@@ -96,6 +100,17 @@ class Session:
     conn: Connection | None = None
     ready: bool = False
     ended: bool = False
+
+
+def _zstd_compressor(conn: Connection) -> bool:
+    """Set up zstd-stream on ``conn`` if ``zstandard`` (what discord.py would use) is importable."""
+    try:
+        import zstandard  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    conn.compressor = zstandard.ZstdCompressor().compressobj()
+    conn.flush_mode = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+    return True
 
 
 class Gateway:
@@ -216,6 +231,8 @@ class Gateway:
                           transport=request.transport)
         if compress == "zlib-stream":
             conn.compressor = zlib.compressobj()
+        elif compress == "zstd-stream" and _zstd_compressor(conn):
+            pass
         elif compress is not None:
             log.error("gateway: client asked for unsupported compress=%s", compress)
             await ws.close(code=4000, message=b"unsupported compress")

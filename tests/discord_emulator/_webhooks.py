@@ -30,7 +30,7 @@ from ._interactions import (
 )
 from ._limits import DiscordError, FormErrors, check_choices
 from ._messages import EPHEMERAL, LOADING, edit_message, new_message
-from ._rest import API_PREFIX, RECORD, Rest, json_response
+from ._rest import API_PREFIX, Rest, json_response
 
 log = logging.getLogger(__name__)
 
