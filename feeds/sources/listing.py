@@ -302,4 +302,10 @@ def render_listing(records: Iterable[PaperRecord]) -> str:
     return "\n".join(out) + "\n" if out else ""
 
 
-__all__ = ["code_url_in", "parse_listing", "parse_listing_file", "render_listing"]
+__all__ = [
+    "code_url_in",
+    "decode_listing_bytes",
+    "parse_listing",
+    "parse_listing_file",
+    "render_listing",
+]
