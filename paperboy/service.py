@@ -22,7 +22,9 @@ from feeds.publish import FeedSettings
 from feeds.sources.fetch import Fetcher
 from feeds.web import invalidate, make_app
 from paperboy.config import Config, SourceConfig
+from paperboy.health import Health
 from paperboy.jobs import Jobs
+from paperboy.metrics import Metrics
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class Running:
     base_url: str | None = None
     app: web.Application | None = None
     bot: object | None = None
+    metrics: Metrics | None = None
+    health: Health | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -106,6 +110,16 @@ async def serve(
         jobs = Jobs(config, store, fetcher, on_change=on_change)
         scheduler = AsyncIOScheduler(timezone="UTC")
         running = Running(config, store, jobs, scheduler)
+        # The bot reads running.metrics for its command timings; health looks the bot up per request.
+        running.metrics = Metrics(store, jobs)
+        running.health = Health(
+            store,
+            scheduler,
+            config.sources,
+            bot=lambda: running.bot,  # type: ignore[arg-type,return-value]
+            discord=bool(config.discord_token) and _bot_starter() is not None,
+            jitter=config.schedule.jitter,
+        )
 
         if config.http.enabled:
             sock = _bind(config.http.host, config.http.port)
@@ -118,7 +132,8 @@ async def serve(
                 entries=config.feeds.entries,
                 author=config.feeds.author or None,
             )
-            app = make_app(store, settings)
+            app = make_app(store, settings, extra_routes=[running.metrics.route()], health=running.health)
+            running.metrics.install(app)
             on_change.append(lambda: invalidate(app))
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
@@ -126,6 +141,7 @@ async def serve(
             await web.SockSite(runner, sock).start()
             running.app, running.base_url = app, base
             say(f"feeds at {base} (Atom {base}feed.atom, RSS {base}feed.rss, JSON {base}feed.json)")
+            say(f"health at {base}healthz, metrics at {base}metrics")
         else:
             say("HTTP is off ([http] enabled = false)")
 
