@@ -94,9 +94,13 @@ class Health:
         return {"state": "ok", "papers": papers}
 
     def _scheduler(self, reasons: list[str]) -> dict[str, Any]:
-        if not self.scheduler.running:
-            reasons.append("scheduler: not running, so no source is polled and nothing is announced")
-            return {"state": "stopped"}
+        from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+
+        if self.scheduler.state != STATE_RUNNING:
+            # A paused scheduler counts as "running" to APScheduler, but runs no job.
+            state = "paused" if self.scheduler.state == STATE_PAUSED else "stopped"
+            reasons.append(f"scheduler: {state}, so no source is polled and nothing is announced")
+            return {"state": state}
         return {"state": "running", "jobs": len(self.scheduler.get_jobs())}
 
     async def _sources(self, reasons: list[str]) -> dict[str, Any]:
