@@ -299,3 +299,19 @@ def test_render_writes_the_three_line_format() -> None:
 def test_render_refuses_records_the_format_cannot_hold(record: PaperRecord, missing: str) -> None:
     with pytest.raises(InvalidInputError, match=missing):
         render_listing([record])
+
+
+@pytest.mark.parametrize("broken", ["CVNotADate, 2023", "CV2023-04-03Code", "2023-04-03"])
+def test_unreadable_header_is_reported_and_does_not_leak_into_its_neighbours(broken: str) -> None:
+    text = (
+        "CVApr 3, 2023\nFirst PaperAna Lima\nFirst abstract.\n"
+        f"{broken}\nLost PaperBo Chen\nLost abstract.\n"
+        "LGMar 9, 2021\nThird PaperBo Chen\n"
+    )
+    result = parse_listing(text, as_of=AS_OF)
+    assert [(r.title, r.abstract, r.line) for r in result.records] == [
+        ("First Paper", "First abstract.", 1),
+        ("Third Paper", "", 7),
+    ]
+    assert [(p.line, p.field) for p in result.problems] == [(4, "date")]
+    assert broken in result.problems[0].message

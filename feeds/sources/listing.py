@@ -54,6 +54,12 @@ _HEADER_RE = re.compile(
     r"(?:[ ]?,?[ ]?(?P<year>\d{1,4}))?"
     r"[ ]?(?P<flag>[A-Za-z]+)?"
 )
+# Shapes of header lines too broken to read, so they are reported rather than
+# taken for a wrapped abstract.
+_BROKEN_HEADER_RE = re.compile(
+    r"(?:[A-Z]{2,6}|[a-z][a-z\-]*\.[A-Za-z][A-Za-z\-]*)(?:[A-Z][A-Za-z]*)?[.,]?[ ]?\d"
+)
+_DATE_ONLY_RE = re.compile(r"[A-Za-z.]*\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\s*(?:Code)?|\d{4}-\d{2}-\d{2}.*")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2007\u202f\u2009\u200a\u3000\f\v]+")
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 _URL_RE = re.compile(r"https?://[^\s<>\"'`]+")
@@ -63,7 +69,8 @@ _URL_TRAILING = ".,;:!?\"'"
 @dataclass(slots=True)
 class _Entry:
     header_line: int
-    header: re.Match[str]
+    header: re.Match[str] | None
+    raw_header: str
     title_line: int | None = None
     title_text: str = ""
     abstract: str = ""
@@ -164,6 +171,13 @@ def _header_date(
     return published, flag is not None
 
 
+def _looks_like_broken_header(line: str) -> bool:
+    """A short line with digits that opens like a header ("CVNotADate, 2023")."""
+    if len(line) > 40 or not any(c.isdigit() for c in line):
+        return False
+    return _BROKEN_HEADER_RE.match(line) is not None or _DATE_ONLY_RE.fullmatch(line) is not None
+
+
 def _collect_entries(lines: list[str], problems: _Problems) -> list[_Entry]:
     entries: list[_Entry] = []
     current: _Entry | None = None
@@ -172,8 +186,10 @@ def _collect_entries(lines: list[str], problems: _Problems) -> list[_Entry]:
         if not line:
             continue
         header = _header(line)
-        if header:
-            current = _Entry(number, header)
+        if header or _looks_like_broken_header(line):
+            # A broken header still opens an entry, so its title and abstract are
+            # skipped with it instead of running into the previous entry.
+            current = _Entry(number, header, raw_header=line)
             entries.append(current)
         elif current is None:
             stray = stray or number
@@ -235,6 +251,14 @@ def _record(
     entry: _Entry, as_of: date, evidence: Evidence, problems: _Problems
 ) -> PaperRecord | None:
     m = entry.header
+    if m is None:
+        problems.add(
+            entry.header_line,
+            "date",
+            f"entry header {entry.raw_header!r} is not '<CATEGORY><Mon> <D>[, <YYYY>][Code]' "
+            "(e.g. 'CVApr 3, 2023Code')",
+        )
+        return None
     if m.group("cat") is None:
         problems.add(
             entry.header_line, "category", f"header {m.group(0)!r} has no category before the date"
