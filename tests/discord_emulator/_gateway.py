@@ -168,6 +168,8 @@ class Gateway:
             if session.intents & GUILDS:
                 data = self.world.guild_create_payload(
                     guild, all_members=bool(session.intents & GUILD_MEMBERS))
+                # A join carries no "unavailable" flag; false would mean "back from an outage".
+                del data["unavailable"]
                 await self._send_event(session, "GUILD_CREATE", data)
 
     async def drop(self, code: int | None = 4000) -> int:
