@@ -1,0 +1,136 @@
+"""Answers for the admin commands: follow, unfollow and list announcement subscriptions."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.answers import find_topic, resolve_author
+from bot.limits import clip
+from bot.markdown import escape, one_line
+from bot.model import AMBER, GREEN, GREY, Answer, Card, Page
+from storage.errors import InvalidInputError, NotFoundError
+from storage.models import Subscription
+from storage.outbox import MAX_BACKFILL, TARGETS
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS_PAGE = 15
+
+
+async def resolve_target(store: Store, target: str, value: str | None) -> tuple[str | None, str]:
+    """The stored value for a subscription target, and how to describe it to people."""
+    if target not in TARGETS:
+        raise InvalidInputError(f"target must be one of {', '.join(TARGETS)}; you gave {target!r}.")
+    text = one_line(value or "")
+    if target == "all":
+        return None, "every new paper"
+    if not text:
+        raise InvalidInputError(
+            f"A {target} subscription needs a value naming the {target}; pick one as you type in value:."
+        )
+    if target == "author":
+        profile, _ = await resolve_author(store, text)
+        return profile.key, f"papers by {profile.name}"
+    if target == "topic":
+        found = await find_topic(store, text)
+        if found is None:
+            raise NotFoundError(
+                f"No topic {clip(text, 80)!r} has been learnt yet; /topics lists them. Follow a word "
+                "that is not a topic with /paper search instead."
+            )
+        return found.slug, f"papers on {found.name}"
+    cats = await store.categories()
+    match = next((c for c, _ in cats if c.casefold() == text.casefold()), None)
+    if match is None:
+        known = ", ".join(c for c, _ in cats) or "none yet"
+        raise NotFoundError(f"No papers have the category {clip(text, 40)!r}; known categories: {known}.")
+    return match, f"papers in {match}"
+
+
+def describe(sub: Subscription) -> str:
+    what = {"all": "every new paper", "author": "author", "topic": "topic", "category": "category"}[sub.target]
+    if sub.value:
+        what += f" {escape(sub.value)}"
+    where = f"<#{sub.channel_id}>" if sub.channel_id else "a webhook"
+    mode = " (weekly digest)" if sub.digest else ""
+    return f"**#{sub.id}** {what} → {where}{mode}"
+
+
+async def subscribe(
+    store: Store,
+    *,
+    guild_id: int,
+    channel_id: int,
+    target: str,
+    value: str | None,
+    backfill: int = 0,
+    digest: bool = False,
+) -> Answer:
+    if not 0 <= backfill <= MAX_BACKFILL:
+        raise InvalidInputError(f"backfill must be between 0 and {MAX_BACKFILL}; you gave {backfill}.")
+    stored, meaning = await resolve_target(store, target, value)
+    sub, queued = await store.outbox.subscribe(
+        target=target, value=stored, guild_id=guild_id, channel_id=channel_id, backfill=backfill, digest=digest,
+    )
+    lines = [f"<#{channel_id}> now gets {escape(meaning)}"
+             + (" in a weekly digest." if digest else " as they arrive.")]
+    if queued:
+        lines.append(f"{queued} recent paper{'s' if queued != 1 else ''} will be posted now as a backfill.")
+    elif not digest:
+        lines.append("Only papers first seen from now on are announced (add backfill: for recent ones).")
+    lines.append(f"Subscription #{sub.id}; /unsubscribe subscription:{sub.id} stops it.")
+    return Answer.single(Card(title="Subscribed", description="\n".join(lines), color=GREEN), ephemeral=True)
+
+
+async def unsubscribe(store: Store, *, guild_id: int, subscription_id: int) -> Answer:
+    sub = await store.outbox.unsubscribe(subscription_id, guild_id=guild_id)
+    return Answer.single(
+        Card(title="Unsubscribed", description=f"Stopped {describe(sub)}.", color=GREY), ephemeral=True
+    )
+
+
+async def subscriptions(store: Store, *, guild_id: int) -> Answer:
+    subs = await store.outbox.subscriptions(guild_id=guild_id)
+    if not subs:
+        return Answer.single(Card(
+            title="No subscriptions here",
+            description="/subscribe target:all announces every new paper in this channel; "
+                        "target:author, topic or category follow one.",
+            color=GREY,
+        ), ephemeral=True)
+    lines = []
+    for sub in subs:
+        line = describe(sub)
+        if sub.paused_reason:
+            line += f"\n  ⏸️ paused: {escape(clip(one_line(sub.paused_reason), 300))}"
+        lines.append(line)
+    pages = []
+    for start in range(0, len(lines), SUBSCRIPTIONS_PAGE):
+        chunk = lines[start : start + SUBSCRIPTIONS_PAGE]
+        pages.append(Page(cards=(Card(
+            title=f"Subscriptions in this server ({len(subs)})",
+            description="\n".join(chunk),
+            footer="A paused subscription resumes when you /subscribe the same channel and target again.",
+            color=AMBER,
+        ),)))
+    return Answer(pages=tuple(pages), ephemeral=True)
+
+
+async def subscription_choices(store: Store, guild_id: int, current: str) -> list[tuple[str, int]]:
+    text = one_line(current or "").casefold()
+    out = []
+    for sub in await store.outbox.subscriptions(guild_id=guild_id):
+        label = f"#{sub.id} {sub.target}{' ' + sub.value if sub.value else ''}"
+        if sub.channel_id:
+            label += f" (channel {sub.channel_id})"
+        if sub.paused_reason:
+            label += " — paused"
+        if not text or text in label.casefold():
+            out.append((label, sub.id))
+    return out[:25]
+
+
+async def category_choices(store: Store, current: str) -> list[tuple[str, str]]:
+    text = one_line(current or "").casefold()
+    return [(f"{c} ({n} papers)", c) for c, n in await store.categories() if text in c.casefold()][:25]

@@ -1,0 +1,145 @@
+"""Starting Discord inside `paperboy run`: the bot, its announcer, and bot-less webhook announcements."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.announcer import Announcer, compose
+from bot.client import PaperboyBot
+from bot.senders import ChannelSender, WebhookSender, mask
+from paperboy.config import Config
+from storage.errors import PaperboyError
+from storage.store import Store
+from storage.text import author_key, slugify
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 20.0
+
+
+def point_discord(api_base: str, gateway_url: str) -> Callable[[], None]:
+    """Send discord.py to ``api_base`` / ``gateway_url``; returns a function that undoes it.
+
+    discord.py keeps both as class attributes, so this is process-wide: it is
+    done when the bot starts (never at import) and undone when it stops.
+    """
+    import discord.gateway
+    import discord.http
+    import yarl
+
+    old_base = discord.http.Route.BASE
+    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    discord.http.Route.BASE = api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+    def restore() -> None:
+        discord.http.Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+    return restore
+
+
+async def start_bot(
+    config: Config,
+    store: Store,
+    session: aiohttp.ClientSession,
+    jobs: Any,
+    stack: contextlib.AsyncExitStack,
+    say: Callable[[str], None],
+    *,
+    ready_timeout: float = READY_TIMEOUT,
+    bot_options: dict[str, Any] | None = None,
+) -> PaperboyBot:
+    """Log in and connect in the background; hook the announcer and digest into the jobs."""
+    if not config.discord_token:
+        raise PaperboyError("Discord: DISCORD_TOKEN is not set")
+    stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
+    bot = PaperboyBot(store=store, config=config, session=session, **(bot_options or {}))
+    announcer = Announcer(store, [ChannelSender(bot)])
+
+    async def run() -> None:
+        try:
+            await bot.start(config.discord_token or "")
+        except discord.LoginFailure:
+            say("Discord: the token was refused (401); check DISCORD_TOKEN. Discord stays off")
+        except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError, OSError) as exc:
+            say(f"Discord: cannot connect to {config.discord.api_base} ({exc}); Discord stays off")
+
+    task = asyncio.create_task(run(), name="discord-bot")
+
+    async def stop() -> None:
+        if not bot.is_closed():
+            await bot.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+
+    ready = asyncio.create_task(bot.wait_until_ready())
+    done, _ = await asyncio.wait({ready, task}, timeout=ready_timeout, return_when=asyncio.FIRST_COMPLETED)
+    if ready in done:
+        guilds = len(bot.guilds)
+        synced = f"; commands synced ({', '.join(bot.synced)})" if bot.synced else ""
+        say(f"Discord: logged in as {bot.user} in {guilds} server{'s' if guilds != 1 else ''}{synced}")
+    else:
+        ready.cancel()
+        if task not in done:
+            say(f"Discord: not ready after {ready_timeout:.0f}s; still connecting in the background")
+    jobs.drain = compose(jobs.drain, announcer.drain)
+    jobs.digest = announcer.post_digests
+    return bot
+
+
+async def sync_webhooks(config: Config, store: Store) -> int:
+    """Make the webhook subscriptions match [[announce]]: add new ones, drop ones no longer listed."""
+    wanted: dict[tuple[str, str, str], str] = {}
+    for ann in config.announce:
+        url = config.webhook_url(ann)
+        if not url:
+            log.warning("[[announce]] %s: %s is empty; skipped", ann.name, ann.webhook_url_env or "webhook_url")
+            continue
+        value = _stored_value(ann.target, ann.value)
+        wanted[(url, ann.target, value)] = ann.name
+    present = {
+        (s.webhook_url or "", s.target, s.value or ""): s for s in await store.outbox.subscriptions(webhooks=True)
+    }
+    for key in wanted.keys() - present.keys():
+        url, target, value = key
+        await store.outbox.subscribe(target=target, value=value or None, webhook_url=url)
+        log.info("webhook subscription added: %s (%s %s) -> %s", wanted[key], target, value, mask(url))
+    for key in present.keys() - wanted.keys():
+        await store.outbox.unsubscribe(present[key].id)
+        log.info("webhook subscription removed (no longer in [[announce]]): %s", mask(key[0]))
+    return len(wanted)
+
+
+def _stored_value(target: str, value: str) -> str:
+    """The form ingest matches on: author keys and topic slugs are derived, so no lookup is needed."""
+    if target == "author":
+        return author_key(value)
+    if target == "topic":
+        return slugify(value)
+    if target == "category":
+        return value.strip()
+    return ""
+
+
+async def start_webhooks(config: Config, store: Store, session: aiohttp.ClientSession, jobs: Any,
+                         say: Callable[[str], None]) -> None:
+    """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot."""
+    count = await sync_webhooks(config, store)
+    announcer = Announcer(store, [WebhookSender(session, api_base=config.discord.api_base)])
+    jobs.drain = compose(jobs.drain, announcer.drain)
+    if jobs.digest is None:
+        jobs.digest = announcer.post_digests
+    else:
+        jobs.digest = compose(jobs.digest, announcer.post_digests)
+    say(f"announcements: {count} webhook{'s' if count != 1 else ''} from [[announce]]")

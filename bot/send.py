@@ -1,0 +1,63 @@
+"""Hand a rendered payload to discord.py unchanged, so Discord receives exactly what render() made."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import discord
+
+from bot.render import EPHEMERAL, PAGE_ID
+
+log = logging.getLogger(__name__)
+
+
+class PayloadEmbed(discord.Embed):
+    """An Embed that serialises to the exact dict it was built from (no extra keys)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        source = discord.Embed.from_dict(data)
+        self.__dict__.update(source.__dict__)
+        self._payload = copy.deepcopy(data)
+
+    def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        return copy.deepcopy(self._payload)
+
+
+def embeds_of(payload: dict[str, Any]) -> list[discord.Embed]:
+    return [PayloadEmbed(e) for e in payload.get("embeds") or []]
+
+
+def message_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for send_message / followup.send / channel.send."""
+    return {
+        "content": payload.get("content") or None,
+        "embeds": embeds_of(payload),
+        "allowed_mentions": discord.AllowedMentions.none(),
+    }
+
+
+def is_ephemeral(payload: dict[str, Any]) -> bool:
+    return bool(payload.get("flags", 0) & EPHEMERAL)
+
+
+def buttons_of(payload: dict[str, Any]) -> list[discord.ui.Button]:
+    """discord.py buttons equal to the payload's component dicts (same order, ids, labels)."""
+    out: list[discord.ui.Button] = []
+    for row, item in enumerate(payload.get("components") or []):
+        for comp in item.get("components") or []:
+            if comp.get("type") != 2:
+                continue
+            out.append(discord.ui.Button(
+                style=discord.ButtonStyle(comp.get("style", 2)),
+                label=comp.get("label"),
+                custom_id=comp.get("custom_id"),
+                disabled=bool(comp.get("disabled")),
+                row=row,
+            ))
+    return out
+
+
+def is_indicator(button: discord.ui.Button) -> bool:
+    return button.custom_id == PAGE_ID
