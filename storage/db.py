@@ -6,12 +6,13 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +139,48 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def connect_sync(path: str) -> sqlite3.Connection:
+    """A plain connection for bulk writes run in a worker thread, with the same pragmas."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
 class Database:
-    """One connection plus a lock so that a transaction's statements are never interleaved."""
+    """The async connection, a worker-thread connection for bulk writes, and one write lock.
+
+    Small writes go through the async connection; a batch ingest runs as one
+    synchronous function in a thread, so its thousands of statements do not
+    each cross between the event loop and aiosqlite's thread. The lock keeps
+    the two from interleaving transactions inside this process.
+    """
 
     def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self.conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        self._sync: sqlite3.Connection | None = None
+
+    async def run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one IMMEDIATE transaction on the worker connection, off the event loop."""
+        async with self._write_lock:
+            if self._sync is None:
+                self._sync = await asyncio.to_thread(connect_sync, self.path)
+            return await asyncio.to_thread(self._in_transaction, self._sync, fn)
+
+    @staticmethod
+    def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -165,4 +202,8 @@ class Database:
             return await cur.fetchone()
 
     async def close(self) -> None:
+        async with self._write_lock:
+            if self._sync is not None:
+                self._sync.close()
+                self._sync = None
         await self.conn.close()

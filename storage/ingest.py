@@ -6,10 +6,9 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-
-import aiosqlite
 
 from storage.db import iso, utcnow
 from storage.merge import (
@@ -47,20 +46,21 @@ class _Batch:
     new_keys: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[ParseProblem] = field(default_factory=list)
+    author_ids: dict[str, int] = field(default_factory=dict)
 
 
-async def upsert_source(
-    conn: aiosqlite.Connection, name: str, kind: str, location: str | None, owner: str | None
+def upsert_source(
+    conn: sqlite3.Connection, name: str, kind: str, location: str | None, owner: str | None
 ) -> int:
-    await conn.execute(
+    conn.execute(
         "INSERT INTO sources (name, kind, location, owner) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
         " location = COALESCE(excluded.location, sources.location),"
         " owner = COALESCE(excluded.owner, sources.owner)",
         (name, kind, location, owner),
     )
-    async with conn.execute("SELECT id FROM sources WHERE name = ?", (name,)) as cur:
-        row = await cur.fetchone()
+    cur = conn.execute("SELECT id FROM sources WHERE name = ?", (name,))
+    row = cur.fetchone()
     assert row is not None
     return int(row[0])
 
@@ -77,8 +77,8 @@ def validate(record: PaperRecord) -> ParseProblem | None:
     return None
 
 
-async def ingest(
-    conn: aiosqlite.Connection,
+def ingest(
+    conn: sqlite3.Connection,
     records: Iterable[PaperRecord],
     *,
     source: str,
@@ -89,7 +89,7 @@ async def ingest(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[IngestReport, bool]:
     """Store records inside the caller's transaction; returns the report and whether topics grew."""
-    source_id = await upsert_source(conn, source, kind, location, owner)
+    source_id = upsert_source(conn, source, kind, location, owner)
     batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()))
     for done, record in enumerate(records, 1):
         if progress is not None and done % 500 == 0:
@@ -98,20 +98,21 @@ async def ingest(
         if problem is not None:
             batch.skipped.append(ParseProblem(problem.line, problem.field, problem.message, source))
             continue
-        await conn.execute("SAVEPOINT record")
+        conn.execute("SAVEPOINT record")
         try:
-            await _store_record(conn, batch, record)
+            _store_record(conn, batch, record)
         except sqlite3.Error as exc:
-            await conn.execute("ROLLBACK TO record")
+            conn.execute("ROLLBACK TO record")
+            batch.author_ids.clear()  # ids handed out inside the rolled-back record are gone
             log.warning("skipped %s line %s: %s", source, record.line, exc)
             batch.skipped.append(ParseProblem(record.line or 0, "record", str(exc), source))
-        await conn.execute("RELEASE record")
+        conn.execute("RELEASE record")
     grew = False
     if batch.new_ids or batch.changed_ids:
-        grew = await _learn_topics(conn, batch, topic_index)
-        await _link_topics(conn, batch.new_ids + batch.changed_ids, topic_index)
-        queued = await _queue_deliveries(conn, batch)
-        await conn.execute(
+        grew = _learn_topics(conn, batch, topic_index)
+        _link_topics(conn, batch.new_ids + batch.changed_ids, topic_index)
+        queued = _queue_deliveries(conn, batch)
+        conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'"
         )
     else:
@@ -127,23 +128,23 @@ async def ingest(
     return report, grew
 
 
-async def _find_existing(conn: aiosqlite.Connection, record: PaperRecord) -> int | None:
+def _find_existing(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
     """The paper this record reports: by arXiv id, then DOI, then title + first author + year."""
     for alias in (record.arxiv_id, normalise_doi(record.doi)):
         if alias:
-            async with conn.execute(
+            cur = conn.execute(
                 "SELECT paper_id FROM paper_aliases WHERE alias = ?", (alias,)
-            ) as cur:
-                row = await cur.fetchone()
+            )
+            row = cur.fetchone()
             if row:
                 return int(row[0])
     tkey = title_key(record.title)
-    async with conn.execute(
+    cur = conn.execute(
         "SELECT id, published, (SELECT name FROM paper_authors pa WHERE pa.paper_id = p.id"
         " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM papers p WHERE title_key = ?",
         (tkey,),
-    ) as cur:
-        candidates = list(await cur.fetchall())
+    )
+    candidates = list(cur.fetchall())
     for paper_id, published, first_author in candidates:
         if record.authors and first_author and surname(record.authors[0]) != surname(first_author):
             continue
@@ -154,102 +155,79 @@ async def _find_existing(conn: aiosqlite.Connection, record: PaperRecord) -> int
     return None
 
 
-async def _store_record(conn: aiosqlite.Connection, batch: _Batch, record: PaperRecord) -> None:
+def _store_record(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord) -> None:
     rec_json = record_to_json(record)
     rec_hash = record_hash(rec_json)
-    paper_id = await _find_existing(conn, record)
+    paper_id = _find_existing(conn, record)
     if paper_id is None:
-        await _insert_paper(conn, batch, record, rec_json, rec_hash)
+        _insert_paper(conn, batch, record, rec_json, rec_hash)
         return
-    async with conn.execute(
+    cur = conn.execute(
         "SELECT record_hash FROM paper_sources WHERE paper_id = ? AND source_id = ?",
         (paper_id, batch.source_id),
-    ) as cur:
-        row = await cur.fetchone()
+    )
+    row = cur.fetchone()
     if row is not None and row[0] == rec_hash:
         batch.unchanged += 1
         return
-    await conn.execute(
+    conn.execute(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (paper_id, source_id) DO UPDATE SET"
         " record = excluded.record, record_hash = excluded.record_hash,"
         " updated_at = excluded.updated_at",
         (paper_id, batch.source_id, rec_json, rec_hash, batch.now, batch.now),
     )
-    if await _remerge(conn, paper_id, batch.now):
+    if _remerge(conn, batch, paper_id):
         if paper_id not in batch.changed_ids and paper_id not in batch.new_ids:
             batch.changed_ids.append(paper_id)
     elif paper_id not in batch.changed_ids and paper_id not in batch.new_ids:
         batch.unchanged += 1
 
 
-async def _unique_key(conn: aiosqlite.Connection, key: str) -> str:
+def _unique_key(conn: sqlite3.Connection, key: str) -> str:
     candidate, n = key, 1
     while True:
-        async with conn.execute(
+        cur = conn.execute(
             "SELECT 1 FROM papers WHERE key = ? UNION ALL SELECT 1 FROM paper_aliases"
             " WHERE alias = ?",
             (candidate, candidate),
-        ) as cur:
-            if await cur.fetchone() is None:
-                return candidate
+        )
+        if cur.fetchone() is None:
+            return candidate
         n += 1
         candidate = f"{key}-{n}"
 
 
-async def _insert_paper(
-    conn: aiosqlite.Connection, batch: _Batch, record: PaperRecord, rec_json: str, rec_hash: str
+def _insert_paper(
+    conn: sqlite3.Connection, batch: _Batch, record: PaperRecord, rec_json: str, rec_hash: str
 ) -> None:
-    key = await _unique_key(conn, record.key or paper_key(record))
+    key = _unique_key(conn, record.key or paper_key(record))
     merged = merge([Reported(batch.kind, batch.now, record)])
     first_seen = iso(record.first_seen_at) if record.first_seen_at else batch.now
-    cur = await conn.execute(
-        "INSERT INTO papers (key, title, title_key, first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        (key, merged.title, title_key(merged.title), first_seen, batch.now),
+    # The whole row in one INSERT: the search index trigger then writes it once.
+    cur = conn.execute(
+        "INSERT INTO papers (key, title, title_key, authors_truncated, abstract, category, categories,"
+        " published, has_code, code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref,"
+        " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, merged.title, title_key(merged.title), *_merged_columns(merged)[1:], first_seen, batch.now),
     )
     paper_id = int(cur.lastrowid or 0)
-    await conn.execute(
+    conn.execute(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
         (paper_id, batch.source_id, rec_json, rec_hash, batch.now, batch.now),
     )
-    await _write_merged(conn, paper_id, merged, batch.now, touch=False)
+    _write_authors(conn, paper_id, merged, batch.author_ids)
+    _write_aliases(conn, paper_id, merged)
+    if merged.authors_truncated:
+        _write_inferred(conn, paper_id, merged, batch.author_ids)
     batch.new_ids.append(paper_id)
     batch.new_keys.append(key)
 
 
-async def _remerge(conn: aiosqlite.Connection, paper_id: int, now: str) -> bool:
-    """Recompute the paper from all its sources; True if anything visible changed."""
-    async with conn.execute(
-        "SELECT s.kind, ps.updated_at, ps.record FROM paper_sources ps"
-        " JOIN sources s ON s.id = ps.source_id WHERE ps.paper_id = ?",
-        (paper_id,),
-    ) as cur:
-        reports = [Reported(k, u, record_from_json(r)) for k, u, r in await cur.fetchall()]
-    merged = merge(reports)
-    return await _write_merged(conn, paper_id, merged, now, touch=True)
-
-
-def _fingerprint(merged: PaperRecord) -> str:
-    return hashlib.sha256(record_to_json(merged).encode()).hexdigest()
-
-
-async def _write_merged(
-    conn: aiosqlite.Connection, paper_id: int, merged: PaperRecord, now: str, *, touch: bool
-) -> bool:
-    async with conn.execute(
-        "SELECT title, authors_truncated, abstract, category, categories, published, has_code,"
-        " code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref FROM papers"
-        " WHERE id = ?",
-        (paper_id,),
-    ) as cur:
-        before = tuple(await cur.fetchone() or ())
-    async with conn.execute(
-        "SELECT name FROM paper_authors WHERE paper_id = ? AND inferred = 0 ORDER BY position",
-        (paper_id,),
-    ) as cur:
-        before_authors = [row[0] for row in await cur.fetchall()]
-    after = (
+def _merged_columns(merged: PaperRecord) -> tuple:
+    """The papers-table columns a merged record fills, title first, in schema order."""
+    return (
         merged.title,
         int(merged.authors_truncated),
         merged.abstract,
@@ -265,139 +243,181 @@ async def _write_merged(
         merged.comment,
         merged.journal_ref,
     )
-    changed = before != after or before_authors != list(merged.authors)
+
+
+def _write_aliases(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord) -> None:
+    for alias, kind in ((merged.arxiv_id, "arxiv"), (merged.doi, "doi")):
+        if alias:
+            conn.execute(
+                "INSERT OR IGNORE INTO paper_aliases (alias, kind, paper_id) VALUES (?, ?, ?)",
+                (alias, kind, paper_id),
+            )
+
+
+def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
+    """Recompute the paper from all its sources; True if anything visible changed."""
+    cur = conn.execute(
+        "SELECT s.kind, ps.updated_at, ps.record FROM paper_sources ps"
+        " JOIN sources s ON s.id = ps.source_id WHERE ps.paper_id = ?",
+        (paper_id,),
+    )
+    merged = merge([Reported(k, u, record_from_json(r)) for k, u, r in cur.fetchall()])
+    before = tuple(
+        conn.execute(
+            "SELECT title, authors_truncated, abstract, category, categories, published, has_code,"
+            " code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref FROM papers"
+            " WHERE id = ?",
+            (paper_id,),
+        ).fetchone()
+        or ()
+    )
+    before_authors = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM paper_authors WHERE paper_id = ? AND inferred = 0 ORDER BY position",
+            (paper_id,),
+        )
+    ]
+    after = _merged_columns(merged)
+    changed = before != after or before_authors != [clean_space(n) for n in merged.authors]
     if changed:
-        await conn.execute(
+        conn.execute(
             "UPDATE papers SET title = ?, authors_truncated = ?, abstract = ?, category = ?,"
             " categories = ?, published = ?, has_code = ?, code_url = ?, arxiv_id = ?,"
             " arxiv_version = ?, doi = ?, links = ?, comment = ?, journal_ref = ?,"
-            " title_key = ?, updated_at = CASE WHEN ? THEN ? ELSE updated_at END WHERE id = ?",
-            (*after, title_key(merged.title), touch, now, paper_id),
+            " title_key = ?, updated_at = ? WHERE id = ?",
+            (*after, title_key(merged.title), batch.now, paper_id),
         )
-        await _write_authors(conn, paper_id, merged)
-        for alias, kind in ((merged.arxiv_id, "arxiv"), (merged.doi, "doi")):
-            if alias:
-                await conn.execute(
-                    "INSERT OR IGNORE INTO paper_aliases (alias, kind, paper_id) VALUES (?, ?, ?)",
-                    (alias, kind, paper_id),
-                )
-    await _write_inferred(conn, paper_id, merged)
+        _write_authors(conn, paper_id, merged, batch.author_ids)
+        _write_aliases(conn, paper_id, merged)
+    _write_inferred(conn, paper_id, merged, batch.author_ids)
     return changed
 
 
-async def _author_id(conn: aiosqlite.Connection, name: str) -> int:
+def _author_id(conn: sqlite3.Connection, name: str, cache: dict[str, int]) -> int:
     key = author_key(name) or clean_space(name).lower()
-    await conn.execute(
-        "INSERT INTO authors (key, name) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, name)
-    )
-    async with conn.execute("SELECT id FROM authors WHERE key = ?", (key,)) as cur:
-        row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+    found = cache.get(key)
+    if found is not None:
+        return found
+    row = conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
+    if row is None:
+        row = (conn.execute("INSERT INTO authors (key, name) VALUES (?, ?)", (key, name)).lastrowid,)
+    cache[key] = int(row[0])
+    return cache[key]
 
 
-async def _write_authors(conn: aiosqlite.Connection, paper_id: int, merged: PaperRecord) -> None:
-    await conn.execute("DELETE FROM paper_authors WHERE paper_id = ?", (paper_id,))
+def _write_authors(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord, cache: dict[str, int]) -> None:
+    conn.execute("DELETE FROM paper_authors WHERE paper_id = ?", (paper_id,))
     for position, name in enumerate(merged.authors):
         name = clean_space(name)
-        await conn.execute(
+        conn.execute(
             "INSERT INTO paper_authors (paper_id, position, author_id, name) VALUES (?, ?, ?, ?)",
-            (paper_id, position, await _author_id(conn, name), name),
+            (paper_id, position, _author_id(conn, name, cache), name),
         )
 
 
 _INFERRED_BASE = 100_000  # positions of inferred owners sort after every listed author
 
 
-async def _write_inferred(conn: aiosqlite.Connection, paper_id: int, merged: PaperRecord) -> None:
+def _write_inferred(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord, cache: dict[str, int]) -> None:
     """Link each source owner that a truncated author list hides; unlink once it shows them."""
-    await conn.execute(
+    conn.execute(
         "DELETE FROM paper_authors WHERE paper_id = ? AND inferred = 1", (paper_id,)
     )
     if not merged.authors_truncated:
         return
-    async with conn.execute(
+    cur = conn.execute(
         "SELECT DISTINCT s.owner FROM paper_sources ps JOIN sources s ON s.id = ps.source_id"
         " WHERE ps.paper_id = ? AND s.owner IS NOT NULL",
         (paper_id,),
-    ) as cur:
-        owners = [row[0] for row in await cur.fetchall()]
+    )
+    owners = [row[0] for row in cur.fetchall()]
     visible = {author_key(name) for name in merged.authors}
     for offset, owner in enumerate(sorted(owners)):
         if author_key(owner) in visible:
             continue
-        await conn.execute(
+        conn.execute(
             "INSERT INTO paper_authors (paper_id, position, author_id, name, inferred)"
             " VALUES (?, ?, ?, ?, 1)",
-            (paper_id, _INFERRED_BASE + offset, await _author_id(conn, owner), owner),
+            (paper_id, _INFERRED_BASE + offset, _author_id(conn, owner, cache), owner),
         )
 
 
-async def _learn_topics(conn: aiosqlite.Connection, batch: _Batch, index: TopicIndex) -> bool:
+def _rows(conn: sqlite3.Connection, ids: list[int], columns: str) -> Iterator[tuple]:
+    """Papers by id, in chunks that stay under SQLite's bound-variable limit."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        yield from conn.execute(f"SELECT {columns} FROM papers WHERE id IN ({marks})", chunk)
+
+
+def _learn_topics(conn: sqlite3.Connection, batch: _Batch, index: TopicIndex) -> bool:
     """Create topics that this batch teaches; link every stored paper that mentions them."""
-    ids = batch.new_ids + batch.changed_ids
     grew = False
-    placeholders = ",".join("?" * len(ids))
-    async with conn.execute(
-        f"SELECT id, title, abstract, category FROM papers WHERE id IN ({placeholders})", ids
-    ) as cur:
-        rows = list(await cur.fetchall())
     new_set = set(batch.new_ids)
-    for paper_id, title, abstract, category in rows:
+    phrases: Counter[str] = Counter()
+    for paper_id, title, abstract, category in _rows(
+        conn, batch.new_ids + batch.changed_ids, "id, title, abstract, category"
+    ):
         for definition in find_definitions(f"{title}. {abstract}"):
             slug = acronym_slug(definition.acronym)
-            if definition.acronym in index.acronyms or await _topic_exists(conn, slug):
+            if definition.acronym in index.acronyms or _topic_exists(conn, slug):
                 continue
-            topic_id = await _create_topic(
-                conn, slug, definition.acronym, "acronym", definition.phrase
-            )
+            topic_id = _create_topic(conn, slug, definition.acronym, "acronym", definition.phrase)
             index.acronyms[definition.acronym] = topic_id
             index.phrases.setdefault(definition.phrase, topic_id)
-            await _link_everywhere(conn, topic_id, [definition.acronym, definition.phrase])
+            _link_everywhere(conn, topic_id, [definition.acronym, definition.phrase])
             grew = True
-        if category:
-            slug = category.lower()
-            if not await _topic_exists(conn, slug):
-                await _create_topic(conn, slug, category, "category", None)
-                grew = True
+        if category and not _topic_exists(conn, category.lower()):
+            _create_topic(conn, category.lower(), category, "category", None)
+            grew = True
         if paper_id in new_set:
-            for phrase in title_phrases(title):
-                await conn.execute(
-                    "INSERT INTO phrase_counts (phrase, papers) VALUES (?, 1)"
-                    " ON CONFLICT (phrase) DO UPDATE SET papers = papers + 1",
-                    (phrase,),
-                )
-    async with conn.execute(
-        "SELECT phrase FROM phrase_counts WHERE papers >= ?", (min_phrase_papers(),)
-    ) as cur:
-        ripe = [row[0] for row in await cur.fetchall()]
+            phrases.update(title_phrases(title))
+    conn.executemany(
+        "INSERT INTO phrase_counts (phrase, papers) VALUES (?, ?)"
+        " ON CONFLICT (phrase) DO UPDATE SET papers = papers + excluded.papers",
+        phrases.items(),
+    )
+    # Only phrases this batch counted can have just become common enough.
+    candidates = list(phrases)
+    ripe: list[str] = []
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start : start + 500]
+        ripe += [
+            row[0]
+            for row in conn.execute(
+                f"SELECT phrase FROM phrase_counts WHERE phrase IN ({','.join('?' * len(chunk))})"
+                " AND papers >= ?",
+                (*chunk, min_phrase_papers()),
+            )
+        ]
     for phrase in ripe:
         slug = phrase_slug(phrase)
-        if phrase in index.phrases or await _topic_exists(conn, slug):
+        if phrase in index.phrases or _topic_exists(conn, slug):
             continue
-        topic_id = await _create_topic(conn, slug, phrase, "phrase", None)
+        topic_id = _create_topic(conn, slug, phrase, "phrase", None)
         index.phrases[phrase] = topic_id
-        await _link_everywhere(conn, topic_id, [phrase])
+        _link_everywhere(conn, topic_id, [phrase])
         grew = True
     return grew
 
 
-async def _topic_exists(conn: aiosqlite.Connection, slug: str) -> bool:
-    async with conn.execute("SELECT 1 FROM topics WHERE slug = ?", (slug,)) as cur:
-        return await cur.fetchone() is not None
+def _topic_exists(conn: sqlite3.Connection, slug: str) -> bool:
+    cur = conn.execute("SELECT 1 FROM topics WHERE slug = ?", (slug,))
+    return cur.fetchone() is not None
 
 
-async def _create_topic(
-    conn: aiosqlite.Connection, slug: str, name: str, kind: str, expansion: str | None
+def _create_topic(
+    conn: sqlite3.Connection, slug: str, name: str, kind: str, expansion: str | None
 ) -> int:
-    cur = await conn.execute(
+    cur = conn.execute(
         "INSERT INTO topics (slug, name, kind, expansion) VALUES (?, ?, ?, ?)",
         (slug, name, kind, expansion),
     )
     return int(cur.lastrowid or 0)
 
 
-async def _link_everywhere(conn: aiosqlite.Connection, topic_id: int, spellings: list[str]) -> None:
+def _link_everywhere(conn: sqlite3.Connection, topic_id: int, spellings: list[str]) -> None:
     """Link a new topic to every stored paper whose title or abstract names it."""
     query = " OR ".join(
         '"' + " ".join(spelling.replace('"', '""').split()) + '"' for spelling in spellings
@@ -408,42 +428,35 @@ async def _link_everywhere(conn: aiosqlite.Connection, topic_id: int, spellings:
             index.acronyms[spelling] = topic_id
         else:
             index.phrases[spelling] = topic_id
-    async with conn.execute(
+    cur = conn.execute(
         "SELECT p.id, p.title, p.abstract FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
         " WHERE papers_fts MATCH ?",
         (query,),
-    ) as cur:
-        rows = list(await cur.fetchall())
+    )
+    rows = list(cur.fetchall())
     # FTS stems and folds case; the index check keeps only exact mentions.
     for paper_id, title, abstract in rows:
         if index.topics_for(f"{title}. {abstract}"):
-            await conn.execute(
+            conn.execute(
                 "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)",
                 (paper_id, topic_id),
             )
 
 
-async def _link_topics(conn: aiosqlite.Connection, paper_ids: list[int], index: TopicIndex) -> None:
-    placeholders = ",".join("?" * len(paper_ids))
-    async with conn.execute(
-        f"SELECT id, title, abstract, category FROM papers WHERE id IN ({placeholders})", paper_ids
-    ) as cur:
-        rows = list(await cur.fetchall())
-    for paper_id, title, abstract, category in rows:
-        await conn.execute(
+def _link_topics(conn: sqlite3.Connection, paper_ids: list[int], index: TopicIndex) -> None:
+    category_ids = {
+        slug: topic_id for topic_id, slug in conn.execute("SELECT id, slug FROM topics WHERE kind = 'category'")
+    }
+    for paper_id, title, abstract, category in list(_rows(conn, paper_ids, "id, title, abstract, category")):
+        conn.execute(
             "DELETE FROM paper_topics WHERE paper_id = ? AND topic_id IN"
             " (SELECT id FROM topics WHERE kind != 'category')",
             (paper_id,),
         )
         topic_ids = index.topics_for(f"{title}. {abstract}")
-        if category:
-            async with conn.execute(
-                "SELECT id FROM topics WHERE slug = ? AND kind = 'category'", (category.lower(),)
-            ) as cur:
-                row = await cur.fetchone()
-            if row:
-                topic_ids.add(int(row[0]))
-        await conn.executemany(
+        if category and category.lower() in category_ids:
+            topic_ids.add(category_ids[category.lower()])
+        conn.executemany(
             "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)",
             [(paper_id, tid) for tid in topic_ids],
         )
@@ -454,19 +467,19 @@ def delivery_nonce(subscription_id: int, paper_key: str) -> str:
     return hashlib.sha256(f"{subscription_id}:{paper_key}".encode()).hexdigest()[:25]
 
 
-async def _queue_deliveries(conn: aiosqlite.Connection, batch: _Batch) -> int:
+def _queue_deliveries(conn: sqlite3.Connection, batch: _Batch) -> int:
     """One outbox row per (subscription, new paper) that the subscription follows."""
     if not batch.new_ids:
         return 0
     queued = 0
-    async with conn.execute(
+    cur = conn.execute(
         "SELECT id, target, value FROM subscriptions WHERE paused_reason IS NULL AND digest = 0"
-    ) as cur:
-        subs = list(await cur.fetchall())
+    )
+    subs = list(cur.fetchall())
     if not subs:
         return 0
     for paper_id in batch.new_ids:
-        async with conn.execute(
+        cur = conn.execute(
             "SELECT p.key, p.category,"
             " (SELECT group_concat(a.key, char(31)) FROM paper_authors pa"
             "  JOIN authors a ON a.id = pa.author_id WHERE pa.paper_id = p.id),"
@@ -474,8 +487,8 @@ async def _queue_deliveries(conn: aiosqlite.Connection, batch: _Batch) -> int:
             "  JOIN topics t ON t.id = pt.topic_id WHERE pt.paper_id = p.id)"
             " FROM papers p WHERE p.id = ?",
             (paper_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
+        row = cur.fetchone()
         assert row is not None
         key, category, author_keys, topic_slugs = row
         authors = set((author_keys or "").split("\x1f"))
@@ -489,7 +502,7 @@ async def _queue_deliveries(conn: aiosqlite.Connection, batch: _Batch) -> int:
             )
             if not wanted:
                 continue
-            cur = await conn.execute(
+            cur = conn.execute(
                 "INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, nonce, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (sub_id, paper_id, delivery_nonce(sub_id, key), batch.now),

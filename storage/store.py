@@ -102,11 +102,12 @@ class Store:
         if kind not in _ingest.SOURCE_KINDS:
             raise InvalidInputError(f"unknown source kind {kind!r}; use one of {_ingest.SOURCE_KINDS}")
         index = await self._topics_index()
+        records = list(records)
         try:
-            async with self.db.transaction() as conn:
-                report, _ = await _ingest.ingest(
-                conn,
-                records,
+            report, _ = await self.db.run_write(
+                lambda conn: _ingest.ingest(
+                    conn,
+                    records,
                     source=source or "cli",
                     kind=kind,
                     location=location,
@@ -114,6 +115,7 @@ class Store:
                     topic_index=index,
                     progress=progress,
                 )
+            )
         except BaseException:
             # The rolled-back batch may have taught the cached index topics that do not exist.
             self._topic_index = None
@@ -389,8 +391,7 @@ class Store:
     async def register_source(
         self, name: str, kind: str, location: str | None, owner: str | None
     ) -> None:
-        async with self.db.transaction() as conn:
-            await _ingest.upsert_source(conn, name, kind, location, owner)
+        await self.db.run_write(lambda conn: _ingest.upsert_source(conn, name, kind, location, owner))
 
     async def record_poll(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -27,6 +28,8 @@ _SPECIAL_FOLD = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ":
 
 def fold(text: str) -> str:
     """ASCII-fold and lower-case: diacritics dropped, special letters spelt out."""
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKD", text.translate(_SPECIAL_FOLD))
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
@@ -95,6 +98,7 @@ def title_key(title: str) -> str:
     return " ".join(_PIECE.findall(fold(title)))
 
 
+@functools.lru_cache(maxsize=200_000)
 def singular(word: str) -> str:
     """A naive singular, enough to make "networks" meet "network"."""
     if len(word) > 4 and word.endswith("ies"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from storage.text import fold, is_stopword, phrase_words, singular, slugify
@@ -99,27 +99,42 @@ def title_phrases(title: str) -> set[str]:
     return out
 
 
-def ngrams(words: list[str], max_n: int = 5) -> Iterator[str]:
-    for n in range(1, max_n + 1):
-        for i in range(len(words) - n + 1):
-            yield " ".join(words[i : i + n])
-
-
 @dataclass(slots=True)
 class TopicIndex:
     """Every topic's phrase and acronym, for linking a paper by one pass over its words."""
 
     phrases: dict[str, int]  # folded phrase -> topic id
     acronyms: dict[str, int]  # acronym as written (case kept) -> topic id
+    _starts: dict[str, set[int]] | None = None  # first word -> phrase lengths, built lazily
+    _size: int = -1
+
+    def _phrase_starts(self) -> dict[str, set[int]]:
+        # Rebuilt whenever phrases were added, so only runs that can match are joined.
+        if self._starts is None or self._size != len(self.phrases):
+            starts: dict[str, set[int]] = {}
+            for phrase in self.phrases:
+                parts = phrase.split(" ")
+                starts.setdefault(parts[0], set()).add(len(parts))
+            self._starts, self._size = starts, len(self.phrases)
+        return self._starts
 
     def topics_for(self, text: str) -> set[int]:
-        hits = {self.phrases[g] for g in ngrams(phrase_words(text)) if g in self.phrases}
-        for token in _WORDISH.findall(text):
-            token = token.strip(".!?\"'")
-            if token in self.acronyms:
-                hits.add(self.acronyms[token])
-            elif token.endswith("s") and token[:-1] in self.acronyms:
-                hits.add(self.acronyms[token[:-1]])
+        hits: set[int] = set()
+        if self.phrases:
+            starts = self._phrase_starts()
+            words = phrase_words(text)
+            for i, word in enumerate(words):
+                for n in starts.get(word, ()):
+                    found = self.phrases.get(" ".join(words[i : i + n]))
+                    if found is not None:
+                        hits.add(found)
+        if self.acronyms:
+            for token in _WORDISH.findall(text):
+                token = token.strip(".!?\"'")
+                if token in self.acronyms:
+                    hits.add(self.acronyms[token])
+                elif token.endswith("s") and token[:-1] in self.acronyms:
+                    hits.add(self.acronyms[token[:-1]])
         return hits
 
 
