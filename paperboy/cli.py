@@ -104,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = add("db", admin.cmd_db, "Database care: migrate, check, backup, reindex.")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db_sub.add_parser("migrate", help="Apply pending schema migrations.", description="Apply pending schema migrations.")
+    db_sub.add_parser("migrate", help="Apply pending schema migrations.",
+                      description="Apply pending schema migrations.")
     db_sub.add_parser("check", help="Check integrity; exit 1 on any problem.",
                       description="Check integrity; exit 1 on any problem.")
     backup = db_sub.add_parser("backup", help="Copy the database safely while it is in use.",

@@ -151,7 +151,10 @@ async def serve(
         elif config.discord_token:
             say("Discord: DISCORD_TOKEN is set but this build has no bot package; Discord stays off")
         else:
-            say("Discord is off: set DISCORD_TOKEN to your bot's token (and see [discord] in config.example.toml) to turn it on")
+            say(
+                "Discord is off: set DISCORD_TOKEN to your bot's token "
+                "(and see [discord] in config.example.toml) to turn it on"
+            )
         webhooks = _webhook_starter()
         if webhooks is not None and config.announce:
             await webhooks(config, store, session, jobs, say)
