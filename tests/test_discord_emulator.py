@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ def make_bot(guild_id: int, notes: Notes) -> commands.Bot:
         async def next_page(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
             self.page += 1
             await interaction.response.edit_message(content=f"page {self.page}", view=self)
+
+        @discord.ui.button(label="Refresh", custom_id="pager:refresh")
+        async def refresh(self, interaction: discord.Interaction, _: discord.ui.Button) -> None:
+            await interaction.response.defer()
+            assert interaction.message is not None
+            await interaction.message.edit(content=f"page {self.page} (fresh)")
 
         @discord.ui.select(custom_id="pager:size", options=[discord.SelectOption(label="5"),
                                                             discord.SelectOption(label="10")])
@@ -284,6 +291,8 @@ async def test_button_press_updates_message(lab: Lab) -> None:
     assert [m["content"] for m in lab.emu.messages(lab.papers)] == ["page 3"]
     with pytest.raises(ValueError, match="no component"):
         await lab.emu.press_button(res, "pager:prev")
+    fresh = await lab.emu.press_button(again, "pager:refresh")
+    assert (fresh.type, fresh.content) == (6, "page 3 (fresh)")
     picked = await lab.emu.select(again, "pager:size", ["10"], user_id=lab.bob)
     assert picked.payload["data"]["values"] == ["10"]
     assert (picked.type, picked.content, picked.ephemeral) == (4, "size 10", True)
@@ -429,6 +438,14 @@ async def test_allowed_mentions_recorded(lab: Lab) -> None:
     assert lab.emu.allowed_mentions(quiet.id)["parse"] == []
     assert lab.emu.message(quiet.id)["mentions"] == []
     assert [u["id"] for u in lab.emu.message(loud.id)["mentions"]] == [str(lab.bob)]
+
+
+async def test_files_arrive_as_attachments(lab: Lab) -> None:
+    sent = await lab.channel().send("see file", file=discord.File(io.BytesIO(b"abc"), "a.txt"))
+    assert [(a.filename, a.size) for a in sent.attachments] == [("a.txt", 3)]
+    request = lab.emu.requests_to("POST", f"/channels/{lab.papers}/messages")[-1]
+    assert request.json["content"] == "see file"
+    assert [(f["filename"], f["data"]) for f in request.files] == [("a.txt", b"abc")]
 
 
 # -- gateway ---------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ class InteractionResult:
         self.edits: list[dict[str, Any]] = []
         self._followup_ids: list[int] = []
         self.original_id: int | None = None
+        self._edits_at_ack = 0
         self.component_message_id: int | None = (
             int(payload["message"]["id"]) if payload.get("message") else None
         )
@@ -144,7 +145,9 @@ class InteractionResult:
             msg = self._world.messages_by_id.get(self.original_id or 0)
             return msg is not None and not msg["flags"] & LOADING
         if t == DEFERRED_UPDATE:
-            return bool(self.edits or self._followup_ids)
+            # Filled in by an @original edit, a followup, or a plain edit of the message.
+            edits_now = self._world.edit_counts.get(self.component_message_id or 0, 0)
+            return bool(self.edits or self._followup_ids or edits_now > self._edits_at_ack)
         return True
 
     # -- waiting ---------------------------------------------------------------

@@ -155,6 +155,8 @@ def edit_message(
     merged["edited_timestamp"] = iso(time.time())
     message.clear()
     message.update(merged)
+    mid = int(message["id"])
+    world.edit_counts[mid] = world.edit_counts.get(mid, 0) + 1
     return message
 
 

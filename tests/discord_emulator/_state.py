@@ -284,6 +284,7 @@ class World:
         self.messages_by_id: dict[int, dict[str, Any]] = {}
         self.channel_messages: dict[int, list[int]] = {}
         self.deleted_messages: set[int] = set()
+        self.edit_counts: dict[int, int] = {}
         self.nonces: dict[tuple[int, str], int] = {}
         self.global_commands: dict[str, dict[str, Any]] = {}
         self.guild_commands: dict[int, dict[str, dict[str, Any]]] = {}

@@ -167,6 +167,7 @@ class Webhooks:
             return message
         if ctype in (DEFERRED_UPDATE, UPDATE_MESSAGE):
             rec.original_id = rec.component_message_id
+            rec._edits_at_ack = self.world.edit_counts.get(rec.component_message_id or 0, 0)
             if ctype == DEFERRED_UPDATE:
                 return None
             target = self.world.messages_by_id[rec.component_message_id or 0]
