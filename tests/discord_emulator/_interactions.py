@@ -11,12 +11,15 @@ exactly what a Discord user would see.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._messages import EPHEMERAL, LOADING
 from ._state import ALL_PERMISSIONS, DM, Notifier, World, new_token
+
+log = logging.getLogger(__name__)
 
 # Interaction types
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 1, 2, 3, 4, 5
