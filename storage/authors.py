@@ -1,83 +1,107 @@
-"""Forgiving author look-up: case, name order, hyphens, initials and small typos."""
+"""Forgiving author look-up: case, name order, hyphens, initials and small typos.
+
+Every author key is split into pieces ("jae-hun-lee" → jae, hun, lee). A query
+piece finds the name pieces it starts, or that are one or two edits from it;
+an author is a candidate when every query piece found one of its pieces, so
+word order, initials and prefixes all work. Only candidates are scored, which
+keeps a look-up in milliseconds however many authors the store holds.
+"""
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+import heapq
+from array import array
+from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
-from storage.models import AuthorMatch
 from storage.text import author_key
 
+MAX_PREFIX_PIECES = 3_000
+MAX_CANDIDATES = 3_000
 
-@dataclass(slots=True)
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A scored author: index into the AuthorIndex, closeness 0-100+."""
+
+    index: int
+    score: float
+
+
 class AuthorIndex:
-    """Every author's key, name and paper count, with sorted views for prefix look-ups."""
+    """Author keys and paper counts with an inverted index of their name pieces."""
 
-    keys: list[str]
-    names: list[str]
-    counts: list[int]
-    spaced: list[str] = field(default_factory=list)
-    by_prefix: list[tuple[str, int]] = field(default_factory=list)
-    by_surname: dict[str, list[int]] = field(default_factory=dict)
+    def __init__(self, keys: list[str], counts: list[int]) -> None:
+        self.keys = keys
+        self.counts = array("I", counts)
+        postings: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            for piece in set(key.split("-")):
+                postings.setdefault(piece, []).append(i)
+        self.postings = {piece: array("I", ids) for piece, ids in postings.items()}
+        self.pieces = sorted(self.postings)
+        by_initial: dict[str, list[str]] = {}
+        for piece in self.pieces:
+            by_initial.setdefault(piece[0], []).append(piece)
+        self.by_initial = by_initial
 
-    @classmethod
-    def build(cls, rows: list[tuple[str, str, int]]) -> AuthorIndex:
-        index = cls([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-        index.spaced = [k.replace("-", " ") for k in index.keys]
-        prefixes: list[tuple[str, int]] = []
-        for i, key in enumerate(index.keys):
-            pieces = key.split("-")
-            # Each rotation, so "hwang" and "sangheum" both start a key.
-            for j in range(len(pieces)):
-                prefixes.append((" ".join(pieces[j:] + pieces[:j]), i))
-            index.by_surname.setdefault(pieces[-1], []).append(i)
-        prefixes.sort()
-        index.by_prefix = prefixes
-        return index
+    def __len__(self) -> int:
+        return len(self.keys)
 
-    def _prefix_hits(self, query: str, limit: int) -> set[int]:
-        hits: set[int] = set()
-        start = bisect.bisect_left(self.by_prefix, (query, -1))
-        for text, i in self.by_prefix[start:]:
-            if not text.startswith(query) or len(hits) >= limit:
+    def _pieces_for(self, query_piece: str) -> set[str]:
+        """Name pieces that ``query_piece`` starts, or is a small typo of."""
+        found: set[str] = set()
+        start = bisect.bisect_left(self.pieces, query_piece)
+        for piece in self.pieces[start : start + MAX_PREFIX_PIECES]:
+            if not piece.startswith(query_piece):
                 break
-            hits.add(i)
-        return hits
+            found.add(piece)
+        if len(query_piece) >= 4:
+            cutoff = 1 if len(query_piece) < 7 else 2
+            bucket = self.by_initial.get(query_piece[0], [])
+            for piece, _, _ in process.extract(
+                query_piece, bucket, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=20
+            ):
+                found.add(piece)
+        return found
 
-    def match(self, query: str, limit: int = 25) -> list[AuthorMatch]:
+    def _authors_with(self, pieces: set[str]) -> set[int]:
+        out: set[int] = set()
+        for piece in pieces:
+            out.update(self.postings[piece])
+        return out
+
+    def candidates(self, query: str, limit: int) -> list[Candidate]:
         key = author_key(query)
         if not key:
             return []
+        query_pieces = key.split("-")
+        sets = [self._authors_with(self._pieces_for(p)) for p in dict.fromkeys(query_pieces)]
+        sets.sort(key=len)
+        found = set(sets[0])
+        for other in sets[1:]:
+            found &= other
+        if not found and len(sets) > 1:
+            # No author has every piece: settle for those with most of them.
+            found = set().union(*sets)
+        if len(found) > MAX_CANDIDATES:
+            found = set(heapq.nlargest(MAX_CANDIDATES, found, key=self.counts.__getitem__))
         spaced = key.replace("-", " ")
-        pieces = key.split("-")
-        scores: dict[int, float] = {}
-        for i in self._prefix_hits(spaced, 200):
-            scores[i] = 90.0 + 10.0 * len(spaced) / max(len(self.spaced[i]), 1)
-        # Initials: "j lee" or "jh lee" meets "jae-hun-lee".
-        if len(pieces) >= 2:
-            for surname_first in (False, True):
-                sur = pieces[0] if surname_first else pieces[-1]
-                given = pieces[1:] if surname_first else pieces[:-1]
-                initials = "".join(p[0] for p in given)
-                for i in self.by_surname.get(sur, []):
-                    other = self.keys[i].split("-")[:-1]
-                    if all(len(p) <= 2 for p in given) and "".join(p[0] for p in other).startswith(initials):
-                        scores[i] = max(scores.get(i, 0.0), 88.0)
-        for _, score, i in process.extract(
-            spaced, self.spaced, scorer=fuzz.token_sort_ratio, limit=limit * 2, score_cutoff=70
-        ):
-            scores[i] = max(scores.get(i, 0.0), float(score))
-        for _, score, i in process.extract(
-            spaced, self.spaced, scorer=fuzz.ratio, limit=limit * 2, score_cutoff=70
-        ):
-            scores[i] = max(scores.get(i, 0.0), float(score))
-        for i in list(scores):
-            if self.spaced[i] == spaced or sorted(self.spaced[i].split()) == sorted(spaced.split()):
-                scores[i] = 100.0 + (1.0 if self.spaced[i] == spaced else 0.0)
-        ranked = sorted(scores.items(), key=lambda kv: (-round(kv[1], 1), -self.counts[kv[0]], self.keys[kv[0]]))
-        return [
-            AuthorMatch(self.keys[i], self.names[i], self.counts[i], round(min(s, 100.0), 1))
-            for i, s in ranked[:limit]
-        ]
+        ordered = sorted(query_pieces)
+        scored = []
+        for i in found:
+            other = self.keys[i].replace("-", " ")
+            score = max(fuzz.ratio(spaced, other), fuzz.token_sort_ratio(spaced, other))
+            if other == spaced:
+                score = 101.0
+            elif sorted(self.keys[i].split("-")) == ordered:
+                score = 100.0
+            elif other.startswith(spaced):
+                score = max(score, 90.0 + 10.0 * len(spaced) / len(other))
+            if score >= 50:
+                scored.append(Candidate(i, score))
+        scored.sort(key=lambda c: (-round(c.score, 1), -self.counts[c.index], self.keys[c.index]))
+        return scored[:limit]

@@ -283,16 +283,29 @@ class Store:
         version = await self.data_version()
         if self._authors is None or self._authors[0] != version:
             rows = await self.db.fetchall(
-                "SELECT a.key, a.name, count(pa.paper_id) FROM authors a"
-                " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.id ORDER BY a.key"
+                "SELECT a.key, count(pa.paper_id) FROM authors a"
+                " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.id"
             )
-            self._authors = (version, AuthorIndex.build([(r[0], r[1], r[2]) for r in rows]))
+            self._authors = (version, AuthorIndex([r[0] for r in rows], [int(r[1]) for r in rows]))
         return self._authors[1]
 
     async def match_authors(self, query: str, limit: int = 25) -> list[AuthorMatch]:
         """Authors ranked by closeness to ``query``, then by paper count."""
         index = await self._author_index()
-        return index.match(query[:200], limit)
+        found = index.candidates(query[:200], max(0, min(limit, 100)))
+        if not found:
+            return []
+        keys = [index.keys[c.index] for c in found]
+        names = dict(
+            await self.db.fetchall(
+                f"SELECT key, name FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
+            )
+        )
+        return [
+            AuthorMatch(index.keys[c.index], names.get(index.keys[c.index], index.keys[c.index]),
+                        index.counts[c.index], round(min(c.score, 100.0), 1))
+            for c in found
+        ]
 
     async def author_profile(self, key: str) -> AuthorProfile | None:
         row = await self.db.fetchone("SELECT id, key, name FROM authors WHERE key = ?", (key,))
