@@ -1,4 +1,4 @@
-"""The Docker image without Docker: read the Dockerfile, then run its command the way the image would.
+"""Deployment files: the Docker image (run without Docker, as the Dockerfile says) and the systemd unit.
 
 No Docker engine runs here, so the entry-command test installs the package from the same files the
 build stage copies into a fresh virtualenv, lays out /data as the runtime stage does, and runs the
@@ -228,3 +228,36 @@ def test_the_image_command_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -
     assert "paperboy: stopping" in output and "Discord is off" in output
     assert (data / "paperboy.db").is_file(), "the database belongs in the /data volume"
     assert "no [[sources]]" in output
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_systemd_unit_runs_paperboy_from_its_state_folder(tmp_path: Path) -> None:
+    unit = REPO / "deploy" / "paperboy.service"
+    settings = unit_settings(unit)
+    (exec_start,) = settings["ExecStart"]
+    assert exec_start.split()[0].endswith("/bin/paperboy") and exec_start.split()[1:] == ["run"]
+    assert settings["WorkingDirectory"] == [f"/var/lib/{settings['StateDirectory'][0]}"]
+    config = dict(v.split("=", 1) for v in settings["Environment"])["PAPERBOY_CONFIG"]
+    assert config.startswith(f"/etc/{settings['ConfigurationDirectory'][0]}/")
+    assert settings["User"] == ["paperboy"] and settings["KillSignal"] == ["SIGTERM"]
+    assert not any("DISCORD_TOKEN" in v for v in settings["Environment"]), "secrets belong in the EnvironmentFile"
+    assert settings["EnvironmentFile"][0].lstrip("-").startswith("/etc/paperboy/")
+    env_example = (REPO / "deploy" / "paperboy.env.example").read_text(encoding="utf-8")
+    assert re.search(r"^DISCORD_TOKEN=$", env_example, re.M)
+    # systemd's own checker, with ExecStart pointed at an executable that exists here.
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return  # the structural checks above still ran; the checker ships with systemd
+    copy = tmp_path / "paperboy.service"
+    copy.write_text(unit.read_text(encoding="utf-8").replace(exec_start.split()[0], sys.executable), encoding="utf-8")
+    result = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
