@@ -95,7 +95,7 @@ def test_garbage_input_fails_and_leaves_db_as_it_was(
     before = sqlite3.connect(db).execute("SELECT count(*), max(updated_at) FROM papers").fetchone()
     bad = tmp_path / name
     bad.write_bytes(content)
-    code, out, err = run(capsys, "--db", str(db), "ingest", str(DEMO), str(bad))
+    code, _, err = run(capsys, "--db", str(db), "ingest", str(DEMO), str(bad))
     assert code == 2
     assert name in err and message.lower() in err.lower()
     after = sqlite3.connect(db).execute("SELECT count(*), max(updated_at) FROM papers").fetchone()

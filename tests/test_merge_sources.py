@@ -16,7 +16,7 @@ ARXIV = REPO / "tests" / "resources" / "sources" / "arxiv_seed_overlap.xml"
 async def test_seed_plus_arxiv_is_one_row_per_paper_announced_once(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "m.db")
     try:
-        sub, _ = await store.outbox.subscribe(target="all", value=None, guild_id=1, channel_id=5)
+        await store.outbox.subscribe(target="all", value=None, guild_id=1, channel_id=5)
         listing = parse_listing_file(SEED, as_of=SEED_AS_OF)
         first = await store.ingest(listing.records, source="profile", owner="Sangheum Hwang")
         assert first.new == 22 and first.queued_deliveries == 22

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import subprocess
@@ -32,8 +33,8 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
-async def _wait_for(predicate, timeout: float = 10.0) -> None:  # noqa: ANN001
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(predicate, limit: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
     while not await predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
@@ -73,7 +74,7 @@ async def test_serve_polls_rebuilds_feeds_after_ingest(tmp_path: Path) -> None:
                                     'interval = "0.3s"\n[schedule]\njitter = 0\n'), env={})
     stop = asyncio.Event()
     ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(config, stop=stop, out=open(os.devnull, "w"), started=ready.set_result))
+    task = asyncio.create_task(serve(config, stop=stop, out=io.StringIO(), started=ready.set_result))
     try:
         running = await asyncio.wait_for(ready, 10)
         store = running.store
@@ -94,7 +95,7 @@ async def test_serve_polls_rebuilds_feeds_after_ingest(tmp_path: Path) -> None:
                 return len(titles) == 23
 
             # Rebuilt on the ingest's invalidation (or at worst the next version check).
-            await _wait_for(rebuilt, timeout=3)
+            await _wait_for(rebuilt, limit=3)
             assert titles[0] == "A Freshly Posted Paper"
         sources = await store.sources()
         assert sources[0].name == "lab" and sources[0].last_error is None and sources[0].last_success_at
@@ -147,7 +148,7 @@ async def test_outbox_job_drains_on_its_interval_and_survives_errors(tmp_path: P
             jobs = Jobs(config, store, Fetcher(session), drain=drain)
             jobs.schedule(scheduler)
             scheduler.start()
-            await _wait_for(lambda: _at_least(calls, 3), timeout=5)
+            await _wait_for(lambda: _at_least(calls, 3), limit=5)
     finally:
         scheduler.shutdown(wait=False)
         await store.close()

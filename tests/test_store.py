@@ -59,7 +59,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
 async def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a paperboy database|cannot be read"):
+    with pytest.raises(StoreError, match=r"not a paperboy database|cannot be read"):
         await Store.open(path)
 
 
@@ -160,7 +160,7 @@ async def test_title_weighted_above_abstract(store: Store) -> None:
         record("Unrelated Heading", "Ada Lovelace", abstract="we mention diffusion once here among many other words"),
         record("Diffusion Models Explained", "Alan Turing", abstract="a text that says nothing else at all"),
     ], source="s")
-    assert [p.title for p in await store.search("diffusion")][0] == "Diffusion Models Explained"
+    assert next(p.title for p in await store.search("diffusion")) == "Diffusion Models Explained"
 
 
 async def test_acronym_expansion_both_ways(store: Store) -> None:
@@ -225,7 +225,7 @@ async def test_profile_has_coauthors_years_topics(store: Store) -> None:
 
 async def test_subscription_queues_only_later_papers_unless_backfill(store: Store) -> None:
     await store.ingest([record("Old Paper", "Ada Lovelace")], source="s")
-    sub, queued = await store.outbox.subscribe(target="all", value=None, guild_id=1, channel_id=10)
+    _, queued = await store.outbox.subscribe(target="all", value=None, guild_id=1, channel_id=10)
     assert queued == 0 and await store.outbox.pending() == []
     report = await store.ingest([record("New Paper", "Alan Turing")], source="s")
     assert report.queued_deliveries == 1
