@@ -169,7 +169,15 @@ class Database:
         async with self._write_lock:
             if self._sync is None:
                 self._sync = await asyncio.to_thread(connect_sync, self.path)
-            return await asyncio.to_thread(self._in_transaction, self._sync, fn)
+            work = asyncio.ensure_future(asyncio.to_thread(self._in_transaction, self._sync, fn))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # A thread cannot be interrupted: hold the lock until its transaction
+                # has committed or rolled back, so close() never pulls the connection
+                # out from under it.
+                await asyncio.wait([work])
+                raise
 
     @staticmethod
     def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

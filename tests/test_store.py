@@ -248,3 +248,22 @@ async def test_backup_is_a_working_copy(store: Store, tmp_path: Path) -> None:
         assert await copy.check() == []
     finally:
         await copy.close()
+
+
+async def test_cancelled_ingest_finishes_its_transaction_before_close(tmp_path: Path) -> None:
+    import asyncio
+
+    s = await Store.open(tmp_path / "c.db")
+    recs = [record(f"Paper number {i}", "Ada Lovelace", abstract="words " * 200) for i in range(3000)]
+    task = asyncio.create_task(s.ingest(recs, source="s"))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await s.close()  # must not break the worker thread's transaction
+    s = await Store.open(tmp_path / "c.db")
+    try:
+        assert await s.count_papers() in (0, 3000)  # all or nothing
+        assert await s.check() == []
+    finally:
+        await s.close()
