@@ -118,6 +118,8 @@ class Config:
     announce: tuple[AnnounceConfig, ...] = ()
     path: str | None = None  # the file it came from, if any
     discord_token: str | None = field(default=None, repr=False)
+    # Webhook URLs read from the environment at start-up, by [[announce]] name.
+    env_webhooks: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def public_base_url(self) -> str:
@@ -127,7 +129,7 @@ class Config:
 
     def webhook_url(self, announce: AnnounceConfig) -> str:
         if announce.webhook_url_env:
-            return os.environ.get(announce.webhook_url_env, "")
+            return dict(self.env_webhooks).get(announce.name, "")
         return announce.webhook_url
 
 
@@ -174,7 +176,7 @@ def _coerce(table: str, key: str, value: object, default: object, where: str) ->
     if isinstance(default, tuple):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v.strip()]
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         try:
             return tuple(int(v) for v in value)
@@ -271,9 +273,15 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
             prefix = table + "_"
             if rest.startswith(prefix):
                 key = rest[len(prefix) :]
-                if key not in {f.name for f in fields(cls)}:
+                known = {f.name: f for f in fields(cls)}
+                if key not in known:
                     raise ConfigError(f"environment {name}: [{table}] has no key {key!r}")
-                merged.setdefault(table, {})[key] = value
+                spec = known[key]
+                default = spec.default if not callable(spec.default_factory) else spec.default_factory()  # type: ignore[misc]
+                # Checked here so that a bad value names the variable it came from.
+                merged.setdefault(table, {})[key] = _coerce(
+                    table, key, value, default, f"environment {name} sets [{table}] {key}"
+                )
                 break
     return merged
 
@@ -304,7 +312,10 @@ def load(
     if db_path:
         config = replace(config, store=replace(config.store, path=db_path))
     token = env.get("DISCORD_TOKEN", "").strip() or None
-    return replace(config, discord_token=token)
+    webhooks = tuple(
+        (ann.name, env.get(ann.webhook_url_env, "").strip()) for ann in config.announce if ann.webhook_url_env
+    )
+    return replace(config, discord_token=token, env_webhooks=webhooks)
 
 
 def masked(config: Config) -> dict[str, Any]:
@@ -320,6 +331,10 @@ def masked(config: Config) -> dict[str, Any]:
             item["webhook_url"] = _mask_url(item["webhook_url"])
         out["announce"].append(item)
     out["secrets"] = {"DISCORD_TOKEN": "set (hidden)" if config.discord_token else "unset"}
+    env_urls = dict(config.env_webhooks)
+    for ann in config.announce:
+        if ann.webhook_url_env:
+            out["secrets"][ann.webhook_url_env] = "set (hidden)" if env_urls.get(ann.name) else "unset"
     return out
 
 

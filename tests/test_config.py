@@ -90,3 +90,18 @@ def test_secrets_are_masked(tmp_path: Path) -> None:
     text = repr(shown)
     assert "tok3n" not in text and "abc.def.ghi" not in text
     assert shown["secrets"]["DISCORD_TOKEN"] == "set (hidden)"
+
+
+def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"environment PAPERBOY_HTTP_PORT sets \[http\] port: expected a whole number"):
+        load(None, env={"PAPERBOY_HTTP_PORT": "eighty"})
+
+
+def test_webhook_url_comes_from_the_given_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[announce]]\nname = "lab"\nwebhook_url_env = "LAB_HOOK"\n')
+    config = load(path, env={"LAB_HOOK": "https://discord.com/api/webhooks/9/secret-token"})
+    (ann,) = config.announce
+    assert config.webhook_url(ann).endswith("/9/secret-token")
+    shown = masked(config)
+    assert shown["secrets"]["LAB_HOOK"] == "set (hidden)" and "secret-token" not in repr(shown)
+    assert masked(load(path, env={}))["secrets"]["LAB_HOOK"] == "unset"
