@@ -13,7 +13,7 @@ from paperboy.config import Config
 from paperboy.inputs import paper_json, read_records
 from paperboy.progress import Progress
 from storage.errors import InvalidInputError, NotAListingError, PaperboyError
-from storage.models import Paper
+from storage.models import Paper, PaperRecord
 from storage.store import Store
 
 
@@ -34,6 +34,15 @@ def _fingerprint(path: Path, args: argparse.Namespace) -> str:
             digest.update(block)
     digest.update(f"|as_of={args.as_of}|owner={args.owner}".encode())
     return digest.hexdigest()
+
+
+def _by_source(records: list[PaperRecord], default: str) -> dict[str, list[PaperRecord]]:
+    """Group records by the source names an export kept, so a restore recreates them."""
+    groups: dict[str, list[PaperRecord]] = {}
+    for record in records:
+        for name in record.restore_sources or (default,):
+            groups.setdefault(name, []).append(record)
+    return groups
 
 
 async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
@@ -62,26 +71,28 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                 item = {"path": str(path), "kind": kind, "new": 0, "updated": 0, "unchanged": known_papers,
                         "skipped": [], "queued_deliveries": 0}
             else:
-                progress = Progress(f"ingesting {path.name}", len(result.records))
-                report = await store.ingest(
-                    result.records,
-                    source=source_name,
-                    kind=kind,
-                    location=str(path.resolve()),
-                    owner=args.owner,
-                    progress=progress.update,
-                )
-                progress.close()
+                counts = {"new": 0, "updated": 0, "unchanged": 0, "queued_deliveries": 0}
+                skipped = list(result.problems)
+                for name, records in _by_source(result.records, source_name).items():
+                    progress = Progress(f"ingesting {path.name}", len(records))
+                    report = await store.ingest(
+                        records,
+                        source=name,
+                        kind=kind,
+                        location=str(path.resolve()),
+                        owner=args.owner,
+                        progress=progress.update,
+                    )
+                    progress.close()
+                    for key in counts:
+                        counts[key] += getattr(report, key)
+                    skipped += report.skipped
                 await store.record_poll(source_name, content_hash=fingerprint)
-                skipped = [*result.problems, *report.skipped]
                 item = {
                     "path": str(path),
                     "kind": kind,
-                    "new": report.new,
-                    "updated": report.updated,
-                    "unchanged": report.unchanged,
+                    **counts,
                     "skipped": [{"line": p.line, "field": p.field, "reason": p.message} for p in skipped],
-                    "queued_deliveries": report.queued_deliveries,
                 }
             reports.append(item)
             for key in ("new", "updated", "unchanged"):

@@ -133,4 +133,6 @@ def _record_from_export(item: dict[str, Any], index: int) -> PaperRecord:
         line=index,
         key=item.get("key"),
         first_seen_at=first_seen,
+        inferred_authors=tuple(str(a) for a in item.get("inferred_authors") or ()),
+        restore_sources=tuple(str(s) for s in item.get("sources") or ()),
     )

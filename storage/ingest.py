@@ -331,11 +331,12 @@ def _write_inferred(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord
         " WHERE ps.paper_id = ? AND s.owner IS NOT NULL",
         (paper_id,),
     )
-    owners = [row[0] for row in cur.fetchall()]
-    visible = {author_key(name) for name in merged.authors}
-    for offset, owner in enumerate(sorted(owners)):
-        if author_key(owner) in visible:
+    owners = sorted({row[0] for row in cur.fetchall()} | set(merged.inferred_authors))
+    seen = {author_key(name) for name in merged.authors}
+    for offset, owner in enumerate(owners):
+        if author_key(owner) in seen:
             continue
+        seen.add(author_key(owner))
         conn.execute(
             "INSERT INTO paper_authors (paper_id, position, author_id, name, inferred)"
             " VALUES (?, ?, ?, ?, 1)",

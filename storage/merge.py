@@ -33,6 +33,8 @@ def record_to_json(record: PaperRecord) -> str:
         "comment": record.comment,
         "journal_ref": record.journal_ref,
     }
+    if record.inferred_authors:
+        data["inferred"] = list(record.inferred_authors)
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -54,6 +56,7 @@ def record_from_json(text: str) -> PaperRecord:
         links=tuple(Link(*item) for item in data["links"]),
         comment=data["comment"],
         journal_ref=data["journal_ref"],
+        inferred_authors=tuple(data.get("inferred", ())),
     )
 
 
@@ -144,6 +147,7 @@ def merge(reports: list[Reported]) -> PaperRecord:
         links=tuple(links),
         comment=first("comment"),
         journal_ref=first("journal_ref"),
+        inferred_authors=tuple(dict.fromkeys(name for rec in records for name in rec.inferred_authors)),
     )
 
 

@@ -41,9 +41,12 @@ class PaperRecord:
     comment: str | None = None
     journal_ref: str | None = None
     line: int | None = None
-    # Only a restore from an export sets these: the key and first sighting to keep.
+    # Only a restore from an export sets these: the key, first sighting, the
+    # owners once inferred, and the names of the sources the paper came from.
     key: str | None = None
     first_seen_at: datetime | None = None
+    inferred_authors: tuple[str, ...] = ()
+    restore_sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,508 @@
+"""The full-text search index beside the store: a Tantivy folder derived from the papers table.
+
+SQLite stays the source of truth. Every change to a paper's searchable text
+appends a row to ``search_log`` (migration 0002, by trigger, in the writer's
+own transaction). ``SearchIndex.sync`` applies the rows after the last one the
+index committed, commits them together with a marker document that records
+that row's number, and then writes the same number to ``meta`` in SQLite. A
+crash anywhere in between leaves the marker at or behind the truth, and the
+next sync replays from it; replaying is idempotent.
+
+Queries are built from word tokens only (never Tantivy's query parser, which
+raises on ordinary text), with the title boosted over the abstract, quoted
+runs read as phrases, and learnt acronyms and their long forms as
+alternatives of each other. The whole mix is answered by block-max WAND for
+single terms and by Tantivy's skipping intersections otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import tantivy
+
+from storage.errors import StoreError
+from storage.search import MAX_QUERY_CHARS, MAX_TOKENS, Expansions
+from storage.text import fold, phrase_words, words
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+ANALYZER = "paperboy_en"
+TITLE_BOOST = 10.0
+MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
+_WRITER_HEAP = 64_000_000
+_REBUILD_HEAP = 256_000_000
+_BATCH = 2_000
+_BULK_AT = 20_000  # pending papers from which a big writer pays for itself
+_MAX_TERM_CHARS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """What the index needs of a paper."""
+
+    paper_id: int
+    title: str
+    abstract: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What one sync did: log rows read, documents written and deleted, the seq now seen."""
+
+    applied: int = 0
+    added: int = 0
+    deleted: int = 0
+    seen: int = 0
+    rebuilt: bool = False
+    read_only: bool = False
+
+
+def _analyzer() -> tantivy.TextAnalyzer:
+    # Mirrors FTS5's "porter unicode61 remove_diacritics 2": split on non-alphanumerics,
+    # fold case and accents, stem English.
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(_MAX_TERM_CHARS))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_unsigned_field("id", stored=False, indexed=True, fast=True)
+    builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER, index_option="position")
+    builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER, index_option="position")
+    # Only the marker document carries these two.
+    builder.add_unsigned_field("seq", stored=True, indexed=False, fast=False)
+    builder.add_text_field("store", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_unsigned_field("schema", stored=True, indexed=False, fast=False)
+    return builder.build()
+
+
+# -- queries -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueryGroup:
+    """One unit a result must match: any of its alternatives, each a run of analysed terms."""
+
+    alternatives: tuple[tuple[str, ...], ...]
+
+
+def _segments(text: str) -> Iterator[tuple[bool, str]]:
+    """(quoted, text) pieces; an unmatched quote is read as a space."""
+    parts = text.split('"')
+    if len(parts) % 2 == 0:  # odd number of quotes: the last one opens nothing
+        parts[-2:] = [parts[-2] + " " + parts[-1]]
+    for i, part in enumerate(parts):
+        if part.strip():
+            yield i % 2 == 1, part
+
+
+class QueryBuilder:
+    """Turns any text into QueryGroups using only word tokens and the index's analyzer."""
+
+    def __init__(self, analyzer: tantivy.TextAnalyzer | None = None) -> None:
+        self.analyzer = analyzer or _analyzer()
+
+    def terms(self, text: str) -> tuple[str, ...]:
+        return tuple(self.analyzer.analyze(text))
+
+    def groups(self, text: str, expansions: Expansions | None = None) -> list[QueryGroup]:
+        out: list[QueryGroup] = []
+        budget = MAX_TOKENS
+        for quoted, segment in _segments(text[:MAX_QUERY_CHARS]):
+            tokens = words(segment)[:budget]
+            budget -= len(tokens)
+            if not tokens:
+                continue
+            if quoted:
+                self._add(out, [self._phrase_alt(tokens), *self._acronym_of(tokens, expansions)])
+            else:
+                self._unquoted(out, tokens, expansions)
+            if budget <= 0:
+                break
+        return out
+
+    def _add(self, out: list[QueryGroup], alternatives: Iterable[tuple[str, ...]]) -> None:
+        kept = tuple(dict.fromkeys(a for a in alternatives if a))
+        if kept:
+            out.append(QueryGroup(kept))
+
+    def _phrase_alt(self, tokens: Sequence[str]) -> tuple[str, ...]:
+        return self.terms(" ".join(tokens))
+
+    def _acronym_of(self, tokens: Sequence[str], expansions: Expansions | None) -> list[tuple[str, ...]]:
+        if not expansions:
+            return []
+        acronym = expansions.by_phrase.get(" ".join(w for t in tokens for w in phrase_words(t)))
+        return [self.terms(acronym)] if acronym else []
+
+    def _unquoted(self, out: list[QueryGroup], tokens: list[str], expansions: Expansions | None) -> None:
+        normal = [" ".join(phrase_words(t)) for t in tokens]
+        i = 0
+        while i < len(tokens):
+            if expansions:
+                # The longest run of tokens that spells a learnt phrase: it or its acronym.
+                for n in range(min(6, len(tokens) - i), 1, -1):
+                    acronym = expansions.by_phrase.get(" ".join(w for w in normal[i : i + n] if w))
+                    if acronym:
+                        self._add(out, [self._phrase_alt(tokens[i : i + n]), self.terms(acronym)])
+                        i += n
+                        break
+                else:
+                    self._token(out, tokens[i], expansions)
+                    i += 1
+                continue
+            self._token(out, tokens[i], None)
+            i += 1
+
+    def _token(self, out: list[QueryGroup], token: str, expansions: Expansions | None) -> None:
+        alternatives = [self.terms(token)]
+        if expansions:
+            key = fold(token)
+            if key.endswith("s") and key[:-1] in expansions.by_acronym:
+                key = key[:-1]
+            phrase = expansions.by_acronym.get(key)
+            if phrase:
+                alternatives.append(self.terms(phrase))
+                alternatives.append(self.terms(key))
+        self._add(out, alternatives)
+
+
+# -- the index -----------------------------------------------------------------------------
+
+
+class SearchIndex:
+    """A Tantivy index of paper ids over title and abstract, kept in step with ``search_log``.
+
+    Open with ``SearchIndex.open(folder)`` (``None`` keeps it in memory, for
+    tests). One process at a time can write (Tantivy's lock); another process
+    that opens the same folder searches what was last committed and leaves
+    syncing to the writer (``SyncReport.read_only``).
+    """
+
+    def __init__(self, folder: Path | None, index: tantivy.Index) -> None:
+        self.folder = folder
+        self._index = index
+        self._schema = index.schema
+        self._queries = QueryBuilder()
+        self._writer: tantivy.IndexWriter | None = None
+        self._lock = threading.RLock()  # one writer at a time inside this process
+        self._read_only = False
+
+    @classmethod
+    def open(cls, folder: str | Path | None) -> SearchIndex:
+        """Open (or create) the index in ``folder``; an unreadable folder is started afresh."""
+        if folder is None:
+            return cls(None, cls._new_index(None))
+        path = Path(folder)
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            index = tantivy.Index(_schema(), path=str(path), reuse=True)
+            index.register_tokenizer(ANALYZER, _analyzer())
+            probe = cls(path, index)
+            probe._marker()  # fails on a folder holding another schema
+            return probe
+        except (ValueError, OSError) as exc:
+            log.warning("search index at %s is unusable (%s); starting a new one", path, exc)
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            return cls(path, cls._new_index(path))
+
+    @staticmethod
+    def _new_index(path: Path | None) -> tantivy.Index:
+        index = tantivy.Index(_schema(), path=str(path) if path else None, reuse=False)
+        index.register_tokenizer(ANALYZER, _analyzer())
+        return index
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.wait_merging_threads()
+                self._writer = None
+
+    # -- what the index holds -------------------------------------------------------------
+
+    def _marker(self) -> tuple[int, str | None]:
+        """(seq seen, store id) as committed in the index; (0, None) for a new index."""
+        searcher = self._index.searcher()
+        hits = searcher.search(tantivy.Query.term_query(self._schema, "id", MARKER_ID), 1, count=False).hits
+        if not hits:
+            return 0, None
+        doc = searcher.doc(hits[0][1])
+        if doc.get_first("schema") != SCHEMA_VERSION:
+            raise ValueError(f"index schema {doc.get_first('schema')} is not {SCHEMA_VERSION}")
+        return int(doc.get_first("seq") or 0), doc.get_first("store")
+
+    def seen_version(self) -> int:
+        """The last ``search_log.seq`` this index has committed."""
+        return self._marker()[0]
+
+    def count(self) -> int:
+        """Papers in the index (the marker not counted)."""
+        searcher = self._index.searcher()
+        return searcher.num_docs - (1 if self._marker()[1] is not None else 0)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _writer_or_none(self) -> tantivy.IndexWriter | None:
+        if self._writer is None and not self._read_only:
+            try:
+                self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
+            except ValueError as exc:  # another process holds the folder's lock
+                log.info("search index is written by another process (%s); searching only", exc)
+                self._read_only = True
+        return self._writer
+
+    def add_or_update(self, rows: Iterable[IndexRow]) -> int:
+        """Replace each row's document (uncommitted until ``commit``); returns how many."""
+        writer = self._require_writer()
+        n = 0
+        for row in rows:
+            writer.delete_documents_by_term("id", row.paper_id)
+            writer.add_document(self._document(row))
+            n += 1
+        return n
+
+    def delete(self, ids: Iterable[int]) -> int:
+        writer = self._require_writer()
+        n = 0
+        for paper_id in ids:
+            writer.delete_documents_by_term("id", int(paper_id))
+            n += 1
+        return n
+
+    def commit(self, seq: int, store_id: str) -> None:
+        """Commit pending changes together with the marker saying ``seq`` has been seen."""
+        writer = self._require_writer()
+        writer.delete_documents_by_term("id", MARKER_ID)
+        writer.add_document(
+            tantivy.Document(id=MARKER_ID, seq=int(seq), store=store_id, schema=SCHEMA_VERSION)
+        )
+        writer.commit()
+        self._index.reload()
+
+    def _bulk(self, bulk: bool) -> None:
+        """Swap the small incremental writer for a large multi-threaded one, or back."""
+        if self._writer is not None:
+            self._writer.wait_merging_threads()
+            self._writer = None
+        heap, threads = (_REBUILD_HEAP, 0) if bulk else (_WRITER_HEAP, 1)
+        self._writer = self._index.writer(heap_size=heap, num_threads=threads)
+
+    def _require_writer(self) -> tantivy.IndexWriter:
+        writer = self._writer_or_none()
+        if writer is None:
+            raise StoreError("the search index is being written by another process")
+        return writer
+
+    @staticmethod
+    def _document(row: IndexRow) -> tantivy.Document:
+        return tantivy.Document(id=row.paper_id, title=row.title, abstract=row.abstract or "")
+
+    # -- searching --------------------------------------------------------------------------
+
+    def query(self, text: str, expansions: Expansions | None = None, *, any_group: bool = False
+              ) -> tantivy.Query | None:
+        """The Tantivy query for ``text``; None when it holds nothing to search for."""
+        groups = self._queries.groups(text, expansions)
+        if not groups:
+            return None
+        built = [self._group_query(g) for g in groups]
+        if len(built) == 1:
+            return built[0]
+        occur = tantivy.Occur.Should if any_group else tantivy.Occur.Must
+        return tantivy.Query.boolean_query([(occur, q) for q in built])
+
+    def _group_query(self, group: QueryGroup) -> tantivy.Query:
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        for terms in group.alternatives:
+            for field in ("title", "abstract"):
+                if len(terms) == 1:
+                    q = tantivy.Query.term_query(self._schema, field, terms[0])
+                else:
+                    q = tantivy.Query.phrase_query(self._schema, field, list(terms))
+                if field == "title":
+                    q = tantivy.Query.boost_query(q, TITLE_BOOST)
+                clauses.append((tantivy.Occur.Should, q))
+        return tantivy.Query.boolean_query(clauses)
+
+    def search(
+        self, text: str, limit: int = 10, offset: int = 0, expansions: Expansions | None = None
+    ) -> list[tuple[int, float]]:
+        """(paper id, score) best first: every token required, or any token when none match all."""
+        limit = max(0, min(int(limit), 1000))
+        offset = max(0, int(offset))
+        if limit == 0:
+            return []
+        searcher = self._index.searcher()
+        for any_group in (False, True):
+            query = self.query(text, expansions, any_group=any_group)
+            if query is None:
+                return []
+            hits = searcher.search(query, limit, count=False, offset=offset).hits
+            if hits or offset:
+                ids = searcher.fast_field_values("id", [address for _, address in hits])
+                return [(int(i), float(score)) for (score, _), i in zip(hits, ids, strict=True)]
+        return []
+
+    # -- following the store ----------------------------------------------------------------
+
+    def sync(self, conn: sqlite3.Connection, *, verify: bool = False) -> SyncReport:
+        """Apply the store's ``search_log`` after what this index has seen; heal what is off.
+
+        ``conn`` is a plain sqlite3 connection in autocommit mode, not inside a
+        transaction. Rebuilds from the papers table when the index was made for
+        another database, is ahead of the store (a restored backup), or, with
+        ``verify``, holds a different number of papers than the store.
+        """
+        with self._lock:
+            if self._writer_or_none() is None:
+                return SyncReport(seen=self.seen_version(), read_only=True)
+            store_id, last_seq = _store_state(conn)
+            seen, index_store = self._marker()
+            if index_store is None:
+                # A new index: reading the papers table is quicker than replaying the log.
+                if _count_papers(conn) or self._index.searcher().num_docs:
+                    return self.rebuild(conn)
+            elif index_store != store_id or seen > last_seq:
+                log.warning("search index does not belong to this database state; rebuilding")
+                return self.rebuild(conn)
+            report = self._apply(conn, seen, store_id)
+            if verify and self.count() != _count_papers(conn):
+                log.warning("search index holds %d papers, the store %d; rebuilding",
+                            self.count(), _count_papers(conn))
+                return self.rebuild(conn)
+            return report
+
+    def _apply(self, conn: sqlite3.Connection, seen: int, store_id: str) -> SyncReport:
+        entries = conn.execute(
+            "SELECT seq, paper_id, op FROM search_log WHERE seq > ? ORDER BY seq", (seen,)
+        ).fetchall()
+        if not entries:
+            _record_seen(conn, seen)
+            return SyncReport(seen=seen)
+        first_op: dict[int, str] = {}
+        for _, paper_id, op in entries:
+            first_op.setdefault(int(paper_id), op)
+        bulk = len(first_op) >= _BULK_AT
+        if bulk:
+            self._bulk(True)
+        writer = self._require_writer()
+        added = deleted = 0
+        ids = list(first_op)
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            rows = {row.paper_id: row for row in _rows_by_id(conn, chunk)}
+            for paper_id in chunk:
+                # A paper whose first pending change is its insert cannot be in the index yet.
+                if first_op[paper_id] != "i":
+                    writer.delete_documents_by_term("id", paper_id)
+                    deleted += 1
+                row = rows.get(paper_id)
+                if row is not None:
+                    writer.add_document(self._document(row))
+                    added += 1
+        seq = int(entries[-1][0])
+        self.commit(seq, store_id)
+        if bulk:
+            self._bulk(False)
+        _record_seen(conn, seq)
+        log.info("search index: applied %d changes (%d papers) up to %d", len(entries), len(ids), seq)
+        return SyncReport(applied=len(entries), added=added, deleted=deleted, seen=seq)
+
+    def rebuild(self, conn: sqlite3.Connection) -> SyncReport:
+        """Index every paper afresh from the store; returns what was written."""
+        with self._lock:
+            self._require_writer()
+            self._bulk(True)
+            writer = self._require_writer()
+            writer.delete_all_documents()
+            conn.execute("BEGIN")  # one read snapshot: the rows and the seq they reflect
+            try:
+                store_id, last_seq = _store_state(conn)
+                n = 0
+                cur = conn.execute("SELECT id, title, abstract FROM papers ORDER BY id")
+                while batch := cur.fetchmany(_BATCH):
+                    for paper_id, title, abstract in batch:
+                        writer.add_document(self._document(IndexRow(paper_id, title, abstract)))
+                    n += len(batch)
+                self.commit(last_seq, store_id)
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                conn.execute("COMMIT")
+            self._bulk(False)
+            _record_seen(conn, last_seq)
+            log.info("search index rebuilt: %d papers up to %d", n, last_seq)
+            return SyncReport(added=n, seen=last_seq, rebuilt=True)
+
+
+def _store_state(conn: sqlite3.Connection) -> tuple[str, int]:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'search_index_store'").fetchone()
+    if row is None:
+        raise StoreError("the database has no search_log; apply migration 0002 first")
+    last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'search_log'").fetchone()
+    return str(row[0]), int(last[0]) if last else 0
+
+
+def _log_start(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT min(seq) FROM search_log").fetchone()
+    return int(row[0]) if row and row[0] is not None else 1
+
+
+def _count_papers(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+
+def _rows_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[IndexRow]:
+    marks = ",".join("?" * len(ids))
+    return [
+        IndexRow(int(r[0]), r[1], r[2])
+        for r in conn.execute(f"SELECT id, title, abstract FROM papers WHERE id IN ({marks})", list(ids))
+    ]
+
+
+def _record_seen(conn: sqlite3.Connection, seq: int) -> None:
+    """Note in the store what the index has committed, and drop the log rows it no longer needs."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'search_index_seen'"
+            " AND CAST(value AS INTEGER) != ?",
+            (seq, seq),
+        )
+        conn.execute("DELETE FROM search_log WHERE seq <= ?", (seq,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def seen_in_store(conn: sqlite3.Connection) -> int:
+    """The seq the store last recorded as committed by the index."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'search_index_seen'").fetchone()
+    return int(row[0]) if row else 0
+
+
+__all__ = [
+    "IndexRow",
+    "QueryBuilder",
+    "QueryGroup",
+    "SearchIndex",
+    "SyncReport",
+    "seen_in_store",
+]
