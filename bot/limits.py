@@ -75,40 +75,40 @@ def _fit_embed(embed: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _slots(embed: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Every (holder, key) of an embed whose text counts towards the 6,000."""
+    slots: list[tuple[dict[str, Any], str]] = []
+    for key in ("title", "description"):
+        if embed.get(key):
+            slots.append((embed, key))
+    for key, inner in (("footer", "text"), ("author", "name")):
+        if (embed.get(key) or {}).get(inner):
+            slots.append((embed[key], inner))
+    for fld in embed.get("fields") or []:
+        slots.extend([(fld, "name"), (fld, "value")])
+    return slots
+
+
 def _shrink_to(embeds: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
-    """Cut the largest texts until the embeds together fit ``budget`` characters."""
-    embeds = [dict(e, fields=[dict(f) for f in e.get("fields", [])]) if "fields" in e else dict(e)
-              for e in embeds]
-    for _ in range(200):
-        over = sum(embed_size(e) for e in embeds) - budget
-        if over <= 0:
-            return embeds
-        # The longest text gives up what is over, or all but its ellipsis if it is shorter.
-        slots: list[tuple[int, dict[str, Any], str]] = []
-        for e in embeds:
-            if e.get("description"):
-                slots.append((len(e["description"]), e, "description"))
-            for f in e.get("fields", []):
-                slots.append((len(f["value"]), f, "value"))
-        if not slots:
-            break
-        size, holder, key = max(slots, key=lambda s: s[0])
-        if size <= 1:
-            break
-        holder[key] = clip(holder[key], max(1, size - over))
-        if key == "value" and not holder[key].strip():
-            holder[key] = ELLIPSIS
-    # Still over (many fields with long names): drop trailing embeds, then fields.
-    while embeds and sum(embed_size(e) for e in embeds) > budget:
-        last = embeds[-1]
-        if last.get("fields"):
-            last["fields"].pop()
-        elif len(embeds) > 1:
-            embeds.pop()
+    """Cut the longest texts first, all to one common length, until the embeds fit ``budget``."""
+    embeds = [
+        {**e, **({"fields": [dict(f) for f in e["fields"]]} if e.get("fields") else {}),
+         **({"footer": dict(e["footer"])} if e.get("footer") else {}),
+         **({"author": dict(e["author"])} if e.get("author") else {})}
+        for e in embeds
+    ]
+    slots = [slot for e in embeds for slot in _slots(e)]
+    lengths = [len(holder[key]) for holder, key in slots]
+    # The largest common cap that fits: texts shorter than it keep every character.
+    low, high = 1, max(lengths, default=1)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(min(n, mid) for n in lengths) <= budget:
+            low = mid
         else:
-            last["title"] = clip(last.get("title") or "", 64)
-            last["description"] = clip(last.get("description") or "", 64)
-            break
+            high = mid - 1
+    for holder, key in slots:
+        holder[key] = clip(holder[key], low) or ELLIPSIS
     return embeds
 
 

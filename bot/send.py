@@ -16,17 +16,20 @@ log = logging.getLogger(__name__)
 class PayloadEmbed(discord.Embed):
     """An Embed that serialises to the exact dict it was built from (no extra keys)."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        source = discord.Embed.from_dict(data)
-        self.__dict__.update(source.__dict__)
-        self._payload = copy.deepcopy(data)
+    _payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> PayloadEmbed:
+        embed = cls.from_dict(data)
+        embed._payload = copy.deepcopy(data)
+        return embed
 
     def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
         return copy.deepcopy(self._payload)
 
 
 def embeds_of(payload: dict[str, Any]) -> list[discord.Embed]:
-    return [PayloadEmbed(e) for e in payload.get("embeds") or []]
+    return [PayloadEmbed.of(e) for e in payload.get("embeds") or []]
 
 
 def message_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
