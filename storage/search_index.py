@@ -288,9 +288,12 @@ class SearchIndex:
         """Commit pending changes together with the marker saying ``seq`` has been seen."""
         writer = self._require_writer()
         writer.delete_documents_by_term("id", MARKER_ID)
-        writer.add_document(
-            tantivy.Document(id=MARKER_ID, seq=int(seq), store=store_id, schema=SCHEMA_VERSION)
-        )
+        marker = tantivy.Document()
+        marker.add_unsigned("id", MARKER_ID)
+        marker.add_unsigned("seq", int(seq))
+        marker.add_text("store", store_id)
+        marker.add_unsigned("schema", SCHEMA_VERSION)
+        writer.add_document(marker)
         writer.commit()
         self._index.reload()
 
@@ -310,7 +313,11 @@ class SearchIndex:
 
     @staticmethod
     def _document(row: IndexRow) -> tantivy.Document:
-        return tantivy.Document(id=row.paper_id, title=row.title, abstract=row.abstract or "")
+        doc = tantivy.Document()
+        doc.add_unsigned("id", row.paper_id)
+        doc.add_text("title", row.title)
+        doc.add_text("abstract", row.abstract or "")
+        return doc
 
     # -- searching --------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Benchmarks: a synthetic arXiv-sized corpus and every figure beside its bare baseline."""
