@@ -103,7 +103,8 @@ async def subscriptions(store: Store, *, guild_id: int) -> Answer:
     for sub in subs:
         line = describe(sub)
         if sub.paused_reason:
-            line += f"\n  ⏸️ paused: {escape(clip(one_line(sub.paused_reason), 300))}"
+            # Our own sentence (it names the channel as <#id> so Discord shows it as a link).
+            line += f"\n  ⏸️ paused: {clip(one_line(sub.paused_reason), 300)}"
         lines.append(line)
     pages = []
     for start in range(0, len(lines), SUBSCRIPTIONS_PAGE):

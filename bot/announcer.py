@@ -52,6 +52,7 @@ from storage.text import author_key
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = "in flight: "
+IDLE_WAIT = 10.0  # longest a shutdown waits for the message being sent to be recorded
 UNKNOWN_OUTCOME = (
     "outcome unknown: the webhook send was interrupted after the request went out; it may or may not "
     "have been posted, and webhooks cannot be checked, so it is not resent (no duplicates)"
@@ -138,6 +139,7 @@ class Announcer:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._lock = asyncio.Lock()
         self._own_in_flight: set[int] = set()
+        self._current: asyncio.Future[None] | None = None
         self.last = DrainReport()
 
     def _sender(self, sub: Subscription) -> Sender | None:
@@ -147,29 +149,48 @@ class Announcer:
         return min(self.retry_cap, self.retry_base * (2 ** min(attempts, 16)))
 
     async def drain(self) -> int:
-        """Send what is owed now; returns how many messages were posted."""
+        """Send what is owed now; returns how many messages were posted.
+
+        Cancelled (the scheduler shutting down), it lets the message being sent
+        finish and be recorded, then stops: a send is never cut between Discord
+        accepting it and the outbox knowing.
+        """
         async with self._lock:
             report = DrainReport()
-            seen: set[int] = set()
-            paused: set[int] = set()
-            limit = self.batch
-            while len(seen) < self.max_per_drain:
-                rows = await self.store.outbox.pending(limit=limit, now=self.clock())
-                fresh = [r for r in rows if r.delivery.id not in seen]
-                for row in fresh:
-                    seen.add(row.delivery.id)
-                    sender = self._sender(row.subscription)
-                    if sender is None or row.subscription.id in paused:
-                        continue
-                    await self._deliver(row, sender, report, paused)
-                if len(rows) < limit or not fresh:
-                    break
-                limit = min(limit + self.batch, self.max_per_drain)
+            try:
+                await self._drain(report)
+            except asyncio.CancelledError:
+                await self.wait_idle()
+                log.info("announcer stopped after %d sent; the rest stays owed", report.sent)
             self.last = report
             if report.sent or report.retried or report.paused or report.failed:
                 log.info("announcer: %d sent, %d to retry, %d failed, paused subscriptions %s",
                          report.sent, report.retried, report.failed, report.paused or "none")
             return report.sent
+
+    async def _drain(self, report: DrainReport) -> None:
+        seen: set[int] = set()
+        paused: set[int] = set()
+        limit = self.batch
+        while len(seen) < self.max_per_drain:
+            rows = await self.store.outbox.pending(limit=limit, now=self.clock())
+            fresh = [r for r in rows if r.delivery.id not in seen]
+            for row in fresh:
+                seen.add(row.delivery.id)
+                sender = self._sender(row.subscription)
+                if sender is None or row.subscription.id in paused:
+                    continue
+                self._current = asyncio.ensure_future(self._deliver(row, sender, report, paused))
+                await asyncio.shield(self._current)
+            if len(rows) < limit or not fresh:
+                break
+            limit = min(limit + self.batch, self.max_per_drain)
+
+    async def wait_idle(self) -> None:
+        """Until the delivery being made (if any) is sent and recorded, or IDLE_WAIT seconds pass."""
+        current = self._current
+        if current is not None and not current.done():
+            await asyncio.wait({current}, timeout=IDLE_WAIT)
 
     async def _deliver(self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int]) -> None:
         d, sub = row.delivery, row.subscription

@@ -56,13 +56,14 @@ async def start_bot(
     *,
     ready_timeout: float = READY_TIMEOUT,
     bot_options: dict[str, Any] | None = None,
+    announcer_options: dict[str, Any] | None = None,
 ) -> PaperboyBot:
     """Log in and connect in the background; hook the announcer and digest into the jobs."""
     if not config.discord_token:
         raise PaperboyError("Discord: DISCORD_TOKEN is not set")
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
     bot = PaperboyBot(store=store, config=config, session=session, **(bot_options or {}))
-    announcer = Announcer(store, [ChannelSender(bot)])
+    announcer = Announcer(store, [ChannelSender(bot)], **(announcer_options or {}))
 
     async def run() -> None:
         try:
@@ -75,6 +76,8 @@ async def start_bot(
     task = asyncio.create_task(run(), name="discord-bot")
 
     async def stop() -> None:
+        # The scheduler has just cancelled any drain; let its last send be recorded first.
+        await announcer.wait_idle()
         if not bot.is_closed():
             await bot.close()
         task.cancel()
@@ -132,14 +135,24 @@ def _stored_value(target: str, value: str) -> str:
     return ""
 
 
-async def start_webhooks(config: Config, store: Store, session: aiohttp.ClientSession, jobs: Any,
-                         say: Callable[[str], None]) -> None:
+async def start_webhooks(
+    config: Config,
+    store: Store,
+    session: aiohttp.ClientSession,
+    jobs: Any,
+    say: Callable[[str], None],
+    *,
+    announcer_options: dict[str, Any] | None = None,
+) -> Announcer:
     """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot."""
     count = await sync_webhooks(config, store)
-    announcer = Announcer(store, [WebhookSender(session, api_base=config.discord.api_base)])
+    announcer = Announcer(
+        store, [WebhookSender(session, api_base=config.discord.api_base)], **(announcer_options or {})
+    )
     jobs.drain = compose(jobs.drain, announcer.drain)
     if jobs.digest is None:
         jobs.digest = announcer.post_digests
     else:
         jobs.digest = compose(jobs.digest, announcer.post_digests)
     say(f"announcements: {count} webhook{'s' if count != 1 else ''} from [[announce]]")
+    return announcer
