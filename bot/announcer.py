@@ -129,6 +129,7 @@ class Announcer:
         batch: int = 50,
         max_per_drain: int = 500,
         clock: Callable[[], datetime] | None = None,
+        on_outcome: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.senders = senders
@@ -137,6 +138,7 @@ class Announcer:
         self.batch = batch
         self.max_per_drain = max_per_drain
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.on_outcome = on_outcome  # e.g. Metrics.observe_delivery: "sent", "retry" or "failed"
         self._lock = asyncio.Lock()
         self._own_in_flight: set[int] = set()
         self._current: asyncio.Future[None] | None = None
@@ -216,15 +218,18 @@ class Announcer:
             await outbox.mark_retry(d.id, str(exc), 0)
             paused.add(sub.id)
             report.paused.append(sub.id)
+            self._observe("retry")  # still owed, once the subscription resumes
             log.warning("subscription %d paused: %s", sub.id, exc)
         except RetryLater as exc:
             delay = exc.after if exc.after is not None else self.backoff(d.attempts)
             await outbox.mark_retry(d.id, str(exc), max(delay, self.retry_base))
             report.retried += 1
+            self._observe("retry")
             log.info("delivery %d retried in %.0fs: %s", d.id, delay, exc)
         except Refused as exc:
             await outbox.mark_failed(d.id, str(exc))
             report.failed += 1
+            self._observe("failed")
             log.error("delivery %d refused by Discord: %s", d.id, exc)
         except Exception as exc:
             # The request may have gone out (a timeout or a dropped connection mid-response).
@@ -232,15 +237,25 @@ class Announcer:
             if sender.records_in_flight:
                 await outbox.mark_failed(d.id, f"{UNKNOWN_OUTCOME} ({reason})")
                 report.failed += 1
+                self._observe("failed")
             else:
                 await outbox.mark_retry(d.id, reason, max(self.backoff(d.attempts), self.retry_base))
                 report.retried += 1
+                self._observe("retry")
             log.warning("delivery %d: %s", d.id, reason)
         else:
             await outbox.mark_sent(d.id, message_id)
             report.sent += 1
+            self._observe("sent")
         finally:
             self._own_in_flight.discard(d.id)
+
+    def _observe(self, outcome: str) -> None:
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome(outcome)
+            except Exception:
+                log.exception("delivery metrics hook failed")
 
     async def post_digests(self, *, days: int = 7) -> int:
         """One message per digest subscription with the papers first seen in the last ``days``."""

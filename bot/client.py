@@ -52,6 +52,7 @@ class PaperboyBot(commands.Bot):
         defer_after: float = DEFER_AFTER,
         sync_commands: bool | None = None,
         guild_ready_timeout: float = 2.0,
+        metrics: Any | None = None,
     ) -> None:
         _quiet_voice_warning()
         intents = discord.Intents.none()
@@ -71,6 +72,7 @@ class PaperboyBot(commands.Bot):
         self.defer_after = defer_after
         self.sync_commands = self.config.discord.sync_commands if sync_commands is None else sync_commands
         self.synced: list[str] = []
+        self.metrics = metrics  # paperboy.metrics.Metrics when the service passes one
 
     @property
     def db(self) -> Store:
@@ -104,6 +106,14 @@ class PaperboyBot(commands.Bot):
 
     async def reply(self, interaction: discord.Interaction, compute: Callable[[], Awaitable[Answer]]) -> None:
         """Compute an answer and send it; defer first if it is not ready before the window closes."""
+        if self.metrics is None:
+            await self._reply(interaction, compute)
+            return
+        name = interaction.command.qualified_name if interaction.command else "unknown"
+        async with self.metrics.time_command(name):
+            await self._reply(interaction, compute)
+
+    async def _reply(self, interaction: discord.Interaction, compute: Callable[[], Awaitable[Answer]]) -> None:
         task = asyncio.ensure_future(compute())
         waited = (discord.utils.utcnow() - interaction.created_at).total_seconds()
         budget = max(0.0, self.defer_after - max(0.0, waited))

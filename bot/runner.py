@@ -57,13 +57,17 @@ async def start_bot(
     ready_timeout: float = READY_TIMEOUT,
     bot_options: dict[str, Any] | None = None,
     announcer_options: dict[str, Any] | None = None,
+    metrics: Any | None = None,
 ) -> PaperboyBot:
-    """Log in and connect in the background; hook the announcer and digest into the jobs."""
+    """Log in and connect in the background; hook the announcer and digest into the jobs.
+
+    ``metrics`` (paperboy.metrics.Metrics, optional) gets command timings and delivery outcomes.
+    """
     if not config.discord_token:
         raise PaperboyError("Discord: DISCORD_TOKEN is not set")
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
-    bot = PaperboyBot(store=store, config=config, session=session, **(bot_options or {}))
-    announcer = Announcer(store, [ChannelSender(bot)], **(announcer_options or {}))
+    bot = PaperboyBot(store=store, config=config, session=session, metrics=metrics, **(bot_options or {}))
+    announcer = Announcer(store, [ChannelSender(bot)], **_with_metrics(announcer_options, metrics))
 
     async def run() -> None:
         try:
@@ -124,6 +128,13 @@ async def sync_webhooks(config: Config, store: Store) -> int:
     return len(wanted)
 
 
+def _with_metrics(options: dict[str, Any] | None, metrics: Any | None) -> dict[str, Any]:
+    merged = dict(options or {})
+    if metrics is not None:
+        merged.setdefault("on_outcome", metrics.observe_delivery)
+    return merged
+
+
 def _stored_value(target: str, value: str) -> str:
     """The form ingest matches on: author keys and topic slugs are derived, so no lookup is needed."""
     if target == "author":
@@ -143,11 +154,12 @@ async def start_webhooks(
     say: Callable[[str], None],
     *,
     announcer_options: dict[str, Any] | None = None,
+    metrics: Any | None = None,
 ) -> Announcer:
     """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot."""
     count = await sync_webhooks(config, store)
     announcer = Announcer(
-        store, [WebhookSender(session, api_base=config.discord.api_base)], **(announcer_options or {})
+        store, [WebhookSender(session, api_base=config.discord.api_base)], **_with_metrics(announcer_options, metrics)
     )
     jobs.drain = compose(jobs.drain, announcer.drain)
     if jobs.digest is None:

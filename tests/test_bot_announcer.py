@@ -250,3 +250,46 @@ async def test_start_bot_logs_in_wires_the_jobs_and_cleans_up(store: Store) -> N
             await start_bot(bad, store, session, jobs, stack, said.append, ready_timeout=5)
             await asyncio.sleep(0)
         assert said == ["Discord: the token was refused (401); check DISCORD_TOKEN. Discord stays off"]
+
+
+async def test_a_cancelled_drain_finishes_and_records_the_send_under_way(store: Store) -> None:
+    async with running_bot(store) as h:
+        await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id, channel_id=h.channel.id)
+        await store.ingest(fresh_papers(3, "eta"), source="later")
+        # discord.py sleeps 1 s before resending after a 500: cancel the drain during that sleep.
+        fault = h.emu.fail_next("POST", "/channels/{channel_id}/messages", status=500, count=1)
+        announcer = Announcer(store, [ChannelSender(h.bot)], retry_base=0.0)
+        task = asyncio.create_task(announcer.drain())
+
+        async def fault_hit() -> None:
+            # The emulator offers no public wait on a fault being used, so poll it.
+            while fault.remaining:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(fault_hit(), 5)
+        task.cancel()
+        assert await task == 1  # the message under way was posted and recorded; the rest waits
+        assert await store.outbox.counts() == {"sent": 1, "pending": 2}
+        [message] = h.emu.messages(h.channel.id)
+        sent = await store.db.fetchone("SELECT message_id FROM deliveries WHERE status = 'sent'")
+        assert sent[0] == int(message["id"])
+        assert await announcer.drain() == 2 and h.emu.message_count(h.channel.id) == 3
+
+
+async def test_metrics_count_commands_and_delivery_outcomes(store: Store) -> None:
+    from paperboy.metrics import Metrics
+
+    metrics = Metrics(store, process=False)
+    async with running_bot(store, metrics=metrics) as h:
+        await h.slash("paper", "search", options={"query": "diffusion"})
+        await h.slash("author", options={"name": "   "})  # refused: an error outcome
+        await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id, channel_id=h.channel.id)
+        await store.ingest(fresh_papers(2, "theta"), source="later")
+        h.emu.fail_next("POST", "/channels/{channel_id}/messages", status=503, count=1)
+        announcer = Announcer(store, [ChannelSender(h.bot)], retry_base=0.0, on_outcome=metrics.observe_delivery)
+        await drain_until_empty(announcer, store)
+    sample = metrics.registry.get_sample_value
+    assert sample("paperboy_commands_total", {"command": "paper search", "outcome": "ok"}) == 1
+    assert sample("paperboy_commands_total", {"command": "author", "outcome": "error"}) == 1
+    assert sample("paperboy_delivery_attempts_total", {"outcome": "sent"}) == 2
+    assert sample("paperboy_delivery_attempts_total", {"outcome": "retry"}) == 1
