@@ -18,6 +18,7 @@ import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.runner import start_bot, start_webhooks
 from feeds.publish import FeedSettings
 from feeds.sources.fetch import Fetcher
 from feeds.web import invalidate, make_app
@@ -117,7 +118,7 @@ async def serve(
             scheduler,
             config.sources,
             bot=lambda: running.bot,  # type: ignore[arg-type,return-value]
-            discord=bool(config.discord_token) and _bot_starter() is not None,
+            discord=bool(config.discord_token),
             jitter=config.schedule.jitter,
         )
 
@@ -145,19 +146,17 @@ async def serve(
         else:
             say("HTTP is off ([http] enabled = false)")
 
-        bot_starter = _bot_starter()
-        if config.discord_token and bot_starter is not None:
-            running.bot = await bot_starter(config, store, session, jobs, stack, say)
-        elif config.discord_token:
-            say("Discord: DISCORD_TOKEN is set but this build has no bot package; Discord stays off")
+        if config.discord_token:
+            running.bot = await start_bot(config, store, session, jobs, stack, say, metrics=running.metrics)
         else:
             say(
                 "Discord is off: set DISCORD_TOKEN to your bot's token "
                 "(and see [discord] in config.example.toml) to turn it on"
             )
-        webhooks = _webhook_starter()
-        if webhooks is not None and config.announce:
-            await webhooks(config, store, session, jobs, say)
+        if config.announce:
+            announcer = await start_webhooks(config, store, session, jobs, say, metrics=running.metrics)
+            # A webhook post under way is recorded before the session and store close.
+            stack.push_async_callback(announcer.wait_idle)
 
         await jobs.register_sources()
         jobs.schedule(scheduler)
@@ -179,22 +178,6 @@ def _every(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{seconds:g}s"
-
-
-def _bot_starter():
-    try:
-        from bot.runner import start_bot
-    except ImportError:
-        return None
-    return start_bot
-
-
-def _webhook_starter():
-    try:
-        from bot.runner import start_webhooks
-    except ImportError:
-        return None
-    return start_webhooks
 
 
 async def run(config: Config) -> int:

@@ -474,7 +474,8 @@ def _queue_deliveries(conn: sqlite3.Connection, batch: _Batch) -> int:
         return 0
     queued = 0
     cur = conn.execute(
-        "SELECT id, target, value FROM subscriptions WHERE paused_reason IS NULL AND digest = 0"
+        # Paused subscriptions still get their rows: they are sent once the channel is back.
+        "SELECT id, target, value FROM subscriptions WHERE digest = 0"
     )
     subs = list(cur.fetchall())
     if not subs:

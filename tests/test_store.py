@@ -267,3 +267,13 @@ async def test_cancelled_ingest_finishes_its_transaction_before_close(tmp_path: 
         assert await s.check() == []
     finally:
         await s.close()
+
+
+async def test_paused_subscription_keeps_its_deliveries_until_resumed(store: Store) -> None:
+    sub, _ = await store.outbox.subscribe(target="all", value=None, guild_id=1, channel_id=10)
+    await store.outbox.pause(sub.id, "channel not found (404)")
+    report = await store.ingest([record("Arrived While Paused", "Ada Lovelace")], source="s")
+    assert report.queued_deliveries == 1
+    assert await store.outbox.pending() == []
+    await store.outbox.resume(sub.id)
+    assert [p.paper_key for p in await store.outbox.pending()] == ["arrived-while-paused"]
