@@ -93,7 +93,8 @@ def test_secrets_are_masked(tmp_path: Path) -> None:
 
 
 def test_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"environment PAPERBOY_HTTP_PORT sets \[http\] port: expected a whole number"):
+    needle = r"environment PAPERBOY_HTTP_PORT sets \[http\] port: expected a whole number"
+    with pytest.raises(ConfigError, match=needle):
         load(None, env={"PAPERBOY_HTTP_PORT": "eighty"})
 
 
