@@ -24,6 +24,8 @@ from storage.models import PaperRecord
 
 log = logging.getLogger(__name__)
 
+CORPUS_VERSION = 2  # bump when the generator's output changes, so cached files are not reused
+
 # Words every abstract leans on; their rank decides how common they are.
 COMMON_WORDS = (
     "learning model models data network networks method methods results performance training "
@@ -130,10 +132,12 @@ class Vocabulary:
         word_cum = _zipf_cum(len(words), 1.0, offset=2.0)
         acronyms: list[tuple[str, str]] = []
         taken: set[str] = set()
-        mid = words[len(COMMON_WORDS) : len(COMMON_WORDS) + 4_000]
+        # Long forms from mid-frequency words, so they do not turn up by chance in other text.
+        mid = words[len(COMMON_WORDS) + 100 : len(COMMON_WORDS) + 5_000]
         while len(acronyms) < shape.acronyms:
             n = rng.choice((2, 2, 3, 3, 3, 4))
-            phrase_words = [rng.choice(COMMON_WORDS if rng.random() < 0.4 else mid) for _ in range(n)]
+            phrase_words = [rng.choice(mid) for _ in range(n - 1)]
+            phrase_words.append(rng.choice(COMMON_WORDS) if rng.random() < 0.4 else rng.choice(mid))
             acronym = "".join(w[0].upper() for w in phrase_words)
             if acronym in taken or len(acronym) < 2 or sum(c.isupper() for c in acronym) < 2:
                 continue
@@ -318,8 +322,8 @@ def write_listing(path: Path, records: Sequence[PaperRecord] | Iterator[PaperRec
 
 def corpus_file(folder: Path, papers: int, seed: int = 7) -> tuple[Path, Path]:
     """The listing of ``papers`` generated papers plus a file of 1,000 more, made once and cached."""
-    main = folder / f"corpus-{papers}-s{seed}.txt"
-    extra = folder / f"corpus-{papers}-s{seed}-extra1000.txt"
+    main = folder / f"corpus-v{CORPUS_VERSION}-{papers}-s{seed}.txt"
+    extra = folder / f"corpus-v{CORPUS_VERSION}-{papers}-s{seed}-extra1000.txt"
     if not (main.exists() and extra.exists()):
         gen = CorpusGenerator(papers + 1_000, seed)
         records = iter(gen)

@@ -33,7 +33,7 @@ from storage.text import fold, phrase_words, words
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ANALYZER = "paperboy_en"
 TITLE_BOOST = 10.0
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
@@ -80,7 +80,8 @@ def _analyzer() -> tantivy.TextAnalyzer:
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    builder.add_unsigned_field("id", stored=False, indexed=True, fast=True)
+    # Signed: the bindings build i64 terms from Python ints, so deletes by term need an i64 field.
+    builder.add_integer_field("id", stored=False, indexed=True, fast=True)
     builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER, index_option="position")
     builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER, index_option="position")
     # Only the marker document carries these two.
@@ -289,7 +290,7 @@ class SearchIndex:
         writer = self._require_writer()
         writer.delete_documents_by_term("id", MARKER_ID)
         marker = tantivy.Document()
-        marker.add_unsigned("id", MARKER_ID)
+        marker.add_integer("id", MARKER_ID)
         marker.add_unsigned("seq", int(seq))
         marker.add_text("store", store_id)
         marker.add_unsigned("schema", SCHEMA_VERSION)
@@ -314,7 +315,7 @@ class SearchIndex:
     @staticmethod
     def _document(row: IndexRow) -> tantivy.Document:
         doc = tantivy.Document()
-        doc.add_unsigned("id", row.paper_id)
+        doc.add_integer("id", row.paper_id)
         doc.add_text("title", row.title)
         doc.add_text("abstract", row.abstract or "")
         return doc

@@ -1,0 +1,184 @@
+"""`python -m bench [--papers N] [--json]`: every figure beside its bare baseline, measured in one run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import engine_bench, ingest_bench, search_bench, serve_bench
+from bench.announce_bench import announcer_figures
+from bench.common import Figure, db_size, dir_size, ms, percentile, render_table
+from bench.corpus import CorpusGenerator, corpus_file
+from bench.queries import author_mix, search_mix
+
+log = logging.getLogger("bench")
+
+DEFAULT_DATA = Path(os.environ.get("PAPERBOY_BENCH_DATA", "/work/bench-data"))
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=100_000, help="corpus size (default 100,000)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="folder for the corpus, the store and the baselines (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=7, help="corpus seed")
+    parser.add_argument("--rounds", type=int, default=5, help="timed passes over each query mix")
+    parser.add_argument("--serve-seconds", type=float, default=2.0, help="seconds per HTTP load round")
+    parser.add_argument("--announce-messages", type=int, default=40,
+                        help="papers announced to each of the emulator's channels")
+    parser.add_argument("--engine-only", action="store_true",
+                        help="only the search engines, on rows written straight to the papers table")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    args = parser.parse_args(argv)
+    if args.papers < 100:
+        parser.error("--papers must be at least 100")
+    return args
+
+
+class Worker:
+    """The service process: JSON lines out, one command line in, then a line to finish."""
+
+    def __init__(self, db: Path, index: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.service_worker", "--db", str(db), "--index", str(index)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+
+    def send(self, payload: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(payload) + "\n")
+        self.proc.stdin.flush()
+
+    def read(self, phase: str) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            raise RuntimeError(f"the service worker exited ({code}) before reporting {phase!r}")
+        message = json.loads(line)
+        if message.get("phase") != phase:
+            raise RuntimeError(f"expected {phase!r} from the service worker, got {message.get('phase')!r}")
+        return message
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+async def run(args: argparse.Namespace) -> list[Figure]:
+    data: Path = args.data
+    corpus_dir = data / "corpus"
+    started = time.perf_counter()
+    main_file, extra_file = await asyncio.to_thread(corpus_file, corpus_dir, args.papers, args.seed)
+    log.info("corpus ready in %.1fs", time.perf_counter() - started)
+    vocab = CorpusGenerator(args.papers + 1_000, args.seed).vocab
+    ws = ingest_bench.Workspace(data / f"run-{args.papers}")
+
+    ingest = await ingest_bench.run(ws, main_file, extra_file)
+    figures = list(ingest.figures)
+    n = len(ingest.records)
+    del ingest.records[:]
+    log.info("ingest figures done at %.0fs", time.perf_counter() - started)
+
+    searches = search_mix(vocab)
+    authors = author_mix(vocab)
+    fts = search_bench.BareFts5(ws.bare_fts)
+    tan = search_bench.BareTantivy(ws.bare_tantivy)
+    bare_authors = search_bench.BareAuthors(ws.db)
+    try:
+        fts_samples = search_bench.time_bare(searches, fts.search, args.rounds)
+        tan_samples = search_bench.time_bare(searches, tan.search, args.rounds)
+        author_base = search_bench.time_bare(authors, bare_authors.lookup, args.rounds)
+    finally:
+        fts.close()
+        bare_authors.close()
+        del tan
+    log.info("bare searches done at %.0fs", time.perf_counter() - started)
+
+    worker = Worker(ws.db, ws.index)
+    try:
+        worker.send({"rounds": args.rounds, "search": searches, "authors": authors})
+        opened = worker.read("open")
+        found = worker.read("search")
+        headline = "indexed" not in found
+        figures += search_bench.search_figures(
+            found["store"], fts_samples, tan_samples,
+            "search (Store.search)" if headline else "search (Store.search as shipped, FTS5)",
+            headline=headline,
+        )
+        if not headline:
+            figures += search_bench.search_figures(
+                found["indexed"], fts_samples, tan_samples, "search (SearchIndex + rows, to wire)",
+                headline=True,
+            )
+        if "engine" in found:
+            figures += search_bench.search_figures(
+                found["engine"], fts_samples, tan_samples, "search engine alone (SearchIndex.search, ids)",
+                headline=False, compare_common=True,
+            )
+        figures.append(Figure("search index open + sync in the service", opened["seconds"], "s",
+                              note="Store wired" if opened["wired"] else "SearchIndex beside the store"))
+        authored = worker.read("authors")
+        figures += search_bench.author_figures(authored["samples"], authored["build_seconds"], author_base)
+        feed = worker.read("feed")
+        feed_ms = ms(percentile(feed["samples"]["feed"], 50))
+        figures.append(Figure("feed build (latest 50, Atom+RSS+JSON) p50", feed_ms, "ms"))
+        serve = worker.read("serve")
+        app_rps, bare_rps = await serve_bench.compare(serve["port"], serve["bare_port"], "/feed.atom",
+                                                      args.serve_seconds)
+        figures.append(Figure("cached feed serving", app_rps, "req/s", {"bare aiohttp handler": bare_rps},
+                              target=0.8 * bare_rps, higher_is_better=True,
+                              target_text=f">= {0.8 * bare_rps:,.0f} (0.8x bare)",
+                              note=f"{serve['bytes']:,} B Atom, 8 keep-alive connections"))
+        worker.send("done")
+        rss = worker.read("rss")["peak_rss_mb"]
+    finally:
+        worker.close()
+    figures.append(Figure("service peak RSS", rss, "MB", target=300.0, target_text="< 300 MB",
+                          note="VmHWM of the process that searched, looked up authors and served"))
+    figures += await announcer_figures(args)
+
+    store_bytes = db_size(ws.db)
+    index_bytes = dir_size(ws.index)
+    per_paper = (store_bytes + index_bytes) / n
+    beyond = (store_bytes + index_bytes - ingest.text_bytes) / n
+    figures.append(Figure("disk per paper (database + index)", per_paper, "B",
+                          {"bare FTS5 (text + index)": db_size(ws.bare_fts) / n,
+                           "bare Tantivy (index only)": dir_size(ws.bare_tantivy) / n},
+                          note=f"db {store_bytes / n:,.0f} B + index {index_bytes / n:,.0f} B"))
+    figures.append(Figure("disk per paper beyond the text", beyond, "B", target=1536.0,
+                          target_text="< 1.5 KB", note=f"text {ingest.text_bytes / n:,.0f} B/paper"))
+    figures.append(Figure("bench wall time", time.perf_counter() - started, "s"))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s")
+    if args.engine_only:
+        started = time.perf_counter()
+        figures = engine_bench.run(args.data, args.papers, args.seed, args.rounds)
+        figures.append(Figure("bench wall time", time.perf_counter() - started, "s"))
+    else:
+        figures = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps({"papers": args.papers, "figures": [f.as_json() for f in figures]}, indent=2))
+    else:
+        print(render_table(args.papers, figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

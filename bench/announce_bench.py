@@ -1,0 +1,102 @@
+"""Announcer figures: deliveries/s against the Discord emulator's rate limits, and the 429s it drew.
+
+The unmodified discord.py client logs into the loopback emulator, which
+enforces Discord's fixed-window per-channel send limit. The real Announcer
+drains a real outbox (papers ingested into a fresh store, one 'all'
+subscription per channel) through the real ChannelSender. The figure is the
+steady rate after the first window's free burst, as a share of the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import logging
+import math
+import time
+
+from bench.common import Figure, remove_db
+from bench.corpus import CorpusGenerator
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+CHANNELS = 2
+RATE = (5, 1.0)  # messages per window per channel; Discord's is 5 per 5 s, shortened to keep the run short
+
+
+def _not_measured(why: str) -> list[Figure]:
+    return [
+        Figure("announcer deliveries / rate limit", math.nan, "fraction", target=0.9,
+               higher_is_better=True, target_text=">= 0.9", note=f"not measured: {why}"),
+        Figure("announcer 429s", math.nan, "count", target=0.0, target_text="0", note=f"not measured: {why}"),
+    ]
+
+
+async def announcer_figures(args: argparse.Namespace) -> list[Figure]:
+    try:
+        import discord
+
+        from bot.announcer import Announcer
+        from bot.senders import ChannelSender
+        from tests.discord_emulator import DiscordEmulator
+    except ImportError as exc:
+        return _not_measured(f"cannot import the announcer or the emulator ({exc})")
+
+    per_channel = max(6, int(args.announce_messages))
+    folder = args.data / "announce"
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "announce.db"
+    remove_db(db)
+    store = await Store.open(db)
+    client: discord.Client | None = None
+    task: asyncio.Task[None] | None = None
+    try:
+        async with DiscordEmulator(token="bench-token", message_rate=RATE) as emu:
+            guild = emu.add_guild("Bench")
+            channels = [emu.add_channel(guild.id, f"papers-{i}") for i in range(CHANNELS)]
+            for channel in channels:
+                await store.outbox.subscribe(target="all", value=None, guild_id=guild.id, channel_id=channel.id)
+            records = list(itertools.islice(CorpusGenerator(per_channel, seed=args.seed), per_channel))
+            report = await store.ingest(records, source="bench-announce")
+            owed = report.queued_deliveries
+            emu.point_discord_py()
+            client = discord.Client(intents=discord.Intents.none(), guild_ready_timeout=0.05)
+            task = asyncio.create_task(client.start("bench-token"))
+            await emu.wait_ready()
+            await client.wait_until_ready()
+            announcer = Announcer(store, [ChannelSender(client)], max_per_drain=owed + 10)
+            sent = 0
+            start = time.perf_counter()
+            deadline = start + 10 * per_channel * RATE[1] / RATE[0] + 30
+            while sent < owed and time.perf_counter() < deadline:
+                done = await announcer.drain()
+                sent += done
+                if not done:
+                    await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - start
+            limited = sum(1 for r in emu.requests if r.status == 429)
+            posted = sum(emu.message_count(c.id) for c in channels)
+            await client.close()
+            await task
+            task = None
+    finally:
+        if task is not None:
+            task.cancel()
+        await store.close()
+    limit_rate = CHANNELS * RATE[0] / RATE[1]
+    # The first window's burst costs no time; what follows is paced by the limit.
+    burst = CHANNELS * RATE[0]
+    rate = (sent - burst) / elapsed if elapsed and sent > burst else math.nan
+    note = (f"{sent}/{owed} sent, {posted} posted, {CHANNELS} channels at {RATE[0]} per {RATE[1]:g}s,"
+            f" {elapsed:.1f}s, {rate:.1f}/s of {limit_rate:g}/s")
+    return [
+        Figure("announcer deliveries / rate limit", rate / limit_rate, "fraction", {"rate limit": 1.0},
+               target=0.9, higher_is_better=True, target_text=">= 0.9", note=note),
+        Figure("announcer deliveries/s after the first burst", rate, "msg/s", {"rate limit": limit_rate}),
+        Figure("announcer 429s", float(limited), "count", target=0.0, target_text="0"),
+    ]
+
+
+__all__ = ["announcer_figures"]

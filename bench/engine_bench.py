@@ -1,0 +1,126 @@
+"""`--engine-only`: the search engines alone at sizes the full ingest path cannot reach in one sitting.
+
+Generated rows go straight into the papers table (no parsing, no merge, no
+topics), then the derived SearchIndex is built from the store exactly as
+``sync`` builds it, beside bare FTS5 and bare Tantivy on the same rows. Only
+search and index figures come out; expansions are the corpus's acronyms.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench import ingest_bench, search_bench
+from bench.common import Figure, db_size, dir_size
+from bench.corpus import CorpusGenerator
+from bench.queries import search_mix
+from storage.db import connect_sync, migrations
+from storage.search import Expansions
+from storage.search_index import SearchIndex
+from storage.text import phrase_words, title_key
+
+log = logging.getLogger(__name__)
+_CHUNK = 20_000
+
+
+def _create_store(path: Path) -> sqlite3.Connection:
+    conn = connect_sync(str(path))
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN")
+    for migration in migrations():
+        for statement in _statements(migration.sql):
+            conn.execute(statement)
+    conn.execute("COMMIT")
+    return conn
+
+
+def _statements(script: str) -> Iterator[str]:
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+
+
+def _fill(conn: sqlite3.Connection, gen: CorpusGenerator, n: int) -> tuple[list[tuple[str, str]], float]:
+    """Insert n generated papers straight into the papers table; returns the rows and seconds."""
+    rows: list[tuple[str, str]] = []
+    spent = 0.0
+    batch: list[tuple[object, ...]] = []
+    now = "2025-01-01T00:00:00.000000+00:00"
+    for i, record in enumerate(gen, 1):
+        rows.append((record.title, record.abstract))
+        batch.append((f"p{i}", record.title, title_key(record.title), record.abstract, record.category,
+                      record.published.isoformat() if record.published else None, now, now))
+        if len(batch) == _CHUNK or i == n:
+            start = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO papers (key, title, title_key, abstract, category, published, first_seen_at,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                batch,
+            )
+            conn.execute("COMMIT")
+            spent += time.perf_counter() - start
+            batch.clear()
+        if i == n:
+            break
+    return rows, spent
+
+
+def run(data: Path, papers: int, seed: int, rounds: int) -> list[Figure]:
+    ws = ingest_bench.Workspace(data / f"engine-{papers}")
+    ws.reset()
+    gen = CorpusGenerator(papers, seed)
+    conn = _create_store(ws.db)
+    try:
+        rows, insert_s = _fill(conn, gen, papers)
+        log.info("stored %d rows in %.1fs", len(rows), insert_s)
+        index = SearchIndex.open(ws.index)
+        try:
+            start = time.perf_counter()
+            index.sync(conn)
+            build_s = time.perf_counter() - start
+            log.info("search index built in %.1fs", build_s)
+            fts_s = ingest_bench.bare_fts5_insert(ws.bare_fts, rows)
+            tan_s = ingest_bench.bare_tantivy_insert(ws.bare_tantivy, rows)
+            log.info("bare fts5 %.1fs, bare tantivy %.1fs", fts_s, tan_s)
+            del rows
+            expansions = Expansions(
+                {a.lower(): " ".join(phrase_words(p)) for a, p in gen.vocab.acronyms},
+                {" ".join(phrase_words(p)): a for a, p in gen.vocab.acronyms},
+            )
+            mix = search_mix(gen.vocab)
+            fts = search_bench.BareFts5(ws.bare_fts)
+            tan = search_bench.BareTantivy(ws.bare_tantivy)
+            try:
+                fts_samples = search_bench.time_bare(mix, fts.search, rounds)
+                tan_samples = search_bench.time_bare(mix, tan.search, rounds)
+                engine = search_bench.time_bare(mix, lambda q: index.search(q, 10, 0, expansions), rounds)
+            finally:
+                fts.close()
+        finally:
+            index.close()
+    finally:
+        conn.close()
+    figures = [
+        Figure("index build from the store (SearchIndex.sync)", papers / build_s, "papers/s",
+               {"bare FTS5 executemany": papers / fts_s, "bare Tantivy add_document": papers / tan_s}),
+        Figure("search index size", dir_size(ws.index) / papers, "B/paper",
+               {"bare Tantivy": dir_size(ws.bare_tantivy) / papers,
+                "bare FTS5 (with text)": db_size(ws.bare_fts) / papers}),
+    ]
+    figures += search_bench.search_figures(engine, fts_samples, tan_samples,
+                                           "search engine alone (SearchIndex.search, ids)",
+                                           headline=True, compare_common=True)
+    return figures
+
+
+__all__ = ["run"]

@@ -1,0 +1,176 @@
+"""The service side of the benchmark, run as its own process so its peak RSS is the service's.
+
+It opens the store as ``paperboy run`` would, times the search and author
+mixes and the feed build in-process, then serves the feed app and a bare
+aiohttp handler returning the same bytes while the parent drives both over
+loopback. It speaks JSON lines: one result line per phase on stdout, and it
+waits for a line on stdin before reporting its peak RSS and leaving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sqlite3
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bench.common import peak_rss_mb
+from feeds.publish import FeedSettings, FeedSpec, render_all
+from feeds.web import make_app
+from storage.models import Paper
+from storage.search_index import SearchIndex
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+async def _time_mix(
+    mix: list[list[str]], call: Callable[[str], Awaitable[object]], rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per call, keyed by class; one untimed warm-up pass first."""
+    for _, text in mix:
+        await call(text)
+    samples: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for cls, text in mix:
+            start = time.perf_counter()
+            await call(text)
+            samples.setdefault(cls, []).append(time.perf_counter() - start)
+    return samples
+
+
+class IndexedSearch:
+    """What Store.search does once the derived index is wired: ids from Tantivy, rows from SQLite."""
+
+    def __init__(self, store: Store, index: SearchIndex) -> None:
+        self.store = store
+        self.index = index
+
+    async def search(self, text: str, limit: int = 10, offset: int = 0) -> list[Paper]:
+        expansions = await self.store.expansions()
+        hits = self.index.search(text, limit, offset, expansions)
+        if not hits:
+            return []
+        ids = [paper_id for paper_id, _ in hits]
+        marks = ",".join("?" * len(ids))
+        papers = await self.store._papers(f"WHERE p.id IN ({marks})", ids)
+        rank = {paper_id: i for i, paper_id in enumerate(ids)}
+        return sorted(papers, key=lambda p: rank[p.id])
+
+
+async def run(args: argparse.Namespace) -> None:
+    store = await Store.open(args.db)
+    wired = getattr(store, "search_index", None) is not None
+    index: SearchIndex | None = None
+    try:
+        command = json.loads(sys.stdin.readline())
+        start = time.perf_counter()
+        if not wired:
+            index = SearchIndex.open(args.index)
+            conn = sqlite3.connect(args.db, isolation_level=None)
+            try:
+                sync = index.sync(conn, verify=True)
+            finally:
+                conn.close()
+        open_s = time.perf_counter() - start
+        _emit({"phase": "open", "seconds": open_s, "wired": wired,
+               "sync": repr(sync) if not wired else None})
+
+        rounds = int(command["rounds"])
+        results: dict[str, Any] = {"phase": "search"}
+        results["store"] = await _time_mix(command["search"], lambda q: store.search(q, 10), rounds)
+        engine = index if index is not None else getattr(store, "search_index", None)
+        if index is not None:
+            indexed = IndexedSearch(store, index)
+            results["indexed"] = await _time_mix(command["search"], lambda q: indexed.search(q, 10), rounds)
+        if engine is not None:
+            expansions = await store.expansions()
+
+            async def engine_only(q: str) -> object:
+                return engine.search(q, 10, 0, expansions)
+
+            results["engine"] = await _time_mix(command["search"], engine_only, rounds)
+        _emit(results)
+
+        start = time.perf_counter()
+        await store.match_authors("warm up", 25)
+        build_s = time.perf_counter() - start
+        authors = await _time_mix(command["authors"], lambda q: store.match_authors(q, 25), rounds)
+        _emit({"phase": "authors", "build_seconds": build_s, "samples": authors})
+
+        settings = FeedSettings(base_url="http://127.0.0.1/", entries=50)
+        spec = FeedSpec("feed", settings.title, settings.subtitle)
+
+        async def build() -> None:
+            render_all(await store.latest(settings.entries), spec, settings)
+
+        feed = await _time_mix([["feed", "x"]], lambda _: build(), max(rounds * 4, 10))
+        _emit({"phase": "feed", "samples": feed})
+
+        app = make_app(store, settings, check_interval=3600.0)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        body, headers = await _fetch(port, "/feed.atom")
+
+        async def bare(_: web.Request) -> web.Response:
+            return web.Response(body=body, headers=headers)
+
+        bare_app = web.Application()
+        bare_app.router.add_get("/feed.atom", bare)
+        bare_runner = web.AppRunner(bare_app, access_log=None)
+        await bare_runner.setup()
+        bare_site = web.TCPSite(bare_runner, "127.0.0.1", 0)
+        await bare_site.start()
+        _emit({"phase": "serve", "port": port, "bare_port": bare_runner.addresses[0][1],
+               "bytes": len(body)})
+        await asyncio.to_thread(sys.stdin.readline)
+        await runner.cleanup()
+        await bare_runner.cleanup()
+        _emit({"phase": "rss", "peak_rss_mb": peak_rss_mb()})
+    finally:
+        if index is not None:
+            index.close()
+        await store.close()
+
+
+async def _fetch(port: int, path: str) -> tuple[bytes, dict[str, str]]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    headers = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() in ("content-type", "etag", "last-modified", "cache-control", "vary"):
+            headers[name] = value.strip()
+    return body, headers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--index", required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
