@@ -73,6 +73,8 @@ def humps(token: str) -> list[str]:
 
 def fold(text: str) -> str:
     """ASCII-fold and lower-case, for comparing names and words."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return stripped.replace("ł", "l").replace("Ł", "L").replace("ø", "o").casefold()
@@ -193,10 +195,10 @@ class Evidence:
             self.surname_tokens.add(fold(tokens[-1]))
 
     def add_text(self, text: str) -> None:
-        for w in words_of(text):
-            self.words.add(fold(w))
-            if w.islower():
-                self.lower_words.add(w)
+        # A set of the raw words first: abstracts repeat words, and folding is the cost.
+        raw = set(words_of(text))
+        self.words.update(fold(w) for w in raw)
+        self.lower_words.update(w for w in raw if w.islower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,10 @@ class Split:
     title: str
     authors: tuple[str, ...]
     truncated: bool
+
+
+_LEADING_PARTICLE = re.compile(r"([a-z]+) ")
+_PARTICLE_INITIALS = frozenset(p[0] for p in PARTICLES)
 
 
 def _candidates(line: str) -> list[Split]:
@@ -219,14 +225,14 @@ def _candidates(line: str) -> list[Split]:
             break  # every larger k would need this segment to be a name too
         glued = segs[n - k]
         prefix = ",".join(segs[: n - k])
+        # Only a capital, or a lower-case particle, glued to what precedes can start a name.
         for p in range(1, len(glued)):
             c = glued[p]
-            before = glued[p - 1]
-            if before.isspace():
+            if c.isspace() or glued[p - 1].isspace() or not (c.isupper() or c in _PARTICLE_INITIALS):
                 continue
             if not c.isupper():
                 # A first author may open with a particle: "...Modelde Silva".
-                m = re.match(r"([a-z]+) ", glued[p:])
+                m = _LEADING_PARTICLE.match(glued, p)
                 if not (m and m.group(1) in PARTICLES):
                     continue
             head = glued[:p]
