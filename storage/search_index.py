@@ -360,11 +360,41 @@ class SearchIndex:
             query = self.query(text, expansions, any_group=any_group)
             if query is None:
                 return []
-            hits = searcher.search(query, limit, count=False, offset=offset).hits
-            if hits or offset:
+            try:
+                hits = searcher.search(query, limit, count=False, offset=offset).hits
                 ids = searcher.fast_field_values("id", [address for _, address in hits])
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # a Rust panic surfaces as a BaseException; a search must answer
+                log.error("search for %r failed in the index: %s", text[:200], exc)
+                return []
+            if hits or offset:
                 return [(int(i), float(score)) for (score, _), i in zip(hits, ids, strict=True)]
         return []
+
+    def count_matches(self, text: str, expansions: Expansions | None = None) -> int:
+        """How many papers hold every token of ``text`` (what ``search`` pages through)."""
+        query = self.query(text, expansions)
+        if query is None:
+            return 0
+        return int(self._index.searcher().search(query, 1, count=True).count)
+
+    def ids_mentioning(self, spellings: Iterable[str]) -> list[int]:
+        """Every paper whose title or abstract holds any spelling as a phrase (stemmed, case-folded).
+
+        For linking a newly learnt topic to the papers already stored; the
+        caller checks exact mentions, as the analyzer stems and folds.
+        """
+        alternatives = tuple(t for t in (self._queries.terms(s) for s in spellings) if t)
+        if not alternatives:
+            return []
+        query = self._group_query(QueryGroup(alternatives))
+        searcher = self._index.searcher()
+        total = searcher.search(query, 1, count=True).count
+        if not total:
+            return []
+        hits = searcher.search(query, total, count=False).hits
+        return sorted(int(i) for i in searcher.fast_field_values("id", [a for _, a in hits]))
 
     # -- following the store ----------------------------------------------------------------
 

@@ -109,6 +109,25 @@ async def test_quotes_ask_for_a_phrase(store: Store, conn: sqlite3.Connection, i
     assert set(await titles(store, index, "neural network")) == {"Neural Network Pruning", "Network of Neural Cells"}
 
 
+async def test_counts_and_topic_linking_lookups(
+    store: Store, conn: sqlite3.Connection, index: SearchIndex
+) -> None:
+    await store.ingest([
+        record("Graph Networks", "Ada Lovelace", "We use Graph Neural Networks here."),
+        record("Graph Kernels", "Alan Turing", "a graph neural network baseline"),
+        record("Image Networks", "Grace Hopper", "convolutions of a neural graph"),
+    ], source="s")
+    index.sync(conn)
+    ids = await ids_by_title(store)
+    assert index.count_matches("graph") == 3
+    assert index.count_matches("graph kernels") == 1
+    assert index.count_matches("") == 0
+    assert index.ids_mentioning(["graph neural network", "GNN"]) == sorted(
+        [ids["Graph Networks"], ids["Graph Kernels"]]
+    )
+    assert index.ids_mentioning(["", "!!"]) == []
+
+
 HOSTILE = ['"unclosed', "NEAR(a b", "AND", "OR OR", "*", "title:foo", "c++ -bar", "(((", ")", "-", ":",
            "x" * 5000, "", "   ", "\x00\x01", "😀 émoji", "a:b c:d", "NOT", "^start", "'; DROP TABLE papers; --",
            '"a" "b', "id:0", "seq:1", "store:x", "*:*", "title:", "[1 TO 5]", "\\", "~2", "a^10"]
