@@ -8,19 +8,20 @@ search and index figures come out; expansions are the corpus's acronyms.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from bench import ingest_bench, search_bench
 from bench.common import Figure, db_size, dir_size
 from bench.corpus import CorpusGenerator
 from bench.queries import search_mix
-from storage.db import connect_sync, migrations
+from storage.db import connect_sync
 from storage.search import Expansions
 from storage.search_index import SearchIndex
+from storage.store import Store
 from storage.text import phrase_words, title_key
 
 log = logging.getLogger(__name__)
@@ -28,25 +29,14 @@ _CHUNK = 20_000
 
 
 def _create_store(path: Path) -> sqlite3.Connection:
-    conn = connect_sync(str(path))
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("BEGIN")
-    for migration in migrations():
-        for statement in _statements(migration.sql):
-            conn.execute(statement)
-    conn.execute("COMMIT")
-    return conn
+    """A store with every migration applied, the way Store.open leaves it, on a plain connection."""
 
+    async def migrate() -> None:
+        store = await Store.open(path)
+        await store.close()
 
-def _statements(script: str) -> Iterator[str]:
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
-            continue
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            yield buffer.strip()
-            buffer = ""
+    asyncio.run(migrate())
+    return connect_sync(str(path))
 
 
 def _fill(conn: sqlite3.Connection, gen: CorpusGenerator, n: int) -> tuple[list[tuple[str, str]], float]:
@@ -120,6 +110,29 @@ def run(data: Path, papers: int, seed: int, rounds: int) -> list[Figure]:
     figures += search_bench.search_figures(engine, fts_samples, tan_samples,
                                            "search engine alone (SearchIndex.search, ids)",
                                            headline=True, compare_common=True)
+    figures += _service_search(ws, mix, fts_samples, tan_samples, rounds)
+    return figures
+
+
+def _service_search(ws: ingest_bench.Workspace, mix: list[tuple[str, str]], fts_samples: dict[str, list[float]],
+                    tan_samples: dict[str, list[float]], rounds: int) -> list[Figure]:
+    """The same mix through a service process: index ids, then rows and authors from SQLite."""
+    from bench.__main__ import Worker
+
+    worker = Worker(ws.db, ws.index)
+    try:
+        worker.send({"rounds": rounds, "search": mix, "authors": [], "search_only": True})
+        worker.read("open")
+        found = worker.read("search")
+        worker.send("done")
+        rss = worker.read("rss")["peak_rss_mb"]
+    finally:
+        worker.close()
+    key = "store" if "indexed" not in found else "indexed"
+    figures = search_bench.search_figures(found[key], fts_samples, tan_samples,
+                                          "search via the service (index + rows, no authors stored)",
+                                          headline=True, compare_common=True)
+    figures.append(Figure("service peak RSS (search only)", rss, "MB", target=300.0, target_text="< 300 MB"))
     return figures
 
 

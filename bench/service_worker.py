@@ -103,6 +103,10 @@ async def run(args: argparse.Namespace) -> None:
 
             results["engine"] = await _time_mix(command["search"], engine_only, rounds)
         _emit(results)
+        if command.get("search_only"):
+            await asyncio.to_thread(sys.stdin.readline)
+            _emit({"phase": "rss", "peak_rss_mb": peak_rss_mb()})
+            return
 
         start = time.perf_counter()
         await store.match_authors("warm up", 25)
