@@ -98,6 +98,8 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
             for key in ("new", "updated", "unchanged"):
                 totals[key] += item[key]
             totals["skipped"] += len(item["skipped"])
+        # Topics this run learnt are linked to the papers stored before it.
+        await store.link_pending_topics()
     finally:
         await store.close()
     if args.json:

@@ -121,6 +121,7 @@ class Jobs:
             name, report.new, report.updated, report.unchanged, len(report.skipped) + len(outcome.result.problems),
         )
         if report.changed:
+            await self.store.link_pending_topics()
             await self.changed()
         return report
 

@@ -47,6 +47,7 @@ class _Batch:
     unchanged: int = 0
     skipped: list[ParseProblem] = field(default_factory=list)
     author_ids: dict[str, int] = field(default_factory=dict)
+    had_papers: bool = False  # papers stored before this batch need new topics linked later
 
 
 def upsert_source(
@@ -91,6 +92,7 @@ def ingest(
     """Store records inside the caller's transaction; returns the report and whether topics grew."""
     source_id = upsert_source(conn, source, kind, location, owner)
     batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()))
+    batch.had_papers = conn.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0] == 1
     for done, record in enumerate(records, 1):
         if progress is not None and done % 500 == 0:
             progress(done)
@@ -110,7 +112,7 @@ def ingest(
     grew = False
     if batch.new_ids or batch.changed_ids:
         grew = _learn_topics(conn, batch, topic_index)
-        _link_topics(conn, batch.new_ids + batch.changed_ids, topic_index)
+        _link_topics(conn, batch.new_ids + batch.changed_ids, topic_index, set(batch.new_ids))
         queued = _queue_deliveries(conn, batch)
         conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'"
@@ -364,10 +366,11 @@ def _learn_topics(conn: sqlite3.Connection, batch: _Batch, index: TopicIndex) ->
             slug = acronym_slug(definition.acronym)
             if definition.acronym in index.acronyms or _topic_exists(conn, slug):
                 continue
-            topic_id = _create_topic(conn, slug, definition.acronym, "acronym", definition.phrase)
+            topic_id = _create_topic(
+                conn, slug, definition.acronym, "acronym", definition.phrase, pending=batch.had_papers
+            )
             index.acronyms[definition.acronym] = topic_id
             index.phrases.setdefault(definition.phrase, topic_id)
-            _link_everywhere(conn, topic_id, [definition.acronym, definition.phrase])
             grew = True
         if category and not _topic_exists(conn, category.lower()):
             _create_topic(conn, category.lower(), category, "category", None)
@@ -396,9 +399,8 @@ def _learn_topics(conn: sqlite3.Connection, batch: _Batch, index: TopicIndex) ->
         slug = phrase_slug(phrase)
         if phrase in index.phrases or _topic_exists(conn, slug):
             continue
-        topic_id = _create_topic(conn, slug, phrase, "phrase", None)
+        topic_id = _create_topic(conn, slug, phrase, "phrase", None, pending=batch.had_papers)
         index.phrases[phrase] = topic_id
-        _link_everywhere(conn, topic_id, [phrase])
         grew = True
     return grew
 
@@ -409,16 +411,35 @@ def _topic_exists(conn: sqlite3.Connection, slug: str) -> bool:
 
 
 def _create_topic(
-    conn: sqlite3.Connection, slug: str, name: str, kind: str, expansion: str | None
+    conn: sqlite3.Connection, slug: str, name: str, kind: str, expansion: str | None, *, pending: bool = False
 ) -> int:
     cur = conn.execute(
-        "INSERT INTO topics (slug, name, kind, expansion) VALUES (?, ?, ?, ?)",
-        (slug, name, kind, expansion),
+        "INSERT INTO topics (slug, name, kind, expansion, link_pending) VALUES (?, ?, ?, ?, ?)",
+        (slug, name, kind, expansion, int(pending)),
     )
     return int(cur.lastrowid or 0)
 
 
-def _link_everywhere(conn: sqlite3.Connection, topic_id: int, spellings: list[str]) -> None:
+def link_pending_topics(conn: sqlite3.Connection, limit: int) -> int:
+    """Link up to ``limit`` recently learnt topics to every stored paper naming them.
+
+    Runs in its own short transaction after an ingest; returns how many topics
+    it finished (0 when none are left).
+    """
+    rows = conn.execute(
+        "SELECT id, kind, name, expansion FROM topics WHERE link_pending = 1 ORDER BY id LIMIT ?", (limit,)
+    ).fetchall()
+    linked = 0
+    for topic_id, kind, name, expansion in rows:
+        spellings = [name] + ([expansion] if kind == "acronym" and expansion else [])
+        linked += _link_everywhere(conn, topic_id, spellings)
+        conn.execute("UPDATE topics SET link_pending = 0 WHERE id = ?", (topic_id,))
+    if linked:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
+    return len(rows)
+
+
+def _link_everywhere(conn: sqlite3.Connection, topic_id: int, spellings: list[str]) -> int:
     """Link a new topic to every stored paper whose title or abstract names it."""
     query = " OR ".join(
         '"' + " ".join(spelling.replace('"', '""').split()) + '"' for spelling in spellings
@@ -436,24 +457,25 @@ def _link_everywhere(conn: sqlite3.Connection, topic_id: int, spellings: list[st
     )
     rows = list(cur.fetchall())
     # FTS stems and folds case; the index check keeps only exact mentions.
+    added = 0
     for paper_id, title, abstract in rows:
         if index.topics_for(f"{title}. {abstract}"):
-            conn.execute(
+            added += conn.execute(
                 "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)",
                 (paper_id, topic_id),
-            )
+            ).rowcount
+    return added
 
 
-def _link_topics(conn: sqlite3.Connection, paper_ids: list[int], index: TopicIndex) -> None:
+def _link_topics(conn: sqlite3.Connection, paper_ids: list[int], index: TopicIndex, fresh: set[int]) -> None:
+    """Link each paper to the topics its text names and to its category, afresh."""
     category_ids = {
         slug: topic_id for topic_id, slug in conn.execute("SELECT id, slug FROM topics WHERE kind = 'category'")
     }
     for paper_id, title, abstract, category in list(_rows(conn, paper_ids, "id, title, abstract, category")):
-        conn.execute(
-            "DELETE FROM paper_topics WHERE paper_id = ? AND topic_id IN"
-            " (SELECT id FROM topics WHERE kind != 'category')",
-            (paper_id,),
-        )
+        if paper_id not in fresh:
+            # The category link is recomputed below with the rest.
+            conn.execute("DELETE FROM paper_topics WHERE paper_id = ?", (paper_id,))
         topic_ids = index.topics_for(f"{title}. {abstract}")
         if category and category.lower() in category_ids:
             topic_ids.add(category_ids[category.lower()])

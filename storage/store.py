@@ -125,6 +125,19 @@ class Store:
             self._authors = None
         return report
 
+    async def link_pending_topics(self, batch: int = 200) -> int:
+        """Finish linking recently learnt topics to older papers; returns how many topics were done.
+
+        Each call is one short transaction, so the scheduler, the CLI or a test can
+        loop over it without holding the write lock for the whole backlog.
+        """
+        done = 0
+        while True:
+            n = await self.db.run_write(lambda conn: _ingest.link_pending_topics(conn, batch))
+            done += n
+            if n < batch:
+                return done
+
     async def _topics_index(self) -> TopicIndex:
         if self._topic_index is None:
             rows = await self.db.fetchall("SELECT id, kind, name, expansion FROM topics")

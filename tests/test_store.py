@@ -277,3 +277,14 @@ async def test_paused_subscription_keeps_its_deliveries_until_resumed(store: Sto
     assert await store.outbox.pending() == []
     await store.outbox.resume(sub.id)
     assert [p.paper_key for p in await store.outbox.pending()] == ["arrived-while-paused"]
+
+
+async def test_topic_learnt_later_is_linked_to_older_papers(store: Store) -> None:
+    await store.ingest([record("Old Work", "Ada Lovelace", abstract="Our vision transformer does well.")], source="s")
+    await store.ingest([record("New Work", "Alan Turing", abstract="A vision transformer (ViT) for maps.")], source="s")
+    topic = await store.topic("vit")
+    assert topic is not None and topic.papers == 1  # only the paper that taught it, so far
+    assert await store.link_pending_topics() == 1
+    assert (await store.topic("vit")).papers == 2  # type: ignore[union-attr]
+    assert await store.link_pending_topics() == 0
+    assert {p.title for p in await store.latest(topic_slug="vit")} == {"Old Work", "New Work"}
