@@ -259,11 +259,18 @@ class SearchIndex:
     # -- writing ----------------------------------------------------------------------------
 
     def _writer_or_none(self) -> tantivy.IndexWriter | None:
-        if self._writer is None and not self._read_only:
+        """This process's writer, or None while another process holds the folder's lock.
+
+        Tried again on every call, so a CLI that started beside the service takes
+        over the writing once the service has stopped.
+        """
+        if self._writer is None:
             try:
                 self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
-            except ValueError as exc:  # another process holds the folder's lock
-                log.info("search index is written by another process (%s); searching only", exc)
+                self._read_only = False
+            except ValueError as exc:
+                if not self._read_only:
+                    log.info("search index is written by another process (%s); searching only", exc)
                 self._read_only = True
         return self._writer
 

@@ -280,6 +280,11 @@ async def test_second_process_searches_while_first_writes(
     try:
         assert reader.sync(conn).read_only
         assert len(reader.search("epsilon", 10)) == 1
+        writer.close()  # the service stops: the other process takes over the writing
+        await store.ingest([record("Later Paper", "Alan Turing", "epsilon")], source="s")
+        report = reader.sync(conn)
+        assert not report.read_only and report.added == 1
+        assert len(reader.search("epsilon", 10)) == 2
     finally:
         reader.close()
         writer.close()
