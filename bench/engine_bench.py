@@ -91,9 +91,12 @@ def run(data: Path, papers: int, seed: int, rounds: int) -> list[Figure]:
             fts = search_bench.BareFts5(ws.bare_fts)
             tan = search_bench.BareTantivy(ws.bare_tantivy)
             try:
-                fts_samples = search_bench.time_bare(mix, fts.search, rounds)
-                tan_samples = search_bench.time_bare(mix, tan.search, rounds)
-                engine = search_bench.time_bare(mix, lambda q: index.search(q, 10, 0, expansions), rounds)
+                timed = search_bench.time_interleaved(mix, {
+                    "fts": fts.search,
+                    "tantivy": tan.search,
+                    "engine": lambda q: index.search(q, 10, 0, expansions),
+                }, rounds)
+                fts_samples, tan_samples, engine = timed["fts"], timed["tantivy"], timed["engine"]
             finally:
                 fts.close()
         finally:

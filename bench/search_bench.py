@@ -82,6 +82,24 @@ class BareTantivy:
         return searcher.fast_field_values("id", [a for _, a in hits])
 
 
+def time_interleaved(
+    mix: list[tuple[str, str]], engines: dict[str, Callable[[str], object]], rounds: int
+) -> dict[str, dict[str, list[float]]]:
+    """Per engine, seconds per query by class; engines take turns on each query so that
+    whatever else the machine is doing falls on all of them alike."""
+    for _, text in mix:
+        for fn in engines.values():
+            fn(text)
+    samples: dict[str, dict[str, list[float]]] = {name: {} for name in engines}
+    for _ in range(rounds):
+        for cls, text in mix:
+            for name, fn in engines.items():
+                start = time.perf_counter()
+                fn(text)
+                samples[name].setdefault(cls, []).append(time.perf_counter() - start)
+    return samples
+
+
 def time_bare(mix: list[tuple[str, str]], fn: Callable[[str], object], rounds: int) -> dict[str, list[float]]:
     for _, text in mix:
         fn(text)
@@ -165,4 +183,12 @@ class BareAuthors:
         self.conn.close()
 
 
-__all__ = ["BareAuthors", "BareFts5", "BareTantivy", "author_figures", "search_figures", "time_bare"]
+__all__ = [
+    "BareAuthors",
+    "BareFts5",
+    "BareTantivy",
+    "author_figures",
+    "search_figures",
+    "time_bare",
+    "time_interleaved",
+]

@@ -91,17 +91,9 @@ async def run(args: argparse.Namespace) -> None:
         rounds = int(command["rounds"])
         results: dict[str, Any] = {"phase": "search"}
         results["store"] = await _time_mix(command["search"], lambda q: store.search(q, 10), rounds)
-        engine = index if index is not None else getattr(store, "search_index", None)
         if index is not None:
             indexed = IndexedSearch(store, index)
             results["indexed"] = await _time_mix(command["search"], lambda q: indexed.search(q, 10), rounds)
-        if engine is not None:
-            expansions = await store.expansions()
-
-            async def engine_only(q: str) -> object:
-                return engine.search(q, 10, 0, expansions)
-
-            results["engine"] = await _time_mix(command["search"], engine_only, rounds)
         _emit(results)
         if command.get("search_only"):
             await asyncio.to_thread(sys.stdin.readline)
