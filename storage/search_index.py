@@ -38,9 +38,10 @@ ANALYZER = "paperboy_en"
 TITLE_BOOST = 10.0
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
 _WRITER_HEAP = 64_000_000
-_REBUILD_HEAP = 256_000_000
+_REBUILD_HEAP = 128_000_000  # the service's RSS budget is 300 MB
 _BATCH = 2_000
 _BULK_AT = 20_000  # pending papers from which a big writer pays for itself
+_REBUILD_AT = 200_000  # pending log rows from which reading the whole table is cheaper
 _MAX_TERM_CHARS = 40
 
 
@@ -425,6 +426,10 @@ class SearchIndex:
             elif index_store != store_id or seen > last_seq:
                 log.warning("search index does not belong to this database state; rebuilding")
                 return self.rebuild(conn)
+            pending = _pending(conn, seen)
+            if pending > max(_REBUILD_AT, self.count() // 5):
+                # A bulk ingest elsewhere: streaming the papers table keeps memory flat.
+                return self.rebuild(conn)
             report = self._apply(conn, seen, store_id)
             if verify and self.count() != _count_papers(conn):
                 log.warning("search index holds %d papers, the store %d; rebuilding",
@@ -504,9 +509,8 @@ def _store_state(conn: sqlite3.Connection) -> tuple[str, int]:
     return str(row[0]), int(last[0]) if last else 0
 
 
-def _log_start(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT min(seq) FROM search_log").fetchone()
-    return int(row[0]) if row and row[0] is not None else 1
+def _pending(conn: sqlite3.Connection, seen: int) -> int:
+    return int(conn.execute("SELECT count(*) FROM search_log WHERE seq > ?", (seen,)).fetchone()[0])
 
 
 def _count_papers(conn: sqlite3.Connection) -> int:
