@@ -179,6 +179,18 @@ class Database:
                 await asyncio.wait([work])
                 raise
 
+    async def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on the worker connection in autocommit mode, under the write lock."""
+        async with self._write_lock:
+            if self._sync is None:
+                self._sync = await asyncio.to_thread(connect_sync, self.path)
+            work = asyncio.ensure_future(asyncio.to_thread(fn, self._sync))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait([work])
+                raise
+
     @staticmethod
     def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn.execute("BEGIN IMMEDIATE")

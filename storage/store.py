@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -26,7 +27,8 @@ from storage.models import (
     Topic,
 )
 from storage.outbox import Outbox
-from storage.search import Expansions, build_match
+from storage.search import MAX_QUERY_CHARS, Expansions, build_match
+from storage.search_index import SearchIndex
 from storage.text import author_key
 from storage.topics import TopicIndex
 
@@ -39,6 +41,12 @@ _PAPER_COLUMNS = (
 )
 TITLE_WEIGHT = 10.0
 ABSTRACT_WEIGHT = 1.0
+
+
+def index_folder(path: str | Path) -> Path:
+    """Where the derived search index of the database at ``path`` lives."""
+    path = Path(path)
+    return path.with_name(path.name + ".search")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,29 +62,60 @@ class Stats:
 class Store:
     """The paperboy database. Open with ``await Store.open(path)``; close with ``close()``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, index: SearchIndex | None = None) -> None:
         self.db = db
         self.outbox = Outbox(db)
+        self.index = index
+        self._index_version = -1  # the data_version the search index was last synced at
         self._topic_index: TopicIndex | None = None
         self._expansions: tuple[int, Expansions] | None = None
         self._authors: tuple[int, AuthorIndex] | None = None
 
     @classmethod
-    async def open(cls, path: str | Path) -> Store:
+    async def open(cls, path: str | Path, *, search_index: bool = True) -> Store:
+        """Open (creating and migrating) the database at ``path``.
+
+        With ``search_index`` (the default for a file), searches are answered by a
+        Tantivy index kept in the folder ``<path>.search`` beside the database,
+        derived from it and healed from it on open; without it, by SQLite FTS5.
+        """
         conn = await connect(path)
         try:
             await migrate(conn)
         except BaseException:
             await conn.close()
             raise
-        return cls(Database(conn, str(path)))
+        store = cls(Database(conn, str(path)))
+        if search_index and str(path) != ":memory:":
+            try:
+                store.index = await asyncio.to_thread(SearchIndex.open, index_folder(path))
+                await store.sync_index()
+            except BaseException:
+                await store.close()
+                raise
+        return store
 
     @property
     def path(self) -> str:
         return self.db.path
 
     async def close(self) -> None:
+        if self.index is not None:
+            index, self.index = self.index, None
+            await self.db.run_sync(lambda _conn: index.close())
         await self.db.close()
+
+    async def sync_index(self) -> None:
+        """Bring the search index up to the store's change log (a no-op when it is current)."""
+        if self.index is None:
+            return
+        version = await self.data_version()
+        if version == self._index_version:
+            return
+        index = self.index
+        report = await self.db.run_sync(index.sync)
+        if not report.read_only:
+            self._index_version = version
 
     async def __aenter__(self) -> Store:
         return self
@@ -120,6 +159,8 @@ class Store:
             # The rolled-back batch may have taught the cached index topics that do not exist.
             self._topic_index = None
             raise
+        if report.changed:
+            await self.sync_index()
         if report.changed:
             self._expansions = None
             self._authors = None
@@ -263,10 +304,15 @@ class Store:
         return self._expansions[1]
 
     async def search(self, query: str, limit: int = 10, offset: int = 0) -> list[Paper]:
-        """Ranked papers for any text a user may type; never an FTS syntax error."""
+        """Ranked papers for any text a user may type; never a query syntax error."""
         limit = max(0, min(int(limit), 100))
         offset = max(0, int(offset))
         expansions = await self.expansions()
+        if self.index is not None:
+            await self.sync_index()
+            index = self.index
+            hits = await asyncio.to_thread(index.search, query[:MAX_QUERY_CHARS], limit, offset, expansions)
+            return await self._in_order([paper_id for paper_id, _ in hits])
         for any_token in (False, True):
             match = build_match(query, expansions, any_token=any_token)
             if not match:
@@ -281,7 +327,17 @@ class Store:
                 return await self._hydrate(rows)
         return []
 
+    async def _in_order(self, ids: list[int]) -> list[Paper]:
+        if not ids:
+            return []
+        found = {p.id: p for p in await self._papers(f"WHERE p.id IN ({','.join('?' * len(ids))})", ids)}
+        return [found[i] for i in ids if i in found]
+
     async def count_matches(self, query: str) -> int:
+        if self.index is not None:
+            await self.sync_index()
+            index = self.index
+            return await asyncio.to_thread(index.count_matches, query[:MAX_QUERY_CHARS], await self.expansions())
         match = build_match(query, await self.expansions())
         if not match:
             return 0
@@ -485,9 +541,13 @@ class Store:
         return problems
 
     async def reindex(self) -> None:
-        """Rebuild the full-text index from the papers table."""
+        """Rebuild the search indexes (FTS5 and the Tantivy folder) from the papers table."""
         async with self.db.transaction() as conn:
             await conn.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
+        if self.index is not None:
+            index = self.index
+            await self.db.run_sync(index.rebuild)
+            self._index_version = await self.data_version()
 
     async def backup(self, target: str | Path) -> None:
         """Copy the live database with SQLite's online backup API (safe while others write)."""

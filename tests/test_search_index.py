@@ -23,7 +23,8 @@ def record(title: str, author: str, abstract: str = "") -> PaperRecord:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "paperboy.db")
+    # The test drives its own SearchIndex, so the store must not consume the log itself.
+    s = await Store.open(tmp_path / "paperboy.db", search_index=False)
     try:
         yield s
     finally:
@@ -259,6 +260,25 @@ async def test_lost_or_foreign_or_newer_index_is_rebuilt(
         assert [i for i, _ in index.search("gamma", 10)] == [(await ids_by_title(store))["Only Paper"]]
     finally:
         index.close()
+
+
+async def test_index_behind_a_pruned_log_is_rebuilt(store: Store, conn: sqlite3.Connection, tmp_path: Path) -> None:
+    await store.ingest([record("Old Paper", "Ada Lovelace", "zeta")], source="s")
+    stale = SearchIndex.open(tmp_path / "stale")
+    stale.sync(conn)
+    stale.close()
+    await store.ingest([record("New Paper", "Alan Turing", "zeta")], source="s")
+    other = SearchIndex.open(tmp_path / "other")  # sees the new paper and prunes its log row
+    other.sync(conn)
+    other.close()
+    assert conn.execute("SELECT count(*) FROM search_log").fetchone()[0] == 0
+    stale = SearchIndex.open(tmp_path / "stale")
+    try:
+        assert stale.sync(conn).rebuilt
+        assert len(stale.search("zeta", 10)) == 2
+        assert seen_in_store(conn) == 2
+    finally:
+        stale.close()
 
 
 async def test_existing_store_without_log_history_is_indexed_whole(
