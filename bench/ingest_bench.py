@@ -18,6 +18,7 @@ from bench.common import Figure, remove_db
 from feeds.sources.fetch import Fetcher
 from feeds.sources.listing import parse_listing_file
 from feeds.sources.poll import SourceSpec, poll
+from storage import store as store_module
 from storage.models import PaperRecord
 from storage.search_index import SearchIndex
 from storage.store import Store
@@ -39,7 +40,9 @@ class Workspace:
 
     @property
     def index(self) -> Path:
-        return self.root / "search-index"
+        """The store's own index folder when the Store names one, so both use the same."""
+        named = getattr(store_module, "index_folder", None)
+        return Path(named(self.db)) if named is not None else self.root / "search-index"
 
     @property
     def bare_fts(self) -> Path:
@@ -113,11 +116,17 @@ def text_bytes(records: Sequence[PaperRecord]) -> int:
     )
 
 
+def wired_index(store: Store) -> SearchIndex | None:
+    """The SearchIndex the Store keeps itself, if this Store does."""
+    index = getattr(store, "index", None)
+    return index if isinstance(index, SearchIndex) and hasattr(store, "sync_index") else None
+
+
 class IndexSync:
     """Keeps the derived search index in step after each ingest, as the service does.
 
-    When the Store keeps the index itself (``Store.sync_search_index``) that is
-    called; until then the bench keeps a SearchIndex beside the store the same way.
+    When the Store keeps the index itself (``Store.index`` and ``Store.sync_index``)
+    that is called; otherwise the bench keeps a SearchIndex beside the store the same way.
     """
 
     def __init__(self, store: Store, folder: Path) -> None:
@@ -126,9 +135,8 @@ class IndexSync:
         self._index: SearchIndex | None = None
 
     async def __call__(self) -> None:
-        wired = getattr(self.store, "sync_search_index", None)
-        if wired is not None:
-            await wired()
+        if wired_index(self.store) is not None:
+            await self.store.sync_index()  # type: ignore[attr-defined]
             return
         await asyncio.to_thread(self._sync)
 

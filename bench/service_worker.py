@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.common import peak_rss_mb
+from bench.ingest_bench import wired_index
 from feeds.publish import FeedSettings, FeedSpec, render_all
 from feeds.web import make_app
 from storage.models import Paper
@@ -72,7 +73,7 @@ class IndexedSearch:
 
 async def run(args: argparse.Namespace) -> None:
     store = await Store.open(args.db)
-    wired = getattr(store, "search_index", None) is not None
+    wired = wired_index(store) is not None
     index: SearchIndex | None = None
     try:
         command = json.loads(sys.stdin.readline())

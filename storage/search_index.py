@@ -426,6 +426,10 @@ class SearchIndex:
             elif index_store != store_id or seen > last_seq:
                 log.warning("search index does not belong to this database state; rebuilding")
                 return self.rebuild(conn)
+            elif seen < seen_in_store(conn):
+                # The log rows this index still needs were pruned after another index saw them.
+                log.warning("search index is behind the store's pruned change log; rebuilding")
+                return self.rebuild(conn)
             pending = _pending(conn, seen)
             if pending > max(_REBUILD_AT, self.count() // 5):
                 # A bulk ingest elsewhere: streaming the papers table keeps memory flat.
@@ -531,7 +535,7 @@ def _record_seen(conn: sqlite3.Connection, seq: int) -> None:
     try:
         conn.execute(
             "UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'search_index_seen'"
-            " AND CAST(value AS INTEGER) != ?",
+            " AND CAST(value AS INTEGER) < ?",
             (seq, seq),
         )
         conn.execute("DELETE FROM search_log WHERE seq <= ?", (seq,))
