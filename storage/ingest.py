@@ -15,6 +15,7 @@ from storage.merge import (
     Reported,
     merge,
     normalise_doi,
+    pack,
     paper_key,
     record_from_json,
     record_hash,
@@ -177,7 +178,7 @@ def _store_record(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord) 
         " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (paper_id, source_id) DO UPDATE SET"
         " record = excluded.record, record_hash = excluded.record_hash,"
         " updated_at = excluded.updated_at",
-        (paper_id, batch.source_id, rec_json, rec_hash, batch.now, batch.now),
+        (paper_id, batch.source_id, pack(rec_json), rec_hash, batch.now, batch.now),
     )
     if _remerge(conn, batch, paper_id):
         if paper_id not in batch.changed_ids and paper_id not in batch.new_ids:
@@ -217,7 +218,7 @@ def _insert_paper(
     conn.execute(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (paper_id, batch.source_id, rec_json, rec_hash, batch.now, batch.now),
+        (paper_id, batch.source_id, pack(rec_json), rec_hash, batch.now, batch.now),
     )
     _write_authors(conn, paper_id, merged, batch.author_ids)
     _write_aliases(conn, paper_id, merged)

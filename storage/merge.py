@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from datetime import date
 
@@ -38,7 +39,14 @@ def record_to_json(record: PaperRecord) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def record_from_json(text: str) -> PaperRecord:
+def pack(record_json: str) -> bytes:
+    """What paper_sources.record holds: the record's JSON, deflated (abstracts dominate its size)."""
+    return zlib.compress(record_json.encode(), 6)
+
+
+def record_from_json(text: str | bytes) -> PaperRecord:
+    if isinstance(text, bytes):
+        text = zlib.decompress(text).decode()
     data = json.loads(text)
     return PaperRecord(
         title=data["title"],
