@@ -33,6 +33,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="folder for the corpus, the store and the baselines (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out",
+                        help="folder that keeps each run's table and JSON (default: bench/out)")
     parser.add_argument("--seed", type=int, default=7, help="corpus seed")
     parser.add_argument("--rounds", type=int, default=5, help="timed passes over each query mix")
     parser.add_argument("--serve-seconds", type=float, default=2.0, help="seconds per HTTP load round")
@@ -191,11 +193,23 @@ def main(argv: list[str] | None = None) -> int:
         figures.append(Figure("bench wall time", time.perf_counter() - started, "s"))
     else:
         figures = asyncio.run(run(args))
-    if args.json:
-        print(json.dumps({"papers": args.papers, "figures": [f.as_json() for f in figures]}, indent=2))
-    else:
-        print(render_table(args.papers, figures))
+    report = json.dumps({"papers": args.papers, "figures": [f.as_json() for f in figures]}, indent=2)
+    table = render_table(args.papers, figures)
+    _save(args, report, table)
+    print(report if args.json else table)
     return 0
+
+
+def _save(args: argparse.Namespace, report: str, table: str) -> None:
+    """Keep each run's figures in bench/out/ (git-ignored) beside the printed copy."""
+    out: Path = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"bench-{args.papers}{'-engine' if args.engine_only else ''}-{time.strftime('%Y%m%dT%H%M%S')}"
+        (out / f"{stem}.json").write_text(report + "\n", encoding="utf-8")
+        (out / f"{stem}.txt").write_text(table + "\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("could not keep the figures in %s: %s", out, exc)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ REQUIRED = (
 
 def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "bench", "--papers", "300", "--json", "--data", str(tmp_path),
+        [sys.executable, "-m", "bench", "--papers", "300", "--json", "--data", str(tmp_path / "data"),
+         "--out", str(tmp_path / "out"),
          "--rounds", "2", "--serve-seconds", "0.3", "--announce-messages", "8"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
@@ -57,3 +58,5 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert set(ingest["baseline"]) == {"bare FTS5 executemany", "bare Tantivy add_document"}
     assert by_name["announcer 429s"]["value"] == 0
     assert by_name["disk per paper (database + index)"]["value"] > by_name["disk per paper beyond the text"]["value"]
+    kept = sorted((tmp_path / "out").glob("bench-300-*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text()) == report
