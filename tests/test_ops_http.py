@@ -217,4 +217,6 @@ async def test_a_failing_source_warns_then_goes_stale_and_unhealthy(tmp_path: Pa
 
 
 async def _papers(store: Store, n: int) -> bool:
-    return await store.count_papers() == n
+    # The papers show as soon as the ingest commits; wait for the poll that stored them to finish too.
+    sources = await store.sources()
+    return await store.count_papers() == n and all(s.last_success_at for s in sources)
