@@ -75,4 +75,4 @@ def describe_non_listing(text: str, source: str | None) -> str:
         what = "BibTeX (add it as a source of kind 'bibtex')"
     else:
         what = _looks_like_table(lines) or "plain prose"
-    return f"{_named(source)}: it looks like {what}, and has no {_EXAMPLE}"
+    return f"{_named(source)}: it looks like {what}, and lacks {_EXAMPLE}"
