@@ -30,8 +30,8 @@ We erase concepts from diffusion models by misdirecting high-level representatio
 https://github.com/daintlab/concept-erasure .
 LGJul 3, 2020
 Confidence-Aware Learning for Deep Neural NetworksJooyoung Moon, Jihyo Kim, Younghak Shin et al.
-Despite the power of deep neural networks for a wide range of tasks, an overconfident prediction \
-issue has limited their practical use.
+We train networks whose confidence ranks correct predictions above wrong ones, so an \
+overconfident answer can be caught.
 """
 
 
