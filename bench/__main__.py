@@ -157,8 +157,10 @@ async def run(args: argparse.Namespace) -> list[Figure]:
         rss = worker.read("rss")["peak_rss_mb"]
     finally:
         worker.close()
+    phases = {"open": opened, "search": found, "authors": authored, "feed": feed, "serve": serve}
+    steps = ", ".join(f"{k} {v['peak_rss_so_far_mb']:.0f}" for k, v in phases.items())
     figures.append(Figure("service peak RSS", rss, "MB", target=300.0, target_text="< 300 MB",
-                          note="VmHWM of the process that searched, looked up authors and served"))
+                          note=f"VmHWM of the process that searched, looked up authors and served; after {steps}"))
     figures += await announcer_figures(args)
 
     store_bytes = db_size(ws.db)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def _emit(payload: dict[str, Any]) -> None:
+    payload["peak_rss_so_far_mb"] = peak_rss_mb()  # which phase raises the peak
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
 
