@@ -21,15 +21,15 @@ import logging
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import tantivy
 
 from storage.errors import StoreError
-from storage.search import MAX_QUERY_CHARS, MAX_TOKENS, Expansions
-from storage.text import fold, phrase_words, words
+from storage.search import Expansions
+from storage.search_query import QueryBuilder, QueryGroup, make_analyzer
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ _REBUILD_HEAP = 128_000_000  # the service's RSS budget is 300 MB
 _BATCH = 2_000
 _BULK_AT = 20_000  # pending papers from which a big writer pays for itself
 _REBUILD_AT = 200_000  # pending log rows from which reading the whole table is cheaper
-_MAX_TERM_CHARS = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +65,6 @@ class SyncReport:
     read_only: bool = False
 
 
-def _analyzer() -> tantivy.TextAnalyzer:
-    # Mirrors FTS5's "porter unicode61 remove_diacritics 2": split on non-alphanumerics,
-    # fold case and accents, stem English.
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(_MAX_TERM_CHARS))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
-
-
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # Signed: the bindings build i64 terms from Python ints, so deletes by term need an i64 field.
@@ -90,97 +76,6 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("store", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_unsigned_field("schema", stored=True, indexed=False, fast=False)
     return builder.build()
-
-
-# -- queries -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class QueryGroup:
-    """One unit a result must match: any of its alternatives, each a run of analysed terms."""
-
-    alternatives: tuple[tuple[str, ...], ...]
-
-
-def _segments(text: str) -> Iterator[tuple[bool, str]]:
-    """(quoted, text) pieces; an unmatched quote is read as a space."""
-    parts = text.split('"')
-    if len(parts) % 2 == 0:  # odd number of quotes: the last one opens nothing
-        parts[-2:] = [parts[-2] + " " + parts[-1]]
-    for i, part in enumerate(parts):
-        if part.strip():
-            yield i % 2 == 1, part
-
-
-class QueryBuilder:
-    """Turns any text into QueryGroups using only word tokens and the index's analyzer."""
-
-    def __init__(self, analyzer: tantivy.TextAnalyzer | None = None) -> None:
-        self.analyzer = analyzer or _analyzer()
-
-    def terms(self, text: str) -> tuple[str, ...]:
-        return tuple(self.analyzer.analyze(text))
-
-    def groups(self, text: str, expansions: Expansions | None = None) -> list[QueryGroup]:
-        out: list[QueryGroup] = []
-        budget = MAX_TOKENS
-        for quoted, segment in _segments(text[:MAX_QUERY_CHARS]):
-            tokens = words(segment)[:budget]
-            budget -= len(tokens)
-            if not tokens:
-                continue
-            if quoted:
-                self._add(out, [self._phrase_alt(tokens), *self._acronym_of(tokens, expansions)])
-            else:
-                self._unquoted(out, tokens, expansions)
-            if budget <= 0:
-                break
-        return out
-
-    def _add(self, out: list[QueryGroup], alternatives: Iterable[tuple[str, ...]]) -> None:
-        kept = tuple(dict.fromkeys(a for a in alternatives if a))
-        if kept:
-            out.append(QueryGroup(kept))
-
-    def _phrase_alt(self, tokens: Sequence[str]) -> tuple[str, ...]:
-        return self.terms(" ".join(tokens))
-
-    def _acronym_of(self, tokens: Sequence[str], expansions: Expansions | None) -> list[tuple[str, ...]]:
-        if not expansions:
-            return []
-        acronym = expansions.by_phrase.get(" ".join(w for t in tokens for w in phrase_words(t)))
-        return [self.terms(acronym)] if acronym else []
-
-    def _unquoted(self, out: list[QueryGroup], tokens: list[str], expansions: Expansions | None) -> None:
-        normal = [" ".join(phrase_words(t)) for t in tokens]
-        i = 0
-        while i < len(tokens):
-            if expansions:
-                # The longest run of tokens that spells a learnt phrase: it or its acronym.
-                for n in range(min(6, len(tokens) - i), 1, -1):
-                    acronym = expansions.by_phrase.get(" ".join(w for w in normal[i : i + n] if w))
-                    if acronym:
-                        self._add(out, [self._phrase_alt(tokens[i : i + n]), self.terms(acronym)])
-                        i += n
-                        break
-                else:
-                    self._token(out, tokens[i], expansions)
-                    i += 1
-                continue
-            self._token(out, tokens[i], None)
-            i += 1
-
-    def _token(self, out: list[QueryGroup], token: str, expansions: Expansions | None) -> None:
-        alternatives = [self.terms(token)]
-        if expansions:
-            key = fold(token)
-            if key.endswith("s") and key[:-1] in expansions.by_acronym:
-                key = key[:-1]
-            phrase = expansions.by_acronym.get(key)
-            if phrase:
-                alternatives.append(self.terms(phrase))
-                alternatives.append(self.terms(key))
-        self._add(out, alternatives)
 
 
 # -- the index -----------------------------------------------------------------------------
@@ -213,7 +108,7 @@ class SearchIndex:
         path.mkdir(parents=True, exist_ok=True)
         try:
             index = tantivy.Index(_schema(), path=str(path), reuse=True)
-            index.register_tokenizer(ANALYZER, _analyzer())
+            index.register_tokenizer(ANALYZER, make_analyzer())
             probe = cls(path, index)
             probe._marker()  # fails on a folder holding another schema
             return probe
@@ -226,7 +121,7 @@ class SearchIndex:
     @staticmethod
     def _new_index(path: Path | None) -> tantivy.Index:
         index = tantivy.Index(_schema(), path=str(path) if path else None, reuse=False)
-        index.register_tokenizer(ANALYZER, _analyzer())
+        index.register_tokenizer(ANALYZER, make_analyzer())
         return index
 
     def close(self) -> None:

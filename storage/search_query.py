@@ -1,0 +1,124 @@
+"""Turning whatever a user typed into Tantivy query parts: word tokens, phrases, acronym alternatives.
+
+Only word tokens reach the index (Tantivy's own query parser raises on ordinary
+text such as an unclosed quote or ``title:``). Quoted runs become phrases, a
+learnt acronym and its long form become alternatives of each other, and every
+alternative is analysed exactly as the index analyses titles and abstracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import tantivy
+
+from storage.search import MAX_QUERY_CHARS, MAX_TOKENS, Expansions
+from storage.text import fold, phrase_words, words
+
+_MAX_TERM_CHARS = 40
+
+
+def make_analyzer() -> tantivy.TextAnalyzer:
+    """The analyzer for titles, abstracts and query terms alike."""
+    # Mirrors FTS5's "porter unicode61 remove_diacritics 2": split on non-alphanumerics,
+    # fold case and accents, stem English.
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(_MAX_TERM_CHARS))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueryGroup:
+    """One unit a result must match: any of its alternatives, each a run of analysed terms."""
+
+    alternatives: tuple[tuple[str, ...], ...]
+
+
+def _segments(text: str) -> Iterator[tuple[bool, str]]:
+    """(quoted, text) pieces; an unmatched quote is read as a space."""
+    parts = text.split('"')
+    if len(parts) % 2 == 0:  # odd number of quotes: the last one opens nothing
+        parts[-2:] = [parts[-2] + " " + parts[-1]]
+    for i, part in enumerate(parts):
+        if part.strip():
+            yield i % 2 == 1, part
+
+
+class QueryBuilder:
+    """Turns any text into QueryGroups using only word tokens and the index's analyzer."""
+
+    def __init__(self, analyzer: tantivy.TextAnalyzer | None = None) -> None:
+        self.analyzer = analyzer or make_analyzer()
+
+    def terms(self, text: str) -> tuple[str, ...]:
+        return tuple(self.analyzer.analyze(text))
+
+    def groups(self, text: str, expansions: Expansions | None = None) -> list[QueryGroup]:
+        out: list[QueryGroup] = []
+        budget = MAX_TOKENS
+        for quoted, segment in _segments(text[:MAX_QUERY_CHARS]):
+            tokens = words(segment)[:budget]
+            budget -= len(tokens)
+            if not tokens:
+                continue
+            if quoted:
+                self._add(out, [self._phrase_alt(tokens), *self._acronym_of(tokens, expansions)])
+            else:
+                self._unquoted(out, tokens, expansions)
+            if budget <= 0:
+                break
+        return out
+
+    def _add(self, out: list[QueryGroup], alternatives: Iterable[tuple[str, ...]]) -> None:
+        kept = tuple(dict.fromkeys(a for a in alternatives if a))
+        if kept:
+            out.append(QueryGroup(kept))
+
+    def _phrase_alt(self, tokens: Sequence[str]) -> tuple[str, ...]:
+        return self.terms(" ".join(tokens))
+
+    def _acronym_of(self, tokens: Sequence[str], expansions: Expansions | None) -> list[tuple[str, ...]]:
+        if not expansions:
+            return []
+        acronym = expansions.by_phrase.get(" ".join(w for t in tokens for w in phrase_words(t)))
+        return [self.terms(acronym)] if acronym else []
+
+    def _unquoted(self, out: list[QueryGroup], tokens: list[str], expansions: Expansions | None) -> None:
+        normal = [" ".join(phrase_words(t)) for t in tokens]
+        i = 0
+        while i < len(tokens):
+            if expansions:
+                # The longest run of tokens that spells a learnt phrase: it or its acronym.
+                for n in range(min(6, len(tokens) - i), 1, -1):
+                    acronym = expansions.by_phrase.get(" ".join(w for w in normal[i : i + n] if w))
+                    if acronym:
+                        self._add(out, [self._phrase_alt(tokens[i : i + n]), self.terms(acronym)])
+                        i += n
+                        break
+                else:
+                    self._token(out, tokens[i], expansions)
+                    i += 1
+                continue
+            self._token(out, tokens[i], None)
+            i += 1
+
+    def _token(self, out: list[QueryGroup], token: str, expansions: Expansions | None) -> None:
+        alternatives = [self.terms(token)]
+        if expansions:
+            key = fold(token)
+            if key.endswith("s") and key[:-1] in expansions.by_acronym:
+                key = key[:-1]
+            phrase = expansions.by_acronym.get(key)
+            if phrase:
+                alternatives.append(self.terms(phrase))
+                alternatives.append(self.terms(key))
+        self._add(out, alternatives)
+
+
+__all__ = ["QueryBuilder", "QueryGroup", "make_analyzer"]
