@@ -49,7 +49,7 @@ async def announcer_figures(args: argparse.Namespace) -> list[Figure]:
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "announce.db"
     remove_db(db)
-    store = await Store.open(db)
+    store = await Store.open(db, announce_max_age=None)  # the corpus is old; every paper is owed
     client: discord.Client | None = None
     task: asyncio.Task[None] | None = None
     try:

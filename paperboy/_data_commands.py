@@ -23,7 +23,7 @@ def _print_json(data: Any) -> None:
 
 
 async def open_store(config: Config) -> Store:
-    return await Store.open(config.store.path)
+    return await Store.open(config.store.path, announce_max_age=config.max_age)
 
 
 def _fingerprint(path: Path, args: argparse.Namespace) -> str:

@@ -7,6 +7,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,28 @@ def parse_duration(value: object, where: str) -> float:
     if seconds <= 0:
         raise ConfigError(f"{where}: must be more than zero seconds, got {value!r}")
     return seconds
+
+
+ANNOUNCE_MAX_AGE = 30 * 86400.0
+_ANNOUNCE_KEYS = ("max_age", "webhooks")
+
+
+def _announce_parts(data: Mapping[str, Any], label: str) -> tuple[float, list[Mapping[str, Any]]]:
+    """[announce] (max_age, [[announce.webhooks]]) or the older [[announce]] list of webhooks."""
+    raw = data.get("announce", [])
+    if not isinstance(raw, Mapping):
+        return ANNOUNCE_MAX_AGE, _array(data, "announce", label)
+    unknown = sorted(set(raw) - set(_ANNOUNCE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{label}: [announce]: unknown key {unknown[0]!r}; known keys are max_age and webhooks "
+            "([[announce.webhooks]] tables)"
+        )
+    max_age = ANNOUNCE_MAX_AGE
+    if "max_age" in raw:
+        value = raw["max_age"]
+        max_age = 0.0 if value in (0, "0") else parse_duration(value, f"{label}: [announce] max_age")
+    return max_age, _array(raw, "webhooks", f"{label}: [announce]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +143,13 @@ class Config:
     discord_token: str | None = field(default=None, repr=False)
     # Webhook URLs read from the environment at start-up, by [[announce]] name.
     env_webhooks: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # [announce] max_age in seconds: papers published longer before they are first seen
+    # are stored but not announced (0: no limit).
+    announce_max_age: float = ANNOUNCE_MAX_AGE
+
+    @property
+    def max_age(self) -> timedelta | None:
+        return timedelta(seconds=self.announce_max_age) if self.announce_max_age > 0 else None
 
     @property
     def public_base_url(self) -> str:
@@ -242,7 +272,8 @@ def from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
         dup = next(n for n in names if names.count(n) > 1)
         raise ConfigError(f"{label}: [[sources]] name {dup!r} is used twice; names must be unique")
     announces = []
-    for i, item in enumerate(_array(data, "announce", label)):
+    max_age, hooks = _announce_parts(data, label)
+    for i, item in enumerate(hooks):
         ann = _build(AnnounceConfig, "announce", item, f"{label}: [[announce]] #{i + 1}")
         if not ann.webhook_url and not ann.webhook_url_env:
             raise ConfigError(
@@ -252,7 +283,7 @@ def from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
         if ann.target != "all" and not ann.value:
             raise ConfigError(f"{label}: [[announce]] {ann.name!r}: target {ann.target!r} needs value")
         announces.append(ann)
-    return Config(**parts, sources=tuple(sources), announce=tuple(announces), path=path)
+    return Config(**parts, sources=tuple(sources), announce=tuple(announces), path=path, announce_max_age=max_age)
 
 
 def _array(data: Mapping[str, Any], name: str, label: str) -> list[Mapping[str, Any]]:
@@ -324,6 +355,7 @@ def masked(config: Config) -> dict[str, Any]:
     for name in _TABLES:
         out[name] = _plain(getattr(config, name))
     out["sources"] = [_plain(s) for s in config.sources]
+    out["announce_max_age"] = config.announce_max_age
     out["announce"] = []
     for ann in config.announce:
         item = _plain(ann)

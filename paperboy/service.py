@@ -98,7 +98,7 @@ async def serve(
         print(f"paperboy: {line}", file=out, flush=True)
 
     async with AsyncExitStack() as stack:
-        store = await Store.open(config.store.path)
+        store = await Store.open(config.store.path, announce_max_age=config.max_age)
         stack.push_async_callback(store.close)
         say(f"database {Path(config.store.path).resolve()} ({await store.count_papers()} papers)")
 

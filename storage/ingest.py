@@ -9,6 +9,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from storage.db import iso, utcnow
 from storage.merge import (
@@ -22,6 +23,14 @@ from storage.merge import (
     record_to_json,
 )
 from storage.models import IngestReport, PaperRecord, ParseProblem
+from storage.subscriptions import (
+    DEFAULT_MAX_AGE,
+    facts_sync,
+    parse_filters,
+    rules_sync,
+    subscriptions_sync,
+    too_old,
+)
 from storage.text import author_key, clean_space, surname, title_key
 from storage.topics import (
     TopicIndex,
@@ -49,6 +58,7 @@ class _Batch:
     skipped: list[ParseProblem] = field(default_factory=list)
     author_ids: dict[str, int] = field(default_factory=dict)
     had_papers: bool = False  # papers stored before this batch need new topics linked later
+    max_age: timedelta | None = DEFAULT_MAX_AGE  # [announce] max_age: older papers are not announced
 
 
 def upsert_source(
@@ -89,10 +99,11 @@ def ingest(
     owner: str | None,
     topic_index: TopicIndex,
     progress: Callable[[int], None] | None = None,
+    max_age: timedelta | None = DEFAULT_MAX_AGE,
 ) -> tuple[IngestReport, bool]:
     """Store records inside the caller's transaction; returns the report and whether topics grew."""
     source_id = upsert_source(conn, source, kind, location, owner)
-    batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()))
+    batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()), max_age=max_age)
     batch.had_papers = conn.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0] == 1
     for done, record in enumerate(records, 1):
         if progress is not None and done % 500 == 0:
@@ -492,45 +503,31 @@ def delivery_nonce(subscription_id: int, paper_key: str) -> str:
 
 
 def _queue_deliveries(conn: sqlite3.Connection, batch: _Batch) -> int:
-    """One outbox row per (subscription, new paper) that the subscription follows."""
+    """One outbox row per (subscription, new paper) that the subscription announces.
+
+    Only papers new to the store and not older than ``[announce] max_age`` when
+    first seen are announced (a new source's backlog is stored, never posted);
+    the target, include and exclude rules are storage/subscriptions.py's.
+    Digest subscriptions get no per-paper rows; paused ones do, held until resumed.
+    """
     if not batch.new_ids:
         return 0
-    queued = 0
-    cur = conn.execute(
-        # Paused subscriptions still get their rows: they are sent once the channel is back.
-        "SELECT id, target, value FROM subscriptions WHERE digest = 0"
-    )
-    subs = list(cur.fetchall())
+    subs = subscriptions_sync(conn, "WHERE digest = 0")
     if not subs:
         return 0
-    for paper_id in batch.new_ids:
-        cur = conn.execute(
-            "SELECT p.key, p.category,"
-            " (SELECT group_concat(a.key, char(31)) FROM paper_authors pa"
-            "  JOIN authors a ON a.id = pa.author_id WHERE pa.paper_id = p.id),"
-            " (SELECT group_concat(t.slug, char(31)) FROM paper_topics pt"
-            "  JOIN topics t ON t.id = pt.topic_id WHERE pt.paper_id = p.id)"
-            " FROM papers p WHERE p.id = ?",
-            (paper_id,),
-        )
-        row = cur.fetchone()
-        assert row is not None
-        key, category, author_keys, topic_slugs = row
-        authors = set((author_keys or "").split("\x1f"))
-        topics = set((topic_slugs or "").split("\x1f"))
-        for sub_id, target, value in subs:
-            wanted = (
-                target == "all"
-                or (target == "author" and value in authors)
-                or (target == "topic" and value in topics)
-                or (target == "category" and category and value == category.lower())
-            )
-            if not wanted:
+    rules = rules_sync(conn, batch.max_age)
+    filters = [(sub, parse_filters(sub.include, "include"), parse_filters(sub.exclude, "exclude")) for sub in subs]
+    queued = 0
+    for facts in facts_sync(conn, batch.new_ids):
+        if too_old(facts.published, facts.first_seen_at, batch.max_age):
+            continue
+        for sub, include, exclude in filters:
+            if not rules.evaluate(sub, facts, include=include, exclude=exclude).wanted:
                 continue
             cur = conn.execute(
                 "INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, nonce, created_at)"
                 " VALUES (?, ?, ?, ?)",
-                (sub_id, paper_id, delivery_nonce(sub_id, key), batch.now),
+                (sub.id, facts.id, delivery_nonce(sub.id, facts.key), batch.now),
             )
             queued += cur.rowcount
     return queued

@@ -190,8 +190,18 @@ class Subscription:
     target: str  # all | author | topic | category
     value: str | None
     created_at: datetime
-    paused_reason: str | None = None
-    digest: bool = False
+    paused_reason: str | None = None  # broken: set by the announcer (deleted channel, lost permission)
+    digest: int = 0  # days per digest: 0 = post as they arrive, 1 = daily, 7 = weekly
+    mention_role_id: int | None = None
+    include: str = ""  # filter text as the admin typed it (see storage/subscriptions.py)
+    exclude: str = ""
+    paused_at: datetime | None = None  # paused by a person with /subscription pause
+    paused_by: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """True when deliveries wait: paused by a person or broken."""
+        return self.paused_at is not None or self.paused_reason is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from storage.db import Database, iso, utcnow
 from storage.errors import InvalidInputError, NotFoundError
 from storage.ingest import delivery_nonce
 from storage.models import Delivery, Subscription
+from storage.subscriptions import (
+    FACTS_SQL,
+    RESUME_POSTS,
+    SUB_COLUMNS,
+    TOPICS_SQL,
+    Rules,
+    facts_from_row,
+    filters_text,
+    parse_filters,
+    subscription_from_row,
+)
 
 TARGETS = ("all", "author", "topic", "category")
 MAX_BACKFILL = 10
@@ -21,25 +32,12 @@ class PendingDelivery:
     delivery: Delivery
     subscription: Subscription
     paper_key: str
+    note: str | None = None  # set on a resume's summary row: post this line instead of the paper
 
 
-_SUB_COLUMNS = (
-    "id, guild_id, channel_id, webhook_url, target, value, created_at, paused_reason, digest"
-)
-
-
-def _subscription(row) -> Subscription:
-    return Subscription(
-        id=row[0],
-        guild_id=row[1],
-        channel_id=row[2],
-        webhook_url=row[3],
-        target=row[4],
-        value=row[5],
-        created_at=datetime.fromisoformat(row[6]),
-        paused_reason=row[7],
-        digest=bool(row[8]),
-    )
+_SUB_COLUMNS = SUB_COLUMNS
+_subscription = subscription_from_row
+_SUB_COUNT = len(SUB_COLUMNS.split(","))
 
 
 def _delivery(row) -> Delivery:
@@ -71,7 +69,10 @@ class Outbox:
         channel_id: int | None = None,
         webhook_url: str | None = None,
         backfill: int = 0,
-        digest: bool = False,
+        digest: int = 0,
+        include: str = "",
+        exclude: str = "",
+        mention_role_id: int | None = None,
     ) -> tuple[Subscription, int]:
         """Follow a target; returns the subscription and how many backfill rows were queued.
 
@@ -87,13 +88,20 @@ class Outbox:
         if (channel_id is None) == (webhook_url is None):
             raise InvalidInputError("a subscription needs exactly one of a channel or a webhook")
         value = None if target == "all" else value
+        include_items = parse_filters(include, "include")
+        exclude_items = parse_filters(exclude, "exclude")
         now = iso(utcnow())
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO subscriptions (guild_id, channel_id, webhook_url, target, value,"
-                " digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO UPDATE SET paused_reason = NULL, digest = excluded.digest",
-                (guild_id, channel_id, webhook_url, target, value, int(digest), now),
+                " digest, created_at, include_text, exclude_text, mention_role_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET paused_reason = NULL, digest = excluded.digest,"
+                " include_text = excluded.include_text, exclude_text = excluded.exclude_text,"
+                " mention_role_id = excluded.mention_role_id",
+                (guild_id, channel_id, webhook_url, target, value, int(digest), now,
+                 filters_text(include_items), filters_text(exclude_items),
+                 mention_role_id),
             )
             async with conn.execute(
                 f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE"
@@ -106,7 +114,7 @@ class Outbox:
             sub = _subscription(row)
             queued = 0
             if backfill:
-                for paper_id, key in await _matching_papers(conn, sub, backfill):
+                for paper_id, key in await matching_papers(conn, sub, backfill):
                     cur = await conn.execute(
                         "INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, nonce,"
                         " created_at) VALUES (?, ?, ?, ?)",
@@ -132,12 +140,15 @@ class Outbox:
         return _subscription(row) if row else None
 
     async def subscriptions(
-        self, *, guild_id: int | None = None, webhooks: bool | None = None
+        self, *, guild_id: int | None = None, webhooks: bool | None = None, channel_id: int | None = None
     ) -> list[Subscription]:
         clauses, params = [], []
         if guild_id is not None:
             clauses.append("guild_id = ?")
             params.append(guild_id)
+        if channel_id is not None:
+            clauses.append("channel_id = ?")
+            params.append(channel_id)
         if webhooks is not None:
             clauses.append("webhook_url IS NOT NULL" if webhooks else "webhook_url IS NULL")
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
@@ -158,23 +169,111 @@ class Outbox:
                 "UPDATE subscriptions SET paused_reason = NULL WHERE id = ?", (subscription_id,)
             )
 
+    # -- options and the admin pause (the "broken" pause above is the announcer's) --
+
+    async def edit(
+        self,
+        subscription_id: int,
+        *,
+        include: str | None = None,
+        exclude: str | None = None,
+        mention_role_id: int | bool | None = False,
+        digest: int | None = None,
+    ) -> Subscription:
+        """Change the given options (``None``/``False`` leaves one alone); filters are checked first."""
+        sets: list[str] = []
+        params: list[object] = []
+        if include is not None:
+            sets.append("include_text = ?")
+            params.append(filters_text(parse_filters(include, "include")))
+        if exclude is not None:
+            sets.append("exclude_text = ?")
+            params.append(filters_text(parse_filters(exclude, "exclude")))
+        if mention_role_id is not False:
+            sets.append("mention_role_id = ?")
+            params.append(mention_role_id)
+        if digest is not None:
+            sets.append("digest = ?")
+            params.append(int(digest))
+        if sets:
+            async with self.db.transaction() as conn:
+                await conn.execute(f"UPDATE subscriptions SET {', '.join(sets)} WHERE id = ?",
+                                   (*params, subscription_id))
+        sub = await self.get(subscription_id)
+        if sub is None:
+            raise NotFoundError(f"subscription #{subscription_id} has just been removed")
+        return sub
+
+    async def hold(self, subscription_id: int, *, by: int | None = None) -> bool:
+        """Pause by a person: deliveries keep being queued and wait. False if it was already paused."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE subscriptions SET paused_at = ?, paused_by = ? WHERE id = ? AND paused_at IS NULL",
+                (iso(utcnow()), by, subscription_id),
+            )
+            return cur.rowcount > 0
+
+    async def release(self, subscription_id: int, *, note: str, keep: int = RESUME_POSTS) -> tuple[int, int]:
+        """Resume: the ``keep`` oldest held rows post as usual, the next one becomes ``note``
+        (``{n}`` is replaced by how many were not posted one by one) and the rest fold into it.
+        Returns (held, folded); held is -1 when the subscription was not paused."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE subscriptions SET paused_at = NULL, paused_by = NULL WHERE id = ? AND paused_at IS NOT NULL",
+                (subscription_id,),
+            )
+            if cur.rowcount == 0:
+                return -1, 0
+            async with conn.execute(
+                "SELECT id FROM deliveries WHERE subscription_id = ? AND status = 'pending' ORDER BY id",
+                (subscription_id,),
+            ) as cur:
+                held = [int(r[0]) for r in await cur.fetchall()]
+            rest = held[keep:]
+            if len(rest) > 0:
+                summary, folded = rest[0], rest[1:]
+                await conn.execute("UPDATE deliveries SET note = ? WHERE id = ?",
+                                   (note.replace("{n}", str(len(rest))), summary))
+                for start in range(0, len(folded), 500):
+                    chunk = folded[start : start + 500]
+                    await conn.execute(
+                        f"UPDATE deliveries SET status = 'sent', folded_into = ?, sent_at = ?"
+                        f" WHERE id IN ({','.join('?' * len(chunk))})",
+                        (summary, iso(utcnow()), *chunk),
+                    )
+            return len(held), len(rest)
+
+    async def delivery_state(self, subscription_id: int, paper_id: int) -> Delivery | None:
+        row = await self.db.fetchone(
+            "SELECT id, subscription_id, paper_id, status, attempts, nonce, created_at, message_id, last_error,"
+            " folded_into FROM deliveries WHERE subscription_id = ? AND paper_id = ?",
+            (subscription_id, paper_id),
+        )
+        if row is None:
+            return None
+        delivery = _delivery(row[0:9])
+        if row[9] is not None:
+            summary = await self.db.fetchone("SELECT message_id, status FROM deliveries WHERE id = ?", (row[9],))
+            # A folded row is "sent" as part of its summary line: show that line's message.
+            delivery = replace(delivery, status="folded", message_id=summary[0] if summary else None)
+        return delivery
+
     async def pending(self, limit: int = 50, *, now: datetime | None = None) -> list[PendingDelivery]:
         """Owed deliveries whose retry time has come, oldest first, for active subscriptions."""
         now_s = iso(now or utcnow())
         rows = await self.db.fetchall(
             "SELECT d.id, d.subscription_id, d.paper_id, d.status, d.attempts, d.nonce,"
-            " d.created_at, d.message_id, d.last_error, p.key,"
-            " s.id, s.guild_id, s.channel_id, s.webhook_url, s.target, s.value, s.created_at,"
-            " s.paused_reason, s.digest"
-            " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+            " d.created_at, d.message_id, d.last_error, p.key, d.note, "
+            + ", ".join("s." + c.strip() for c in SUB_COLUMNS.split(","))
+            + " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
             " JOIN papers p ON p.id = d.paper_id"
-            " WHERE d.status = 'pending' AND s.paused_reason IS NULL"
+            " WHERE d.status = 'pending' AND s.paused_reason IS NULL AND s.paused_at IS NULL"
             " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
             " ORDER BY d.id LIMIT ?",
             (now_s, limit),
         )
         return [
-            PendingDelivery(_delivery(r[0:9]), _subscription(r[10:19]), r[9]) for r in rows
+            PendingDelivery(_delivery(r[0:9]), _subscription(r[11 : 11 + _SUB_COUNT]), r[9], r[10]) for r in rows
         ]
 
     async def mark_sent(self, delivery_id: int, message_id: int | None) -> None:
@@ -215,7 +314,13 @@ class Outbox:
         return {r[0]: int(r[1]) for r in rows}
 
 
-async def _matching_papers(conn, sub: Subscription, limit: int) -> list[tuple[int, str]]:
+async def rules_async(conn, max_age=None) -> Rules:
+    async with conn.execute(TOPICS_SQL) as cur:
+        return Rules.from_topic_rows(await cur.fetchall(), max_age)
+
+
+async def matching_papers(conn, sub: Subscription, limit: int, *, scan: int = 500) -> list[tuple[int, str]]:
+    """The ``limit`` newest papers that match the subscription's target and filters (any age)."""
     clauses = {
         "all": ("", ()),
         "author": (
@@ -232,8 +337,19 @@ async def _matching_papers(conn, sub: Subscription, limit: int) -> list[tuple[in
     }
     where, params = clauses[sub.target]
     async with conn.execute(
-        f"SELECT p.id, p.key FROM papers p {where}"
-        " ORDER BY p.first_seen_at DESC, p.published DESC LIMIT ?",
-        (*params, limit),
+        f"{FACTS_SQL} {where} ORDER BY p.first_seen_at DESC, p.published DESC LIMIT ?",
+        (*params, scan if (sub.include or sub.exclude) else limit),
     ) as cur:
-        return [(int(r[0]), r[1]) for r in await cur.fetchall()]
+        rows = await cur.fetchall()
+    if not (sub.include or sub.exclude):
+        return [(int(r[0]), r[1]) for r in rows]
+    rules = await rules_async(conn)
+    include, exclude = parse_filters(sub.include, "include"), parse_filters(sub.exclude, "exclude")
+    out = []
+    for row in rows:
+        facts = facts_from_row(row)
+        if rules.evaluate(sub, facts, include=include, exclude=exclude).wanted:
+            out.append((facts.id, facts.key))
+            if len(out) >= limit:
+                break
+    return out

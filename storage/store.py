@@ -8,7 +8,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
@@ -29,6 +29,7 @@ from storage.models import (
 from storage.outbox import Outbox
 from storage.search import MAX_QUERY_CHARS, Expansions, build_match
 from storage.search_index import SearchIndex
+from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import author_key
 from storage.topics import TopicIndex
 
@@ -70,9 +71,13 @@ class Store:
         self._topic_index: TopicIndex | None = None
         self._expansions: tuple[int, Expansions] | None = None
         self._authors: tuple[int, AuthorIndex] | None = None
+        # [announce] max_age: papers older than this when first seen are stored but not announced.
+        self.announce_max_age: timedelta | None = DEFAULT_MAX_AGE
 
     @classmethod
-    async def open(cls, path: str | Path, *, search_index: bool = True) -> Store:
+    async def open(
+        cls, path: str | Path, *, search_index: bool = True, announce_max_age: timedelta | None = DEFAULT_MAX_AGE
+    ) -> Store:
         """Open (creating and migrating) the database at ``path``.
 
         With ``search_index`` (the default for a file), searches are answered by a
@@ -86,6 +91,7 @@ class Store:
             await conn.close()
             raise
         store = cls(Database(conn, str(path)))
+        store.announce_max_age = announce_max_age
         if search_index and str(path) != ":memory:":
             try:
                 store.index = await asyncio.to_thread(SearchIndex.open, index_folder(path))
@@ -153,6 +159,7 @@ class Store:
                     owner=owner,
                     topic_index=index,
                     progress=progress,
+                    max_age=self.announce_max_age,
                 )
             )
         except BaseException:

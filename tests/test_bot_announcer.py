@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -35,7 +35,7 @@ async def store(tmp_path: Path):
 def fresh_papers(n: int, tag: str) -> list:
     return [
         record(f"{tag} paper number {i} on robust diffusion", "Sangheum Hwang", f"Coauthor {tag}{i}",
-               published=date(2026, 3, 1 + i % 27), abstract=f"We study {tag} problem {i}.")
+               published=date.today() - timedelta(days=i % 27), abstract=f"We study {tag} problem {i}.")
         for i in range(n)
     ]
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import date
 from pathlib import Path
 
 from storage.store import Store
@@ -63,7 +64,8 @@ async def test_paperboy_run_serves_slash_commands_and_announces(tmp_path: Path) 
             # The running service's outbox job announces a paper ingested by another process.
             async with await Store.open(db) as other:
                 await other.outbox.subscribe(target="all", value=None, guild_id=guild.id, channel_id=channel.id)
-                await other.ingest([record("Announced from a second process", "Jae-Hun Lee")], source="cli")
+                fresh = record("Announced from a second process", "Jae-Hun Lee", published=date.today())
+                await other.ingest([fresh], source="cli")
             # The /stats answer is the channel's first message; the announcement comes second.
             messages = await emu.wait_messages(channel.id, 2, timeout=15)
             assert messages[1]["embeds"][0]["title"] == "Announced from a second process"

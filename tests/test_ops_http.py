@@ -25,7 +25,9 @@ WEBHOOK = "https://discord.com/api/webhooks/123/secret-token"
 def _config_file(tmp_path: Path, sources: str) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
-        f'[store]\npath = "{tmp_path / "ops.db"}"\n[http]\nport = 0\n[schedule]\njitter = 0\n{sources}',
+        f'[store]\npath = "{tmp_path / "ops.db"}"\n[http]\nport = 0\n[schedule]\njitter = 0\n'
+        # The demo listing is years old: max_age = 0 announces papers of any age.
+        f'[announce]\nmax_age = 0\n{sources}',
         encoding="utf-8",
     )
     return path

@@ -227,7 +227,7 @@ async def test_subscription_queues_only_later_papers_unless_backfill(store: Stor
     await store.ingest([record("Old Paper", "Ada Lovelace")], source="s")
     _, queued = await store.outbox.subscribe(target="all", value=None, guild_id=1, channel_id=10)
     assert queued == 0 and await store.outbox.pending() == []
-    report = await store.ingest([record("New Paper", "Alan Turing")], source="s")
+    report = await store.ingest([record("New Paper", "Alan Turing", published=date.today())], source="s")
     assert report.queued_deliveries == 1
     (pending,) = await store.outbox.pending()
     assert pending.paper_key == "new-paper" and len(pending.delivery.nonce) <= 25
@@ -272,7 +272,7 @@ async def test_cancelled_ingest_finishes_its_transaction_before_close(tmp_path: 
 async def test_paused_subscription_keeps_its_deliveries_until_resumed(store: Store) -> None:
     sub, _ = await store.outbox.subscribe(target="all", value=None, guild_id=1, channel_id=10)
     await store.outbox.pause(sub.id, "channel not found (404)")
-    report = await store.ingest([record("Arrived While Paused", "Ada Lovelace")], source="s")
+    report = await store.ingest([record("Arrived While Paused", "Ada Lovelace", published=None)], source="s")
     assert report.queued_deliveries == 1
     assert await store.outbox.pending() == []
     await store.outbox.resume(sub.id)
