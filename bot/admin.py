@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from bot.answers import find_topic, resolve_author
 from bot.limits import clip
@@ -12,6 +13,7 @@ from storage.errors import InvalidInputError, NotFoundError
 from storage.models import Subscription
 from storage.outbox import MAX_BACKFILL, TARGETS
 from storage.store import Store
+from storage.subscriptions import DEFAULT_MAX_AGE, digest_days, digest_name
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,30 @@ def describe(sub: Subscription) -> str:
     if sub.value:
         what += f" {escape(sub.value)}"
     where = f"<#{sub.channel_id}>" if sub.channel_id else "a webhook"
-    mode = " (weekly digest)" if sub.digest else ""
+    mode = f" ({digest_name(sub.digest)} digest)" if sub.digest else ""
     return f"**#{sub.id}** {what} → {where}{mode}"
+
+
+def options_line(sub: Subscription) -> str:
+    """Filters, ping and pause of a subscription in one line (empty when it has none)."""
+    parts = []
+    if sub.include:
+        parts.append(f"include {escape(clip(sub.include, 200))}")
+    if sub.exclude:
+        parts.append(f"exclude {escape(clip(sub.exclude, 200))}")
+    if sub.mention_role_id:
+        parts.append(f"pings <@&{sub.mention_role_id}>")
+    if sub.paused_at is not None:
+        parts.append(f"⏸️ paused since {sub.paused_at.date().isoformat()} (/subscription resume)")
+    return " · ".join(parts)
+
+
+def max_age_sentence(max_age: timedelta | None) -> str:
+    if max_age is None:
+        return "Papers are announced when they are new to the library, whatever their age."
+    return (f"Only papers new to the library and published within the last {max_age.days} days are announced "
+            "([announce] max_age); older ones, such as a new source's backlog, are stored and searchable "
+            "but not posted.")
 
 
 async def subscribe(
@@ -65,21 +89,38 @@ async def subscribe(
     target: str,
     value: str | None,
     backfill: int = 0,
-    digest: bool = False,
+    digest: str | int = 0,
+    include: str | None = None,
+    exclude: str | None = None,
+    mention_role_id: int | None = None,
+    max_age: timedelta | None = DEFAULT_MAX_AGE,
 ) -> Answer:
     if not 0 <= backfill <= MAX_BACKFILL:
         raise InvalidInputError(f"backfill must be between 0 and {MAX_BACKFILL}; you gave {backfill}.")
+    days = digest if isinstance(digest, int) else digest_days(digest)
     stored, meaning = await resolve_target(store, target, value)
     sub, queued = await store.outbox.subscribe(
-        target=target, value=stored, guild_id=guild_id, channel_id=channel_id, backfill=backfill, digest=digest,
+        target=target, value=stored, guild_id=guild_id, channel_id=channel_id, backfill=backfill, digest=days,
+        include=include or "", exclude=exclude or "", mention_role_id=mention_role_id,
     )
     lines = [f"<#{channel_id}> now gets {escape(meaning)}"
-             + (" in a weekly digest." if digest else " as they arrive.")]
+             + (f" in a {digest_name(days)} digest." if days else " as they arrive.")]
+    if sub.include:
+        lines.append(f"Only those matching any of: {escape(sub.include)}.")
+    if sub.exclude:
+        lines.append(f"Never those matching: {escape(sub.exclude)}.")
+    if sub.mention_role_id:
+        lines.append(f"Each announcement pings <@&{sub.mention_role_id}> (and nobody else).")
     if queued:
         lines.append(f"{queued} recent paper{'s' if queued != 1 else ''} will be posted now as a backfill.")
-    elif not digest:
+    elif not days:
         lines.append("Only papers first seen from now on are announced (add backfill: for recent ones).")
-    lines.append(f"Subscription #{sub.id}; /unsubscribe subscription:{sub.id} stops it.")
+    if not days:
+        lines.append(max_age_sentence(max_age))
+    if sub.paused_at is not None:
+        lines.append("It is paused: /subscription resume starts it.")
+    lines.append(f"Subscription #{sub.id}; /unsubscribe subscription:{sub.id} stops it, "
+                 f"/subscription edit changes it, /why paper: explains a post.")
     return Answer.single(Card(title="Subscribed", description="\n".join(lines), color=GREEN), ephemeral=True)
 
 
@@ -90,8 +131,9 @@ async def unsubscribe(store: Store, *, guild_id: int, subscription_id: int) -> A
     )
 
 
-async def subscriptions(store: Store, *, guild_id: int) -> Answer:
-    subs = await store.outbox.subscriptions(guild_id=guild_id)
+async def subscriptions(store: Store, *, guild_id: int | None, channel_id: int | None = None) -> Answer:
+    subs = await store.outbox.subscriptions(guild_id=guild_id, channel_id=channel_id)
+    where = f"<#{channel_id}>" if channel_id else "this server"
     if not subs:
         return Answer.single(Card(
             title="No subscriptions here",
@@ -102,6 +144,9 @@ async def subscriptions(store: Store, *, guild_id: int) -> Answer:
     lines = []
     for sub in subs:
         line = describe(sub)
+        extra = options_line(sub)
+        if extra:
+            line += f"\n  {extra}"
         if sub.paused_reason:
             # Our own sentence (it names the channel as <#id> so Discord shows it as a link).
             line += f"\n  ⏸️ paused: {clip(one_line(sub.paused_reason), 300)}"
@@ -110,9 +155,10 @@ async def subscriptions(store: Store, *, guild_id: int) -> Answer:
     for start in range(0, len(lines), SUBSCRIPTIONS_PAGE):
         chunk = lines[start : start + SUBSCRIPTIONS_PAGE]
         pages.append(Page(cards=(Card(
-            title=f"Subscriptions in this server ({len(subs)})",
+            title=f"Subscriptions in {where} ({len(subs)})",
             description="\n".join(chunk),
-            footer="A paused subscription resumes when you /subscribe the same channel and target again.",
+            footer="/subscription pause|resume|test|edit take the number; a subscription the announcer "
+                   "paused (⏸️ with a reason) resumes when you /subscribe the same channel and target again.",
             color=AMBER,
         ),)))
     return Answer(pages=tuple(pages), ephemeral=True)
@@ -125,7 +171,7 @@ async def subscription_choices(store: Store, guild_id: int, current: str) -> lis
         label = f"#{sub.id} {sub.target}{' ' + sub.value if sub.value else ''}"
         if sub.channel_id:
             label += f" (channel {sub.channel_id})"
-        if sub.paused_reason:
+        if sub.held:
             label += " — paused"
         if not text or text in label.casefold():
             out.append((label, sub.id))

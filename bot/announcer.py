@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from bot.announce_options import outgoing
 from bot.answers import paper_card, paper_pages
 from bot.markdown import escape
 from bot.model import Answer, Page
@@ -207,7 +208,7 @@ class Announcer:
             await outbox.mark_failed(d.id, f"paper {row.paper_key} is no longer in the library")
             report.failed += 1
             return
-        payload = announcement(paper, sub)
+        payload = outgoing(row, paper, announcement)  # the role ping, or a resume's summary line
         if sender.records_in_flight:
             await outbox.mark_retry(d.id, IN_FLIGHT + self.clock().isoformat(), 0)
             self._own_in_flight.add(d.id)

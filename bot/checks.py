@@ -35,3 +35,11 @@ def channel_id_of(interaction: discord.Interaction, channel: object | None) -> i
     if interaction.channel_id is None:  # pragma: no cover - Discord always sends it for commands
         raise PermissionDeniedError("Name the channel with channel: — this place has no channel id.")
     return interaction.channel_id
+
+
+def may_manage(interaction: discord.Interaction) -> bool:
+    """True when the user could run the admin commands here (autocomplete lists nothing otherwise)."""
+    if interaction.guild_id is None:
+        return False
+    perms = interaction.permissions
+    return bool(perms.manage_guild or perms.administrator)

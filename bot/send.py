@@ -37,8 +37,18 @@ def message_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "content": payload.get("content") or None,
         "embeds": embeds_of(payload),
-        "allowed_mentions": discord.AllowedMentions.none(),
+        "allowed_mentions": allowed_mentions_of(payload),
     }
+
+
+def allowed_mentions_of(payload: dict[str, Any]) -> discord.AllowedMentions:
+    """Nobody, unless the payload names roles to ping (a subscription's mention); never everyone or users."""
+    roles = (payload.get("allowed_mentions") or {}).get("roles") or []
+    if not roles:
+        return discord.AllowedMentions.none()
+    return discord.AllowedMentions(
+        everyone=False, users=False, roles=[discord.Object(id=int(r)) for r in roles], replied_user=False
+    )
 
 
 def is_ephemeral(payload: dict[str, Any]) -> bool:

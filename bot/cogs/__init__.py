@@ -13,9 +13,13 @@ async def add_cogs(bot: PaperboyBot) -> None:
     from bot.cogs.authors import AuthorCog
     from bot.cogs.papers import PaperCog
     from bot.cogs.stats import StatsCog
+    from bot.cogs.subscription_manage import SubscriptionManageCog
     from bot.cogs.subscriptions import SubscriptionCog
     from bot.cogs.topics import TopicCog
+    from bot.cogs.why import WhyCog
 
-    for cog in (PaperCog(bot), AuthorCog(bot), TopicCog(bot), StatsCog(bot), SubscriptionCog(bot)):
+    cogs = (PaperCog(bot), AuthorCog(bot), TopicCog(bot), StatsCog(bot), SubscriptionCog(bot),
+            SubscriptionManageCog(bot), WhyCog(bot))
+    for cog in cogs:
         await bot.add_cog(cog)
     bot.tree.on_error = on_app_command_error  # type: ignore[method-assign]

@@ -10,8 +10,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import admin, answers
-from bot.checks import channel_id_of, require_manage_guild
+from bot.checks import channel_id_of, may_manage, require_manage_guild
 from storage.outbox import MAX_BACKFILL
+from storage.subscriptions import FILTER_MAX_CHARS
 
 if TYPE_CHECKING:
     from bot.client import PaperboyBot
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Target = Literal["all", "author", "topic", "category"]
+Digest = Literal["none", "daily", "weekly"]
 
 
 class SubscriptionCog(commands.Cog):
@@ -33,7 +35,10 @@ class SubscriptionCog(commands.Cog):
         value="The author, topic or category (pick one as you type); leave empty for all",
         channel="Where to post (default: this channel)",
         backfill="Also post this many recent matching papers now (0-10)",
-        digest="One weekly digest instead of a message per paper",
+        digest="none: a message per paper (default); daily or weekly: one digest",
+        include='Only papers matching any of these: words, "quoted phrases" or /regex/',
+        exclude='Never papers matching any of these: words, "quoted phrases" or /regex/',
+        mention="A role to ping in each announcement (nobody is pinged without it)",
     )
     async def subscribe(
         self,
@@ -42,13 +47,17 @@ class SubscriptionCog(commands.Cog):
         value: str | None = None,
         channel: discord.TextChannel | None = None,
         backfill: app_commands.Range[int, 0, MAX_BACKFILL] = 0,
-        digest: bool = False,
+        digest: Digest = "none",
+        include: app_commands.Range[str, 1, FILTER_MAX_CHARS] | None = None,
+        exclude: app_commands.Range[str, 1, FILTER_MAX_CHARS] | None = None,
+        mention: discord.Role | None = None,
     ) -> None:
         guild_id = require_manage_guild(interaction, "/subscribe")
         channel_id = channel_id_of(interaction, channel)
         await self.bot.reply(interaction, lambda: admin.subscribe(
             self.bot.db, guild_id=guild_id, channel_id=channel_id, target=target, value=value,
-            backfill=backfill, digest=digest,
+            backfill=backfill, digest=digest, include=include, exclude=exclude,
+            mention_role_id=mention.id if mention else None, max_age=self.bot.config.max_age,
         ))
 
     @subscribe.autocomplete("value")
@@ -76,14 +85,17 @@ class SubscriptionCog(commands.Cog):
 
     @unsubscribe.autocomplete("subscription")
     async def unsubscribe_id(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
-        if interaction.guild_id is None:
-            return []
+        if interaction.guild_id is None or not may_manage(interaction):
+            return []  # members who may not run it see no subscriptions
         guild_id = interaction.guild_id
         return await self.bot.autocomplete(lambda: admin.subscription_choices(self.bot.db, guild_id, str(current)))
 
     @app_commands.command(name="subscriptions", description="This server's announcement subscriptions and their state")
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
-    async def subscriptions(self, interaction: discord.Interaction) -> None:
+    @app_commands.describe(channel="Only this channel's subscriptions (default: the whole server)")
+    async def subscriptions(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None) -> None:
         guild_id = require_manage_guild(interaction, "/subscriptions")
-        await self.bot.reply(interaction, lambda: admin.subscriptions(self.bot.db, guild_id=guild_id))
+        channel_id = channel.id if channel is not None else None
+        await self.bot.reply(interaction, lambda: admin.subscriptions(self.bot.db, guild_id=guild_id,
+                                                                      channel_id=channel_id))
