@@ -1,0 +1,195 @@
+"""Managing subscriptions through the emulator: the issue's scenario (category, filtered with a role ping,
+paused author), pause/resume with its cap, test posts, edits, /why, and admin-only answers."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.announcer import Announcer
+from bot.senders import ChannelSender
+from storage.store import Store
+from tests.bot_fixtures import running_bot, seeded_store
+from tests.helpers import needs_seed
+from tests.subscription_fixtures import ingest_elsewhere, paper, titles_posted
+
+pytestmark = needs_seed
+
+CV_DIFFUSION = "Diffusion Priors for Open-Vocabulary Segmentation"
+MEDICAL = "Medical Diffusion for Lesion Synthesis"
+OLD = "Diffusion Features for Tracking"
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    store = await seeded_store(tmp_path / "manage.db")
+    yield store
+    await store.close()
+
+
+async def sub_id(store: Store, channel_id: int) -> int:
+    [sub] = await store.outbox.subscriptions(channel_id=channel_id)
+    return sub.id
+
+
+async def drain(store: Store, bot) -> int:
+    return await Announcer(store, [ChannelSender(bot)], retry_base=0.0).drain()
+
+
+async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
+    async with running_bot(store) as h:
+        cv = h.emu.add_channel(h.guild.id, "cv")
+        diffusion = h.emu.add_channel(h.guild.id, "diffusion")
+        hwang = h.emu.add_channel(h.guild.id, "hwang")
+        readers = h.emu.add_role(h.guild.id, "paper-readers", 0)
+        for options in (
+            {"target": "category", "value": "CV", "channel": cv.id},
+            {"target": "all", "channel": diffusion.id, "include": "diffusion", "exclude": "medical",
+             "mention": readers.id},
+            {"target": "author", "value": "Sangheum Hwang", "channel": hwang.id},
+        ):
+            res = await h.slash("subscribe", options=options, user=h.admin)
+            assert res.embeds[0]["title"] == "Subscribed", res.content
+        assert "pings <@&" in (await h.slash("subscriptions", options={"channel": diffusion.id},
+                                             user=h.admin)).embeds[0]["description"]
+        paused = await h.slash("subscription", "pause", options={"subscription": await sub_id(store, hwang.id)},
+                               user=h.admin)
+        assert paused.embeds[0]["title"] == "Paused"
+
+        await ingest_elsewhere(Path(store.path), [
+            paper(CV_DIFFUSION, "Sangheum Hwang", "Mina Park", category="CV", days_old=2,
+                  abstract="We adapt latent diffusion models to segment unseen classes."),
+            paper(MEDICAL, "Sangheum Hwang", category="CV", days_old=1,
+                  abstract="A medical imaging study: diffusion models synthesise lesions."),
+            paper(OLD, "Sangheum Hwang", category="CV", published=date(2019, 3, 1),
+                  abstract="Diffusion features track objects."),
+        ], tmp_path / "in")
+        await drain(store, h.bot)
+
+        assert set(titles_posted(h.emu.messages(cv.id))) == {CV_DIFFUSION, MEDICAL}
+        for message in h.emu.messages(cv.id):
+            assert h.emu.allowed_mentions(int(message["id"])) == {"parse": []}
+            assert message["mention_roles"] == []
+        [ping] = h.emu.messages(diffusion.id)
+        assert ping["embeds"][0]["title"] == CV_DIFFUSION
+        assert ping["content"].startswith(f"<@&{readers.id}> 📄 New paper")
+        allowed = h.emu.allowed_mentions(int(ping["id"]))
+        # Exactly that role: nothing parsed from the text (no @everyone, @here or users), no other role.
+        assert allowed is not None and set(allowed) == {"parse", "roles"} and allowed["parse"] == []
+        assert [str(r) for r in allowed["roles"]] == [str(readers.id)]
+        assert ping["mention_roles"] == [str(readers.id)] and not ping["mention_everyone"] and ping["mentions"] == []
+        assert h.emu.messages(hwang.id) == []
+
+        keys = {p.title: p.key for p in await store.latest(3)}
+
+        async def why(title: str, channel) -> str:
+            res = await h.slash("why", options={"paper": keys[title]}, channel_id=channel.id)
+            assert res.ephemeral
+            return res.embeds[0]["description"]
+
+        said = await why(CV_DIFFUSION, diffusion)
+        assert "✅ posted it ([message](https://discord.com/channels/" in said
+        assert "include “diffusion” matched" in said
+        assert "🚫 did not post it: excluded by the “medical”" in await why(MEDICAL, diffusion)
+        old = await why(OLD, cv)
+        assert "older than max_age: published 2019-03-01, more than 30 days before it was first seen" in old
+        held = await why(CV_DIFFUSION, hwang)
+        assert "⏸️ holds it: #" in held and "author Sangheum Hwang" in held
+
+        resumed = await h.slash("subscription", "resume", options={"subscription": await sub_id(store, hwang.id)},
+                                user=h.admin)
+        assert "The 2 held papers will be posted now." in resumed.embeds[0]["description"]
+        await drain(store, h.bot)
+        assert set(titles_posted(h.emu.messages(hwang.id))) == {CV_DIFFUSION, MEDICAL}
+        assert "✅ posted it" in await why(CV_DIFFUSION, hwang)
+
+        before = await store.outbox.counts()
+        test = await h.slash("subscription", "test", options={"subscription": await sub_id(store, diffusion.id)},
+                             user=h.admin)
+        assert test.embeds[0]["title"] == "Test posted"
+        trial = h.emu.messages(diffusion.id)[-1]
+        assert trial["content"].startswith(f"<@&{readers.id}> 🧪 Test post for subscription #")
+        assert trial["embeds"][0]["title"] == CV_DIFFUSION  # the newest paper the filters let through
+        assert trial["mention_roles"] == []  # a test shows the role but never pings it
+        assert await store.outbox.counts() == before  # nothing recorded
+
+
+async def test_resume_posts_at_most_ten_then_one_line_with_the_rest(store: Store, tmp_path: Path) -> None:
+    async with running_bot(store) as h:
+        h.emu.message_rate = (50, 1.0)
+        await h.slash("subscribe", options={"target": "all"}, user=h.admin)
+        number = await sub_id(store, h.channel.id)
+        await h.slash("subscription", "pause", options={"subscription": number}, user=h.admin)
+        again = await h.slash("subscription", "pause", options={"subscription": number}, user=h.admin)
+        assert again.ephemeral and "already paused" in again.content
+        await ingest_elsewhere(Path(store.path), [paper(f"Held Paper {i:02d}", days_old=1) for i in range(13)],
+                               tmp_path / "in")
+        assert await drain(store, h.bot) == 0
+        res = await h.slash("subscription", "resume", options={"subscription": number}, user=h.admin)
+        assert "The first 10 of 13 held papers will be posted now" in res.embeds[0]["description"]
+        assert await drain(store, h.bot) == 11
+        messages = h.emu.messages(h.channel.id)
+        assert [m["embeds"][0]["title"] for m in messages[:10]] == [f"Held Paper {i:02d}" for i in range(10)]
+        assert messages[10]["content"] == (
+            f"…and 3 more papers arrived for subscription #{number} while it was paused; "
+            "read them all at http://feeds.test/")
+        assert messages[10]["embeds"] == [] and h.emu.allowed_mentions(int(messages[10]["id"])) == {"parse": []}
+        assert await drain(store, h.bot) == 0 and await store.outbox.counts() == {"sent": 13}
+        keys = {p.title: p.key for p in await store.latest(13)}
+        why = await h.slash("why", options={"paper": keys["Held Paper 12"]})
+        assert "counted it in the resume's summary line" in why.embeds[0]["description"]
+
+
+async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path) -> None:
+    async with running_bot(store) as h:
+        role = h.emu.add_role(h.guild.id, "robots", 0)
+        await h.slash("subscribe", options={"target": "all"}, user=h.admin)
+        number = await sub_id(store, h.channel.id)
+        nothing = await h.slash("subscription", "edit", options={"subscription": number}, user=h.admin)
+        assert nothing.ephemeral and nothing.content.startswith("Nothing to change")
+        res = await h.slash("subscription", "edit", options={
+            "subscription": number, "include": "robot", "mention": role.id}, user=h.admin)
+        assert "include robot · pings <@&" in res.embeds[0]["description"]
+        await ingest_elsewhere(Path(store.path), [paper("Robots That Read"), paper("Graphs That Do Not")],
+                               tmp_path / "in")
+        await drain(store, h.bot)
+        [posted] = h.emu.messages(h.channel.id)
+        assert posted["embeds"][0]["title"] == "Robots That Read" and posted["mention_roles"] == [str(role.id)]
+        res = await h.slash("subscription", "edit", options={
+            "subscription": number, "include": "-", "clear_mention": True, "digest": "weekly"}, user=h.admin)
+        assert "No filters, no ping." in res.embeds[0]["description"]
+        assert "Delivery: weekly digest" in res.embeds[0]["description"]
+        sub = await store.outbox.get(number)
+        assert sub is not None and (sub.include, sub.mention_role_id, sub.digest) == ("", None, 7)
+        bad = await h.slash("subscription", "edit", options={"subscription": number, "exclude": '"open'},
+                            user=h.admin)
+        assert bad.ephemeral and bad.content.startswith("exclude: the quote opened at character 1")
+
+
+async def test_only_admins_manage_and_see_subscription_numbers(store: Store) -> None:
+    async with running_bot(store) as h:
+        other = h.emu.add_channel(h.guild.id, "other")
+        await h.slash("subscribe", options={"target": "all"}, user=h.admin)
+        await h.slash("subscribe", options={"target": "category", "value": "CV", "channel": other.id}, user=h.admin)
+        number = await sub_id(store, h.channel.id)
+        for sub in ("pause", "resume", "test", "edit"):
+            res = await h.slash("subscription", sub, options={"subscription": number}, user=h.member)
+            assert res.ephemeral and "needs the Manage Server permission" in res.content, sub
+            admin_sees = await h.emu.autocomplete("subscription", sub, options={"subscription": ""},
+                                                  focused="subscription", channel_id=h.channel.id,
+                                                  user_id=h.admin.id)
+            assert [c["value"] for c in admin_sees] == [number, number + 1]
+            assert await h.emu.autocomplete("subscription", sub, options={"subscription": ""},
+                                            focused="subscription", channel_id=h.channel.id,
+                                            user_id=h.member.id) == []
+        assert await h.emu.autocomplete("unsubscribe", options={"subscription": ""}, focused="subscription",
+                                        channel_id=h.channel.id, user_id=h.member.id) == []
+        assert await store.outbox.get(number) is not None and (await store.outbox.get(number)).paused_at is None
+        listed = await h.slash("subscriptions", options={"channel": other.id}, user=h.admin)
+        assert listed.embeds[0]["title"] == f"Subscriptions in <#{other.id}> (1)"
+        assert "category CV" in listed.embeds[0]["description"]
+        assert "every new paper" not in listed.embeds[0]["description"]
+        elsewhere = await h.slash("subscription", "pause", options={"subscription": 999}, user=h.admin)
+        assert elsewhere.ephemeral and "There is no subscription #999 in this server" in elsewhere.content
