@@ -51,10 +51,36 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(("topics",), (), lambda s, o, b: answers.topics(s, base_url=b)),
     CommandSpec(("stats",), (), lambda s, o, b: answers.stats(s, base_url=b)),
     CommandSpec(("feed",), (), lambda s, o, b: answers.feed(s, base_url=b)),
-    CommandSpec(("subscribe",), ("target", "value", "channel", "backfill", "digest"), None),
+    CommandSpec(("subscribe",), ("target", "value", "channel", "backfill", "digest", "include", "exclude", "mention"),
+                None),
     CommandSpec(("unsubscribe",), ("subscription",), None),
-    CommandSpec(("subscriptions",), (), None),
+    # Read-only at the terminal: every subscription (or one channel's), and /why across all of them.
+    CommandSpec(("subscriptions",), ("channel",), lambda s, o, b: _subscriptions(s, o)),
+    CommandSpec(("subscription", "pause"), ("subscription",), None),
+    CommandSpec(("subscription", "resume"), ("subscription",), None),
+    CommandSpec(("subscription", "test"), ("subscription",), None),
+    CommandSpec(("subscription", "edit"),
+                ("subscription", "include", "exclude", "mention", "clear_mention", "digest"), None),
+    CommandSpec(("why",), ("paper", "channel"), lambda s, o, b: _why(s, o)),
 )
+
+
+def _channel(options: dict[str, str]) -> int | None:
+    raw = options.get("channel", "").strip().removeprefix("<#").removesuffix(">")
+    return _int({"channel": raw}, "channel", 0) or None if raw else None
+
+
+async def _subscriptions(store: Store, options: dict[str, str]) -> Answer:
+    from bot import admin
+
+    return await admin.subscriptions(store, guild_id=None, channel_id=_channel(options))
+
+
+async def _why(store: Store, options: dict[str, str]) -> Answer:
+    from bot import why
+
+    return await why.why(store, options.get("paper", ""), channel_id=_channel(options),
+                         max_age=store.announce_max_age)
 
 
 def parse(command_line: str) -> tuple[CommandSpec, dict[str, str]]:

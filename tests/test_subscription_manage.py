@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bot import answers
 from bot.announcer import Announcer
 from bot.senders import ChannelSender
 from storage.store import Store
-from tests.bot_fixtures import running_bot, seeded_store
+from tests.bot_fixtures import BASE_URL, running_bot, seeded_store
 from tests.helpers import needs_seed
 from tests.subscription_fixtures import ingest_elsewhere, paper, titles_posted
 
@@ -95,6 +96,13 @@ async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
         assert "🚫 did not post it: excluded by the “medical”" in await why(MEDICAL, diffusion)
         old = await why(OLD, cv)
         assert "older than max_age: published 2019-03-01, more than 30 days before it was first seen" in old
+        # `paperboy ask` answers /why (and /subscriptions) exactly as Discord shows it.
+        asked = await answers.ask_payload(store, f"/why paper:{keys[OLD]} channel:{cv.id}", base_url=BASE_URL)
+        assert asked["embeds"][0]["description"] == old
+        named = await h.slash("why", options={"paper": keys[OLD], "channel": cv.id}, channel_id=hwang.id)
+        assert named.embeds[0]["description"] == old
+        listed = await answers.ask_payload(store, "/subscriptions", base_url=BASE_URL)
+        assert "(3)" in listed["embeds"][0]["title"] and "pings <@&" in listed["embeds"][0]["description"]
         held = await why(CV_DIFFUSION, hwang)
         assert "⏸️ holds it: #" in held and "author Sangheum Hwang" in held
 

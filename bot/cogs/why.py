@@ -23,9 +23,11 @@ class WhyCog(commands.Cog):
 
     @app_commands.command(name="why", description="Which of this channel's subscriptions posted a paper, or why not")
     @app_commands.guild_only()
-    @app_commands.describe(paper="The paper's key (pick one as you type)")
-    async def why(self, interaction: discord.Interaction, paper: str) -> None:
-        channel_id = interaction.channel_id
+    @app_commands.describe(paper="The paper's key (pick one as you type)",
+                           channel="The channel to explain (default: this one)")
+    async def why(self, interaction: discord.Interaction, paper: str,
+                  channel: discord.TextChannel | None = None) -> None:
+        channel_id = channel.id if channel is not None else interaction.channel_id
         await self.bot.reply(interaction, lambda: why.why(
             self.bot.db, paper, channel_id=channel_id, max_age=self.bot.config.max_age))
 
