@@ -3,6 +3,8 @@ paused author), pause/resume with its cap, test posts, edits, /why, and admin-on
 
 from __future__ import annotations
 
+import json
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from bot.senders import ChannelSender
 from storage.store import Store
 from tests.bot_fixtures import BASE_URL, running_bot, seeded_store
 from tests.helpers import needs_seed
-from tests.subscription_fixtures import ingest_elsewhere, paper, titles_posted
+from tests.subscription_fixtures import PAPERBOY, ingest_elsewhere, paper, titles_posted
 
 pytestmark = needs_seed
 
@@ -171,6 +173,11 @@ async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path
         assert "Delivery: weekly digest" in res.embeds[0]["description"]
         sub = await store.outbox.get(number)
         assert sub is not None and (sub.include, sub.mention_role_id, sub.digest) == ("", None, 7)
+        daily_channel = h.emu.add_channel(h.guild.id, "daily")
+        daily = await h.slash("subscribe", options={"target": "all", "channel": daily_channel.id, "digest": "daily"},
+                              user=h.admin)
+        assert f"<#{daily_channel.id}> now gets every new paper in a daily digest." in daily.embeds[0]["description"]
+        assert (await store.outbox.get(await sub_id(store, daily_channel.id))).digest == 1
         bad = await h.slash("subscription", "edit", options={"subscription": number, "exclude": '"open'},
                             user=h.admin)
         assert bad.ephemeral and bad.content.startswith("exclude: the quote opened at character 1")
@@ -201,3 +208,19 @@ async def test_only_admins_manage_and_see_subscription_numbers(store: Store) -> 
         assert "every new paper" not in listed.embeds[0]["description"]
         elsewhere = await h.slash("subscription", "pause", options={"subscription": 999}, user=h.admin)
         assert elsewhere.ephemeral and "There is no subscription #999 in this server" in elsewhere.content
+
+
+def test_paperboy_commands_json_lists_the_subscription_commands() -> None:
+    out = subprocess.run([str(PAPERBOY), "commands", "--json"], capture_output=True, text=True, check=True).stdout
+    by_name = {c["name"]: c for c in json.loads(out)}
+    group = by_name["subscription"]
+    assert int(group["default_member_permissions"]) == 1 << 5 and group["dm_permission"] is False
+    assert [o["name"] for o in group["options"]] == ["pause", "resume", "test", "edit"]
+    for sub in group["options"]:
+        assert sub["options"][0] == sub["options"][0] | {"name": "subscription", "type": 4, "autocomplete": True}
+    assert [o["name"] for o in by_name["subscribe"]["options"]] == [
+        "target", "value", "channel", "backfill", "digest", "include", "exclude", "mention"]
+    digest = next(o for o in by_name["subscribe"]["options"] if o["name"] == "digest")
+    assert [c["value"] for c in digest["choices"]] == ["none", "daily", "weekly"]
+    assert [o["name"] for o in by_name["subscriptions"]["options"]] == ["channel"]
+    assert [o["name"] for o in by_name["why"]["options"]] == ["paper", "channel"]
