@@ -73,6 +73,12 @@ def options_line(sub: Subscription) -> str:
     return " · ".join(parts)
 
 
+def unpingable_warning(role_id: int) -> str:
+    return (f"⚠️ <@&{role_id}> will not actually be pinged: the role is not mentionable and the bot lacks "
+            "“Mention @everyone, @here, and All Roles”. Turn on “Allow anyone to @mention this role” in the "
+            "role's settings, or give the bot that permission.")
+
+
 def max_age_sentence(max_age: timedelta | None) -> str:
     if max_age is None:
         return "Papers are announced when they are new to the library, whatever their age."
@@ -93,6 +99,7 @@ async def subscribe(
     include: str | None = None,
     exclude: str | None = None,
     mention_role_id: int | None = None,
+    mention_pingable: bool = True,
     max_age: timedelta | None = DEFAULT_MAX_AGE,
 ) -> Answer:
     if not 0 <= backfill <= MAX_BACKFILL:
@@ -111,6 +118,8 @@ async def subscribe(
         lines.append(f"Never those matching: {escape(sub.exclude)}.")
     if sub.mention_role_id:
         lines.append(f"Each announcement pings <@&{sub.mention_role_id}> (and nobody else).")
+        if not mention_pingable:
+            lines.append(unpingable_warning(sub.mention_role_id))
     if queued:
         lines.append(f"{queued} recent paper{'s' if queued != 1 else ''} will be posted now as a backfill.")
     elif not days:

@@ -43,3 +43,11 @@ def may_manage(interaction: discord.Interaction) -> bool:
         return False
     perms = interaction.permissions
     return bool(perms.manage_guild or perms.administrator)
+
+
+def can_ping(interaction: discord.Interaction, role: discord.Role | None) -> bool:
+    """Whether the bot's messages will really ping ``role`` (a mentionable role, or the bot may ping all)."""
+    if role is None or role.mentionable:
+        return True
+    perms = interaction.app_permissions
+    return bool(perms.mention_everyone or perms.administrator)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.admin import describe, options_line
+from bot.admin import describe, options_line, unpingable_warning
 from bot.announce_options import with_mention
 from bot.markdown import escape, one_line
 from bot.model import AMBER, GREEN, GREY, Answer, Card
@@ -118,7 +118,7 @@ async def test_post(
 async def edit(
     store: Store, *, guild_id: int, subscription_id: int,
     include: str | None = None, exclude: str | None = None, mention_role_id: int | None = None,
-    clear_mention: bool = False, digest: str | None = None,
+    clear_mention: bool = False, digest: str | None = None, mention_pingable: bool = True,
 ) -> Answer:
     sub = await owned(store, guild_id, subscription_id)
     if include is None and exclude is None and mention_role_id is None and not clear_mention and digest is None:
@@ -144,6 +144,8 @@ async def edit(
     extra = options_line(updated)
     lines.append(extra or "No filters, no ping.")
     lines.append("Delivery: " + (f"{digest_name(updated.digest)} digest" if updated.digest else "as they arrive"))
+    if updated.mention_role_id and mention_role_id is not None and not mention_pingable:
+        lines.append(unpingable_warning(updated.mention_role_id))
     lines.append("Changes apply to papers that arrive from now on.")
     return Answer.single(Card(title="Subscription changed", description="\n".join(lines), color=AMBER),
                          ephemeral=True)

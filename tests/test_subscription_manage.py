@@ -46,7 +46,7 @@ async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
         cv = h.emu.add_channel(h.guild.id, "cv")
         diffusion = h.emu.add_channel(h.guild.id, "diffusion")
         hwang = h.emu.add_channel(h.guild.id, "hwang")
-        readers = h.emu.add_role(h.guild.id, "paper-readers", 0)
+        readers = h.emu.add_role(h.guild.id, "paper-readers", mentionable=True)
         for options in (
             {"target": "category", "value": "CV", "channel": cv.id},
             {"target": "all", "channel": diffusion.id, "include": "diffusion", "exclude": "medical",
@@ -154,7 +154,7 @@ async def test_resume_posts_at_most_ten_then_one_line_with_the_rest(store: Store
 
 async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path) -> None:
     async with running_bot(store) as h:
-        role = h.emu.add_role(h.guild.id, "robots", 0)
+        role = h.emu.add_role(h.guild.id, "robots", mentionable=True)
         await h.slash("subscribe", options={"target": "all"}, user=h.admin)
         number = await sub_id(store, h.channel.id)
         nothing = await h.slash("subscription", "edit", options={"subscription": number}, user=h.admin)
@@ -224,3 +224,19 @@ def test_paperboy_commands_json_lists_the_subscription_commands() -> None:
     assert [c["value"] for c in digest["choices"]] == ["none", "daily", "weekly"]
     assert [o["name"] for o in by_name["subscriptions"]["options"]] == ["channel"]
     assert [o["name"] for o in by_name["why"]["options"]] == ["paper", "channel"]
+
+
+async def test_a_role_the_bot_cannot_ping_is_flagged_and_not_pinged(store: Store, tmp_path: Path) -> None:
+    async with running_bot(store) as h:
+        quiet = h.emu.add_role(h.guild.id, "quiet", mentionable=False)
+        res = await h.slash("subscribe", options={"target": "all", "mention": quiet.id}, user=h.admin)
+        said = res.embeds[0]["description"]
+        assert f"⚠️ <@&{quiet.id}> will not actually be pinged: the role is not mentionable" in said
+        await ingest_elsewhere(Path(store.path), [paper("Quiet Paper")], tmp_path / "in")
+        await drain(store, h.bot)
+        [message] = h.emu.messages(h.channel.id)
+        assert message["content"].startswith(f"<@&{quiet.id}>") and message["mention_roles"] == []
+        loud = h.emu.add_role(h.guild.id, "loud", mentionable=True)
+        res = await h.slash("subscription", "edit", options={
+            "subscription": await sub_id(store, h.channel.id), "mention": loud.id}, user=h.admin)
+        assert "will not actually be pinged" not in res.embeds[0]["description"]

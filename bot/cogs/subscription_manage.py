@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot import admin, subscription_admin
 from bot.announcer import announcement
-from bot.checks import may_manage, require_manage_guild
+from bot.checks import can_ping, may_manage, require_manage_guild
 from bot.send import message_kwargs
 from storage.subscriptions import FILTER_MAX_CHARS
 
@@ -88,6 +88,7 @@ class SubscriptionManageCog(commands.Cog):
         await self.bot.reply(interaction, lambda: subscription_admin.edit(
             self.bot.db, guild_id=guild_id, subscription_id=subscription, include=include, exclude=exclude,
             mention_role_id=mention.id if mention else None, clear_mention=clear_mention, digest=digest,
+            mention_pingable=can_ping(interaction, mention),
         ))
 
     pause.autocomplete("subscription")(_numbers)

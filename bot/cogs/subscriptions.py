@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import admin, answers
-from bot.checks import channel_id_of, may_manage, require_manage_guild
+from bot.checks import can_ping, channel_id_of, may_manage, require_manage_guild
 from storage.outbox import MAX_BACKFILL
 from storage.subscriptions import FILTER_MAX_CHARS
 
@@ -57,7 +57,8 @@ class SubscriptionCog(commands.Cog):
         await self.bot.reply(interaction, lambda: admin.subscribe(
             self.bot.db, guild_id=guild_id, channel_id=channel_id, target=target, value=value,
             backfill=backfill, digest=digest, include=include, exclude=exclude,
-            mention_role_id=mention.id if mention else None, max_age=self.bot.config.max_age,
+            mention_role_id=mention.id if mention else None, mention_pingable=can_ping(interaction, mention),
+            max_age=self.bot.config.max_age,
         ))
 
     @subscribe.autocomplete("value")

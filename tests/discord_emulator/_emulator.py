@@ -219,8 +219,9 @@ class DiscordEmulator(InteractionDriver):
             self._background(self._gateway.guild_join(guild))
         return guild
 
-    def add_role(self, guild_id: int, name: str, permissions: int) -> Role:
-        return self._world.add_role(guild_id, name, permissions)
+    def add_role(self, guild_id: int, name: str, permissions: int = 0, *, mentionable: bool = False) -> Role:
+        """A role; only a ``mentionable`` one pings when the bot lacks Mention All Roles (as on Discord)."""
+        return self._world.add_role(guild_id, name, permissions, mentionable=mentionable)
 
     def add_member(self, guild_id: int, name: str | None = None, *, user_id: int | None = None,
                    permissions: int | None = None, roles: list[int] | None = None) -> Member:

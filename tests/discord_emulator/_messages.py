@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ._limits import DiscordError, check_message
-from ._state import World, iso
+from ._state import ADMINISTRATOR, MENTION_EVERYONE, World, iso
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,13 @@ def new_message(
     if not isinstance(content, str):
         content = str(content)
     users, roles, everyone = _mentions(world, content, body.get("allowed_mentions"), channel.guild_id)
+    if webhook_id is None and roles and channel.guild_id is not None:
+        # A member (the bot included) pings a role that is not mentionable only with
+        # Mention @everyone, @here, and All Roles; webhooks and interactions may ping any.
+        guild = world.guilds[channel.guild_id]
+        perms = guild.permissions_of(int(author["id"]))
+        if not perms & (MENTION_EVERYONE | ADMINISTRATOR):
+            roles = [r for r in roles if guild.roles[int(r)].mentionable]
     requested = int(body.get("flags") or 0) & _CREATE_FLAGS
     message: dict[str, Any] = {
         "id": str(world.ids.next()),

@@ -36,6 +36,7 @@ DEFAULT_EVERYONE_PERMISSIONS = (
 # The bot's own role: the everyone set plus manage messages and external emojis.
 DEFAULT_BOT_PERMISSIONS = DEFAULT_EVERYONE_PERMISSIONS | (1 << 13) | (1 << 18)
 ADMINISTRATOR = 1 << 3
+MENTION_EVERYONE = 1 << 17  # "Mention @everyone, @here, and All Roles"
 ALL_PERMISSIONS = (1 << 53) - 1
 
 
@@ -114,6 +115,7 @@ class Role:
     name: str
     permissions: int
     position: int = 0
+    mentionable: bool = False  # "Allow anyone to @mention this role"
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -127,7 +129,7 @@ class Role:
             "position": self.position,
             "permissions": str(self.permissions),
             "managed": False,
-            "mentionable": False,
+            "mentionable": self.mentionable,
             "flags": 0,
         }
 
@@ -314,9 +316,9 @@ class World:
         self.add_member(guild_id, self.users[owner_id], [])
         return guild
 
-    def add_role(self, guild_id: int, name: str, permissions: int) -> Role:
+    def add_role(self, guild_id: int, name: str, permissions: int, *, mentionable: bool = False) -> Role:
         guild = self.guild(guild_id)
-        role = Role(self.ids.next(), guild_id, name, permissions, position=len(guild.roles))
+        role = Role(self.ids.next(), guild_id, name, permissions, position=len(guild.roles), mentionable=mentionable)
         guild.roles[role.id] = role
         return role
 
