@@ -122,10 +122,25 @@ async def sync_webhooks(config: Config, store: Store) -> int:
         url, target, value = key
         await store.outbox.subscribe(target=target, value=value or None, webhook_url=url)
         log.info("webhook subscription added: %s (%s %s) -> %s", wanted[key], target, value, mask(url))
+    await _sync_webhook_options(config, store)
     for key in present.keys() - wanted.keys():
         await store.outbox.unsubscribe(present[key].id)
         log.info("webhook subscription removed (no longer in [[announce]]): %s", mask(key[0]))
     return len(wanted)
+
+
+async def _sync_webhook_options(config: Config, store: Store) -> None:
+    """Give each webhook subscription the include/exclude filters and role its [announce] entry names."""
+    subs = await store.outbox.subscriptions(webhooks=True)
+    by_key = {(s.webhook_url or "", s.target, s.value or ""): s for s in subs}
+    for ann in config.announce:
+        sub = by_key.get((config.webhook_url(ann), ann.target, _stored_value(ann.target, ann.value)))
+        if sub is None:
+            continue
+        wanted = (ann.include, ann.exclude, ann.mention_role or None)
+        if (sub.include, sub.exclude, sub.mention_role_id) != wanted:
+            await store.outbox.edit(sub.id, include=ann.include, exclude=ann.exclude,
+                                    mention_role_id=ann.mention_role or None)
 
 
 def _with_metrics(options: dict[str, Any] | None, metrics: Any | None) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from storage.errors import ConfigError
+from storage.errors import ConfigError, InvalidInputError
+from storage.subscriptions import parse_filters
 
 DEFAULT_DB = "paperboy.db"
 DEFAULT_PORT = 8650
@@ -127,6 +128,9 @@ class AnnounceConfig:
     webhook_url_env: str = ""
     target: str = "all"
     value: str = ""
+    include: str = ""  # words, "phrases" or /regex/: only papers matching any of them
+    exclude: str = ""  # never papers matching any of these
+    mention_role: int = 0  # a role id to ping in each announcement (0: nobody)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +286,11 @@ def from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
             )
         if ann.target != "all" and not ann.value:
             raise ConfigError(f"{label}: [[announce]] {ann.name!r}: target {ann.target!r} needs value")
+        for option in ("include", "exclude"):
+            try:
+                parse_filters(getattr(ann, option), option)
+            except InvalidInputError as exc:
+                raise ConfigError(f"{label}: [[announce]] {ann.name!r}: {exc}") from None
         announces.append(ann)
     return Config(**parts, sources=tuple(sources), announce=tuple(announces), path=path, announce_max_age=max_age)
 

@@ -3,6 +3,7 @@ ingest from another `paperboy ingest` process on the same SQLite file, and read 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from bot.announcer import Announcer
 from bot.runner import sync_webhooks
 from bot.senders import ChannelSender, WebhookSender
-from paperboy.config import AnnounceConfig, Config, DiscordConfig
+from paperboy.config import AnnounceConfig, Config, ConfigError, DiscordConfig, load
 from storage.store import Store
 from tests.bot_fixtures import running_bot, seeded_store
 from tests.helpers import needs_seed
@@ -128,3 +129,36 @@ async def test_announce_max_age_from_the_config_decides_what_is_new(store: Store
         assert totals["queued_deliveries"] == 1  # max_age = 0: no age limit
         await Announcer(store, [ChannelSender(h.bot)], retry_base=0.0).drain()
         assert set(titles_posted(h.emu.messages(h.channel.id))) == {"Two Days Old", "From 2018"}
+
+
+async def test_webhook_entries_take_filters_and_a_role_from_the_config(store: Store, tmp_path: Path) -> None:
+    async with running_bot(store) as h, aiohttp.ClientSession() as session:
+        channel = h.emu.add_channel(h.guild.id, "hook-filtered")
+        hook = h.emu.add_webhook(channel.id)
+        role = h.emu.add_role(h.guild.id, "vision")
+        config_path = tmp_path / "hooks.toml"
+        config_path.write_text(
+            f'[announce]\nmax_age = "30d"\n[[announce.webhooks]]\nname = "vision"\nwebhook_url = "{hook.url}"\n'
+            f'target = "category"\nvalue = "cv"\ninclude = \'"open vocabulary" /segment/i\'\n'
+            f'exclude = "medical"\nmention_role = {role.id}\n', encoding="utf-8")
+        config = load(config_path, env={})
+        config = replace(config, discord=DiscordConfig(api_base=h.emu.api_base, gateway_url=h.emu.gateway_url))
+        assert await sync_webhooks(config, store) == 1
+        [sub] = await store.outbox.subscriptions(webhooks=True)
+        assert (sub.include, sub.exclude, sub.mention_role_id) == ('"open vocabulary" /segment/i', "medical", role.id)
+        await ingest_elsewhere(Path(store.path), [
+            paper("Open Vocabulary Detection"), paper("Segmenting Cells"), paper("Medical Segmentation"),
+            paper("Open Vocabulary Parsing", category="CL"),
+        ], tmp_path / "in")
+        await Announcer(store, [WebhookSender(session, api_base=h.emu.api_base)], retry_base=0.0).drain()
+        messages = h.emu.messages(channel.id)
+        assert set(titles_posted(messages)) == {"Open Vocabulary Detection", "Segmenting Cells"}
+        for message in messages:
+            assert message["content"].startswith(f"<@&{role.id}> ")
+            assert h.emu.allowed_mentions(int(message["id"])) == {"parse": [], "roles": [str(role.id)]}
+            assert message["mention_roles"] == [str(role.id)]  # webhooks may ping any role
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f'[[announce]]\nname = "x"\nwebhook_url = "{hook.url}"\ninclude = "/(oops/"\n',
+                       encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"\[\[announce\]\] 'x': include: /\(oops/ is not a regular"):
+            load(bad, env={})
