@@ -9,7 +9,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from storage.db import iso, utcnow
 from storage.merge import (
@@ -517,8 +517,16 @@ def _queue_deliveries(conn: sqlite3.Connection, batch: _Batch) -> int:
         return 0
     rules = rules_sync(conn, batch.max_age)
     filters = [(sub, parse_filters(sub.include, "include"), parse_filters(sub.exclude, "exclude")) for sub in subs]
+    recent = batch.new_ids
+    if batch.max_age is not None and batch.max_age > timedelta(0):
+        # A backlog of old papers is skipped here, before its facts are read.
+        recent = [
+            paper_id for paper_id, published, first_seen in _rows(conn, batch.new_ids, "id, published, first_seen_at")
+            if not too_old(date.fromisoformat(published[:10]) if published else None,
+                           datetime.fromisoformat(first_seen), batch.max_age)
+        ]
     queued = 0
-    for facts in facts_sync(conn, batch.new_ids):
+    for facts in facts_sync(conn, recent):
         if too_old(facts.published, facts.first_seen_at, batch.max_age):
             continue
         for sub, include, exclude in filters:
