@@ -191,7 +191,7 @@ class Subscription:
     value: str | None
     created_at: datetime
     paused_reason: str | None = None
-    digest: bool = False
+    digest: int = 0  # days per digest: 0 = as papers arrive, 1 = daily, 7 = weekly
 
 
 @dataclass(frozen=True, slots=True)

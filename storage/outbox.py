@@ -38,7 +38,7 @@ def _subscription(row) -> Subscription:
         value=row[5],
         created_at=datetime.fromisoformat(row[6]),
         paused_reason=row[7],
-        digest=bool(row[8]),
+        digest=int(row[8] or 0),
     )
 
 
@@ -71,7 +71,7 @@ class Outbox:
         channel_id: int | None = None,
         webhook_url: str | None = None,
         backfill: int = 0,
-        digest: bool = False,
+        digest: int | bool = 0,
     ) -> tuple[Subscription, int]:
         """Follow a target; returns the subscription and how many backfill rows were queued.
 
@@ -87,13 +87,14 @@ class Outbox:
         if (channel_id is None) == (webhook_url is None):
             raise InvalidInputError("a subscription needs exactly one of a channel or a webhook")
         value = None if target == "all" else value
+        days = digest_days(digest)
         now = iso(utcnow())
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO subscriptions (guild_id, channel_id, webhook_url, target, value,"
                 " digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO UPDATE SET paused_reason = NULL, digest = excluded.digest",
-                (guild_id, channel_id, webhook_url, target, value, int(digest), now),
+                (guild_id, channel_id, webhook_url, target, value, days, now),
             )
             async with conn.execute(
                 f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE"
@@ -168,7 +169,8 @@ class Outbox:
             " s.paused_reason, s.digest"
             " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
             " JOIN papers p ON p.id = d.paper_id"
-            " WHERE d.status = 'pending' AND s.paused_reason IS NULL"
+            " WHERE d.status = 'pending' AND s.paused_reason IS NULL AND s.digest = 0"
+            " AND d.id NOT IN (SELECT delivery_id FROM digest_items)"
             " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
             " ORDER BY d.id LIMIT ?",
             (now_s, limit),
@@ -177,12 +179,39 @@ class Outbox:
             PendingDelivery(_delivery(r[0:9]), _subscription(r[10:19]), r[9]) for r in rows
         ]
 
-    async def mark_sent(self, delivery_id: int, message_id: int | None) -> None:
+    async def mark_sent(self, delivery_id: int, message_id: int | None, note: str | None = None) -> None:
+        """Posted (``note`` says so when the outcome was inferred rather than seen)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE deliveries SET status = 'sent', message_id = ?, sent_at = ?,"
-                " attempts = attempts + 1, last_error = NULL WHERE id = ?",
-                (message_id, iso(utcnow()), delivery_id),
+                " attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (message_id, iso(utcnow()), note, delivery_id),
+            )
+
+    async def pending_updates(self, limit: int = 50) -> list[PendingDelivery]:
+        """Posted announcements whose paper changed since (a DOI, venue, version or title)."""
+        rows = await self.db.fetchall(
+            "SELECT d.id, d.subscription_id, d.paper_id, d.status, d.attempts, d.nonce,"
+            " d.created_at, d.message_id, d.last_error, p.key,"
+            " s.id, s.guild_id, s.channel_id, s.webhook_url, s.target, s.value, s.created_at,"
+            " s.paused_reason, s.digest"
+            " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+            " JOIN papers p ON p.id = d.paper_id"
+            " WHERE d.update_pending = 1 AND s.paused_reason IS NULL ORDER BY d.id LIMIT ?",
+            (limit,),
+        )
+        return [PendingDelivery(_delivery(r[0:9]), _subscription(r[10:19]), r[9]) for r in rows]
+
+    async def updated_note(self, delivery_id: int) -> str | None:
+        row = await self.db.fetchone("SELECT updated_note FROM deliveries WHERE id = ?", (delivery_id,))
+        return row[0] if row else None
+
+    async def mark_updated(self, delivery_id: int, note: str) -> None:
+        """The posted message now shows ``note`` (edited, or replied under)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET update_pending = 0, updated_note = ? WHERE id = ?",
+                (note, delivery_id),
             )
 
     async def mark_retry(self, delivery_id: int, error: str, delay: float) -> None:
@@ -213,6 +242,16 @@ class Outbox:
     async def counts(self) -> dict[str, int]:
         rows = await self.db.fetchall("SELECT status, count(*) FROM deliveries GROUP BY status")
         return {r[0]: int(r[1]) for r in rows}
+
+
+def digest_days(digest: int | bool) -> int:
+    """Days per digest: 0 posts papers as they arrive, 1 daily, 7 weekly (True, the old flag, is weekly)."""
+    if digest is True:
+        return 7
+    days = int(digest)
+    if not 0 <= days <= 31:
+        raise InvalidInputError(f"digest must be 0 (as they arrive), 1 (daily) or 7 (weekly) days, not {days}")
+    return days
 
 
 async def _matching_papers(conn, sub: Subscription, limit: int) -> list[tuple[int, str]]:

@@ -7,6 +7,8 @@ authenticated and rate limited like Discord, and gets Discord's headers and
 
 from __future__ import annotations
 
+import asyncio
+
 import copy
 import json
 import logging
@@ -67,6 +69,11 @@ class Rest:
         self.interactions: dict[int, InteractionResult] = {}
         self.by_token: dict[str, InteractionResult] = {}
         self.allowed_mentions: dict[int, Any] = {}
+        # False emulates a resend after Discord's nonce window (minutes): enforce_nonce is ignored.
+        self.honour_nonce = True
+        # Seconds between storing a posted message and answering: widens the window in which a
+        # killed client has been posted to but has not heard so (the kill sweep aims there).
+        self.post_delay = 0.0
 
     # -- app and middleware -------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -406,7 +413,7 @@ class Rest:
         cid = self.channel_for(request)
         body = self.body(request)
         nonce = body.get("nonce")
-        if nonce is not None and body.get("enforce_nonce"):
+        if nonce is not None and body.get("enforce_nonce") and self.honour_nonce:
             earlier = self.world.nonces.get((cid, str(nonce)))
             if earlier is not None and earlier not in self.world.deleted_messages:
                 return json_response(self.world.messages_by_id[earlier])
@@ -420,6 +427,8 @@ class Rest:
         if nonce is not None and body.get("enforce_nonce"):
             self.world.nonces[(cid, str(nonce))] = int(message["id"])
         await self.announce("MESSAGE_CREATE", message)
+        if self.post_delay:
+            await asyncio.sleep(self.post_delay)
         return json_response(message)
 
     async def patch_message(self, request: web.Request) -> web.Response:
