@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.announcer import Announcer, compose
+from bot.announcer import Announcer, RetryLater, compose
 from bot.client import PaperboyBot
 from bot.senders import ChannelSender, WebhookSender, mask
 from paperboy.config import Config
@@ -155,11 +155,25 @@ async def start_webhooks(
     *,
     announcer_options: dict[str, Any] | None = None,
     metrics: Any | None = None,
+    bot: discord.Client | None = None,
 ) -> Announcer:
-    """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot."""
+    """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot.
+
+    With ``bot`` (logged in), a webhook send of unknown outcome is looked for in the
+    webhook's channel before it is resent; without it, it is recorded as sent, unverified.
+    """
     count = await sync_webhooks(config, store)
+
+    def reader() -> discord.Client | None:
+        if bot is None:
+            return None
+        if not bot.is_ready():
+            raise RetryLater("the bot is still connecting; the webhook's channel is read once it is ready")
+        return bot
+
     announcer = Announcer(
-        store, [WebhookSender(session, api_base=config.discord.api_base)], **_with_metrics(announcer_options, metrics)
+        store, [WebhookSender(session, api_base=config.discord.api_base, reader=reader)],
+        **_with_metrics(announcer_options, metrics),
     )
     jobs.drain = compose(jobs.drain, announcer.drain)
     if jobs.digest is None:

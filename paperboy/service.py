@@ -154,7 +154,9 @@ async def serve(
                 "(and see [discord] in config.example.toml) to turn it on"
             )
         if config.announce:
-            announcer = await start_webhooks(config, store, session, jobs, say, metrics=running.metrics)
+            announcer = await start_webhooks(
+                config, store, session, jobs, say, metrics=running.metrics, bot=running.bot  # type: ignore[arg-type]
+            )
             # A webhook post under way is recorded before the session and store close.
             stack.push_async_callback(announcer.wait_idle)
 

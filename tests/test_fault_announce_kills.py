@@ -62,7 +62,8 @@ async def test_kill_sweep_loses_nothing_and_doubles_nothing(tmp_path: Path) -> N
             (await store.outbox.subscribe(target="all", value=None, guild_id=guild.id, channel_id=news.id))[0].id: news,
             (await store.outbox.subscribe(target="author", value="ada-lovelace", guild_id=guild.id,
                                           channel_id=news.id))[0].id: news,
-            (await store.outbox.subscribe(target="all", value=None, guild_id=guild.id, channel_id=other.id))[0].id: other,
+            (await store.outbox.subscribe(target="all", value=None, guild_id=guild.id,
+                                          channel_id=other.id))[0].id: other,
             (await store.outbox.subscribe(target="all", value=None, webhook_url=hook.url))[0].id: hooked,
         }
         emu.post_delay = 0.015
@@ -109,7 +110,8 @@ async def test_kill_sweep_loses_nothing_and_doubles_nothing(tmp_path: Path) -> N
         elapsed = time.monotonic() - started
 
         owed = await store.db.fetchall(
-            "SELECT d.subscription_id, p.key, d.status, d.last_error FROM deliveries d JOIN papers p ON p.id = d.paper_id"
+            "SELECT d.subscription_id, p.key, d.status, d.last_error FROM deliveries d"
+            " JOIN papers p ON p.id = d.paper_id"
         )
         posted: Counter[tuple[int, str]] = Counter()
         for channel in {c.id: c for c in subs.values()}.values():

@@ -8,7 +8,6 @@ authenticated and rate limited like Discord, and gets Discord's headers and
 from __future__ import annotations
 
 import asyncio
-
 import copy
 import json
 import logging
