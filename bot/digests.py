@@ -99,7 +99,7 @@ async def post_due(announcer: Announcer, *, force: bool = False, weekday: str = 
         if not force and not is_due(sub.digest, last.created_at if last else None, now, weekday=weekday, tz=tz):
             continue
         while True:
-            digest = await books.start(sub.id, limit=PER_DIGEST)
+            digest = await books.start(sub.id, limit=PER_DIGEST, at=now)
             if digest.status == "empty":
                 break
             ok = await _send(announcer, books, digest, since=last.created_at if last else sub.created_at)

@@ -14,7 +14,7 @@ import discord
 from bot.announcer import Announcer, RetryLater, compose
 from bot.client import PaperboyBot
 from bot.senders import ChannelSender, WebhookSender, mask
-from paperboy.config import Config
+from paperboy.config import DIGEST_DAYS, Config
 from storage.errors import PaperboyError
 from storage.store import Store
 from storage.text import author_key, slugify
@@ -67,7 +67,7 @@ async def start_bot(
         raise PaperboyError("Discord: DISCORD_TOKEN is not set")
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
     bot = PaperboyBot(store=store, config=config, session=session, metrics=metrics, **(bot_options or {}))
-    announcer = Announcer(store, [ChannelSender(bot)], **_with_metrics(announcer_options, metrics))
+    announcer = _scheduled(Announcer(store, [ChannelSender(bot)], **_with_metrics(announcer_options, metrics)), config)
 
     async def run() -> None:
         try:
@@ -108,6 +108,7 @@ async def start_bot(
 async def sync_webhooks(config: Config, store: Store) -> int:
     """Make the webhook subscriptions match [[announce]]: add new ones, drop ones no longer listed."""
     wanted: dict[tuple[str, str, str], str] = {}
+    digests: dict[tuple[str, str, str], int] = {}
     for ann in config.announce:
         url = config.webhook_url(ann)
         if not url:
@@ -115,17 +116,28 @@ async def sync_webhooks(config: Config, store: Store) -> int:
             continue
         value = _stored_value(ann.target, ann.value)
         wanted[(url, ann.target, value)] = ann.name
+        digests[(url, ann.target, value)] = DIGEST_DAYS[ann.digest]
     present = {
         (s.webhook_url or "", s.target, s.value or ""): s for s in await store.outbox.subscriptions(webhooks=True)
     }
     for key in wanted.keys() - present.keys():
         url, target, value = key
-        await store.outbox.subscribe(target=target, value=value or None, webhook_url=url)
+        await store.outbox.subscribe(target=target, value=value or None, webhook_url=url, digest=digests[key])
         log.info("webhook subscription added: %s (%s %s) -> %s", wanted[key], target, value, mask(url))
+    for key in wanted.keys() & present.keys():
+        if present[key].digest != digests[key]:
+            url, target, value = key
+            await store.outbox.subscribe(target=target, value=value or None, webhook_url=url, digest=digests[key])
     for key in present.keys() - wanted.keys():
         await store.outbox.unsubscribe(present[key].id)
         log.info("webhook subscription removed (no longer in [[announce]]): %s", mask(key[0]))
     return len(wanted)
+
+
+def _scheduled(announcer: Announcer, config: Config) -> Announcer:
+    announcer.digest_weekday = config.schedule.digest_weekday
+    announcer.digest_timezone = config.schedule.timezone
+    return announcer
 
 
 def _with_metrics(options: dict[str, Any] | None, metrics: Any | None) -> dict[str, Any]:
@@ -171,10 +183,10 @@ async def start_webhooks(
             raise RetryLater("the bot is still connecting; the webhook's channel is read once it is ready")
         return bot
 
-    announcer = Announcer(
+    announcer = _scheduled(Announcer(
         store, [WebhookSender(session, api_base=config.discord.api_base, reader=reader)],
         **_with_metrics(announcer_options, metrics),
-    )
+    ), config)
     jobs.drain = compose(jobs.drain, announcer.drain)
     if jobs.digest is None:
         jobs.digest = announcer.post_digests

@@ -152,7 +152,7 @@ class Jobs:
         try:
             return await self.digest()
         except Exception:
-            log.exception("posting the digest failed; it will be retried next week")
+            log.exception("posting digests failed; their papers stay owed to the next run")
             return 0
 
     def schedule(self, scheduler: AsyncIOScheduler, *, first_poll_now: bool = True) -> None:
@@ -183,6 +183,6 @@ class Jobs:
                 self.post_digest,
                 CronTrigger.from_crontab(sched.digest_cron, timezone=sched.timezone),
                 id="digest",
-                name="weekly digest",
+                name="digests",
                 **common,
             )

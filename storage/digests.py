@@ -83,9 +83,9 @@ class Digests:
         )
         return [_digest(r, await self._keys(int(r[0]))) for r in rows]
 
-    async def start(self, subscription_id: int, *, limit: int) -> Digest:
+    async def start(self, subscription_id: int, *, limit: int, at: datetime | None = None) -> Digest:
         """Open the next digest with up to ``limit`` owed rows (oldest first); an empty one is closed at once."""
-        now = iso(utcnow())
+        now = iso(at or utcnow())
         async with self.db.transaction() as conn:
             async with conn.execute(
                 "SELECT d.id FROM deliveries d WHERE d.subscription_id = ? AND d.status = 'pending'"
