@@ -416,6 +416,7 @@ class Rest:
             earlier = self.world.nonces.get((cid, str(nonce)))
             if earlier is not None and earlier not in self.world.deleted_messages:
                 return json_response(self.world.messages_by_id[earlier])
+        body = self._resolve_reference(cid, body)
         message = new_message(
             self.world, channel_id=cid, author=self.world.bot_user.payload(), body=body,
             attachments=self.attachments(request, cid),
@@ -429,6 +430,19 @@ class Rest:
         if self.post_delay:
             await asyncio.sleep(self.post_delay)
         return json_response(message)
+
+    def _resolve_reference(self, cid: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A reply to a missing message fails (400), or with fail_if_not_exists false posts as no reply."""
+        ref = body.get("message_reference")
+        if not ref:
+            return body
+        mid = int(ref.get("message_id") or 0)
+        target = self.world.messages_by_id.get(mid)
+        if target is not None and mid not in self.world.deleted_messages and int(target["channel_id"]) == cid:
+            return body | {"message_reference": {**ref, "message_id": str(mid)}}
+        if ref.get("fail_if_not_exists", True):
+            raise DiscordError(400, 50035, "Invalid Form Body: message_reference: Unknown message")
+        return {k: v for k, v in body.items() if k != "message_reference"}
 
     async def patch_message(self, request: web.Request) -> web.Response:
         cid = self.channel_for(request)
