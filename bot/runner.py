@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -16,6 +17,7 @@ from bot.client import PaperboyBot
 from bot.senders import ChannelSender, WebhookSender, mask
 from paperboy.config import DIGEST_DAYS, Config
 from storage.errors import PaperboyError
+from storage.models import Subscription
 from storage.store import Store
 from storage.text import author_key, slugify
 
@@ -102,7 +104,41 @@ async def start_bot(
             say(f"Discord: not ready after {ready_timeout:.0f}s; still connecting in the background")
     jobs.drain = compose(jobs.drain, announcer.drain)
     jobs.digest = announcer.post_digests
+    _report_breaks(announcer, jobs)
     return bot
+
+
+def _report_breaks(announcer: Announcer, jobs: Any) -> None:
+    ops = getattr(jobs, "ops", None)
+    if ops is not None:
+        announcer.on_paused = ops.subscription_broke
+
+
+def ops_poster(
+    config: Config, session: aiohttp.ClientSession, bot: discord.Client | None
+) -> Callable[[str, str], Any] | None:
+    """What posts to [ops]: the bot in ``channel``, or the webhook named by ``webhook_env``; None if unset."""
+    if config.ops.channel:
+        if bot is None:
+            log.warning("[ops] channel is set but the bot is off (no DISCORD_TOKEN); nothing is posted there")
+            return None
+        sender: ChannelSender | WebhookSender = ChannelSender(bot)
+        target = Subscription(id=0, guild_id=None, channel_id=config.ops.channel, webhook_url=None,
+                              target="all", value=None, created_at=datetime.now(UTC))
+    elif config.ops_webhook:
+        sender = WebhookSender(session, api_base=config.discord.api_base, username="paperboy ops")
+        target = Subscription(id=0, guild_id=None, channel_id=None, webhook_url=config.ops_webhook,
+                              target="all", value=None, created_at=datetime.now(UTC))
+    else:
+        if config.ops.webhook_env:
+            log.warning("[ops] webhook_env names %s, which is empty; nothing is posted to an ops channel",
+                        config.ops.webhook_env)
+        return None
+
+    async def post(text: str, nonce: str) -> object:
+        return await sender.send(target, {"content": text, "embeds": [], "allowed_mentions": {"parse": []}}, nonce)
+
+    return post
 
 
 async def sync_webhooks(config: Config, store: Store) -> int:
@@ -188,6 +224,7 @@ async def start_webhooks(
         **_with_metrics(announcer_options, metrics),
     ), config)
     jobs.drain = compose(jobs.drain, announcer.drain)
+    _report_breaks(announcer, jobs)
     if jobs.digest is None:
         jobs.digest = announcer.post_digests
     else:
