@@ -67,7 +67,9 @@ class OpsMonitor:
         last_good = prev.last_good if prev else None
         if papers is None:
             state = DROPPED if prev and prev.state == DROPPED else OK
-            detail = prev.detail if state == DROPPED and prev else "answering again"
+            detail = prev.detail if state == DROPPED and prev else (
+                f"answering again, unchanged since the last good poll ({last_good} papers)" if last_good
+                else "answering again")
         elif last_good and papers < self.config.drop_ratio * last_good:
             state = DROPPED
             detail = (f"{papers} paper{'s' if papers != 1 else ''}, under {self.config.drop_ratio:.0%} of the last "
@@ -124,7 +126,7 @@ def message(st: OpsState) -> str:
     if st.subject.startswith("source:"):
         name = f"**{st.name}**"
         if st.state == FAILING:
-            return f"⚠️ Source {name} failed {st.failures} polls in a row: {st.detail}"
+            return f"⚠️ Source {name} failed {st.failures} poll{'s' if st.failures != 1 else ''} in a row: {st.detail}"
         if st.state == DROPPED:
             return f"📉 Source {name}: sharp drop, the last poll returned {st.detail}"
         return f"✅ Source {name} recovered: {st.detail}"
