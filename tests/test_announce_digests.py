@@ -44,6 +44,7 @@ class Clock:
 
 async def test_daily_digests_hold_exactly_the_papers_since_across_restarts_and_a_crash(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "d.db") as store, running_bot(store) as h:
+        h.emu.message_rate = (50, 1.0)
         sub, _ = await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id,
                                               channel_id=h.channel.id, digest=1)
         clock = Clock(START)

@@ -58,7 +58,7 @@ async def test_ops_channel_posts_each_change_once_and_healthz_and_stats_agree(
 ) -> None:
     source = tmp_path / "lab.txt"
     listing(source, 10)
-    async with DiscordEmulator(token=TOKEN) as emu:
+    async with DiscordEmulator(token=TOKEN, message_rate=(50, 1.0)) as emu:
         guild = emu.add_guild("Lab")
         ops, papers = emu.add_channel(guild.id, "ops"), emu.add_channel(guild.id, "papers")
         body = (f'[discord]\napi_base = "{emu.api_base}"\ngateway_url = "{emu.gateway_url}"\nguild_ids = [{guild.id}]\n'
