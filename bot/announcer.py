@@ -12,22 +12,18 @@ only decides how each row ends:
   was deleted (``pause``) — instead of retrying forever;
 * failed: Discord refused the payload itself (other 4xx) (``mark_failed``).
 
-Channel messages carry the delivery's deterministic nonce with
-``enforce_nonce``, so a resend after a crash or an ambiguous error returns the
-earlier message instead of posting a second one.
-
-Webhook executes have no nonce, so the crash window is handled by recording
-before and after. Before the POST the row is marked "in flight" (a committed
-write); after it, sent. A row found still in flight by a later drain means the
-process died (or was cancelled) mid-send: Discord may or may not have posted
-it, and nothing can tell us which, because a webhook token cannot read the
-channel. We choose at-most-once there: such a row is marked failed with that
-explanation rather than resent, because a doubled announcement is visible to
-everyone in the channel while this window is a fraction of a second per
-message. The same holds for a webhook request that times out or loses its
-connection after it was sent. Every answer Discord actually gave (429, 5xx)
-and every connection that never opened is retried, since then we know nothing
-was posted.
+Exactly once does not lean on Discord's nonce window. Before a send the row is
+marked "in flight" (a committed write); after it, sent. Every announcement
+carries a marker the bot can find again: its embed footer ends with
+``sub #<subscription id>`` after the paper's ``key <key>``. A row found still
+in flight by a later drain (the process died, or the request timed out) has
+an unknown outcome, so before resending, the announcer looks for its marker
+among the channel's messages since the send (a webhook's channel is read with
+the bot's token when the bot runs) and, when found, records that message
+instead of posting again. Channel sends also carry a deterministic nonce,
+which covers the minutes Discord honours it. A row of unknown outcome is
+never marked failed: when nothing can be checked (a webhook and no bot), it is
+recorded as sent, unverified, with that note, rather than risk a double post.
 """
 
 from __future__ import annotations
@@ -41,9 +37,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.announce_options import outgoing
-from bot.answers import paper_card, paper_pages
+from bot.answers import paper_card
 from bot.markdown import escape
-from bot.model import Answer, Page
+from bot.model import Answer
 from bot.render import render
 from storage.models import Paper, Subscription
 from storage.outbox import PendingDelivery
@@ -54,10 +50,13 @@ log = logging.getLogger(__name__)
 
 IN_FLIGHT = "in flight: "
 IDLE_WAIT = 10.0  # longest a shutdown waits for the message being sent to be recorded
-UNKNOWN_OUTCOME = (
-    "outcome unknown: the webhook send was interrupted after the request went out; it may or may not "
-    "have been posted, and webhooks cannot be checked, so it is not resent (no duplicates)"
+# How far before the recorded send time a marker is looked for (clocks differ a little).
+LOOKBACK = timedelta(minutes=10)
+UNVERIFIED = (
+    "outcome unknown: the send was interrupted after the request went out and the channel cannot be "
+    "read to check (a webhook without the bot); recorded as sent so it is never posted twice"
 )
+UNKNOWN_OUTCOME = UNVERIFIED  # the old name, kept for callers
 
 
 class SendError(Exception):
@@ -78,6 +77,14 @@ class Refused(SendError):
     """Discord refused this payload; retrying the same body cannot help."""
 
 
+class CannotCheck(SendError):
+    """The target's messages cannot be read, so a marker cannot be looked for."""
+
+
+class MessageGone(SendError):
+    """The message to edit no longer exists (deleted) or its id was never learnt."""
+
+
 class Sender(Protocol):
     """Posts one rendered message to a subscription's target and returns the message id."""
 
@@ -85,9 +92,14 @@ class Sender(Protocol):
 
     async def send(self, sub: Subscription, payload: dict[str, Any], nonce: str) -> int | None: ...
 
-    @property
-    def records_in_flight(self) -> bool:
-        """True when resends are not deduplicated (webhooks): mark rows in flight before sending."""
+    async def find(self, sub: Subscription, lead: str, since: datetime) -> int | None:
+        """The id of this subscription's message posted since ``since`` whose footer starts with
+        ``lead`` (``paper_lead(key)``, or a digest's) and ends with its marker, else None."""
+        ...
+
+    async def edit(self, sub: Subscription, message_id: int, payload: dict[str, Any]) -> None: ...
+
+    async def reply(self, sub: Subscription, message_id: int | None, payload: dict[str, Any], nonce: str) -> int | None:
         ...
 
 
@@ -97,10 +109,53 @@ class DrainReport:
     retried: int = 0
     paused: list[int] = field(default_factory=list)
     failed: int = 0
+    recovered: int = 0  # unknown-outcome rows found already posted
+    updated: int = 0  # posted messages edited (or replied under) after the paper changed
 
 
-def announcement(paper: Paper, sub: Subscription) -> dict[str, Any]:
-    """The message a subscription gets for one new paper."""
+def marker(sub_id: int) -> str:
+    """What every announcement's footer ends with, after ``key <paper key>``: found again after a crash."""
+    return f"sub #{sub_id}"
+
+
+def paper_lead(key: str) -> str:
+    """How an announcement's footer starts (a digest's starts ``digest #<id>``)."""
+    return f"key {key}"
+
+
+def footer_matches(footer: str, lead: str, sub_id: int) -> bool:
+    return footer.startswith(f"{lead} ·") and footer.endswith(" · " + marker(sub_id))
+
+
+def message_marked(message: dict[str, Any], lead: str, sub_id: int) -> bool:
+    for embed in message.get("embeds") or []:
+        text = ((embed.get("footer") or {}).get("text")) or ""
+        if footer_matches(text, lead, sub_id):
+            return True
+    return False
+
+
+def published_note(paper: Paper, version: int | None = None) -> str:
+    """The line an announcement gains once its paper is published, revised or renamed ('' if none)."""
+    parts = []
+    if paper.journal_ref:
+        parts.append(f"📰 Published in {escape(paper.journal_ref.strip())}")
+    elif paper.comment and _venue_like(paper.comment):
+        parts.append(f"📰 Published in {escape(paper.comment.strip())}")
+    elif paper.doi:
+        parts.append(f"📰 Published: https://doi.org/{paper.doi}")
+    if version and version > 1:
+        parts.append(f"🆕 arXiv v{version}")
+    return " · ".join(parts)
+
+
+def _venue_like(comment: str) -> bool:
+    words = comment.lower()
+    return any(w in words for w in ("accepted", "published", "to appear", "proceedings", "conference", "journal"))
+
+
+def announcement(paper: Paper, sub: Subscription, *, note: str = "") -> dict[str, Any]:
+    """The message a subscription gets for one new paper (``note``: the published-in line, on edits)."""
     if sub.target == "author" and sub.value:
         name = next((a for a in (*paper.authors, *paper.inferred_authors) if author_key(a) == sub.value), sub.value)
         lead = f"📄 New paper by **{escape(name)}**"
@@ -110,11 +165,25 @@ def announcement(paper: Paper, sub: Subscription) -> dict[str, Any]:
         lead = f"📄 New **{escape(sub.value)}** paper"
     else:
         lead = "📄 New paper"
-    return render(Answer.single(paper_card(paper, abstract_limit=1200), content=lead))
+    if note:
+        lead = f"{lead}\n{note}"
+    payload = render(Answer.single(paper_card(paper, abstract_limit=1200), content=lead))
+    embed = payload["embeds"][0]
+    embed["footer"] = {"text": f"{embed['footer']['text']} · {marker(sub.id)}"}
+    return payload
 
 
-def digest_nonce(sub_id: int, week: str) -> str:
-    return hashlib.sha256(f"digest:{sub_id}:{week}".encode()).hexdigest()[:25]
+def digest_nonce(sub_id: int, digest_id: int) -> str:
+    return hashlib.sha256(f"digest:{sub_id}:{digest_id}".encode()).hexdigest()[:25]
+
+
+def _in_flight_since(last_error: str | None) -> datetime | None:
+    if not (last_error or "").startswith(IN_FLIGHT):
+        return None
+    try:
+        return datetime.fromisoformat((last_error or "")[len(IN_FLIGHT):].split(" ", 1)[0])
+    except ValueError:
+        return datetime.now(UTC) - timedelta(days=1)
 
 
 class Announcer:
@@ -131,6 +200,7 @@ class Announcer:
         max_per_drain: int = 500,
         clock: Callable[[], datetime] | None = None,
         on_outcome: Callable[[str], None] | None = None,
+        on_paused: Callable[[Subscription, str], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.senders = senders
@@ -140,10 +210,13 @@ class Announcer:
         self.max_per_drain = max_per_drain
         self.clock = clock or (lambda: datetime.now(UTC))
         self.on_outcome = on_outcome  # e.g. Metrics.observe_delivery: "sent", "retry" or "failed"
+        self.on_paused = on_paused  # e.g. the ops channel: a subscription broke
         self._lock = asyncio.Lock()
         self._own_in_flight: set[int] = set()
         self._current: asyncio.Future[None] | None = None
         self.last = DrainReport()
+        self.digest_weekday = "mon"  # when weekly digests go out (set from [schedule])
+        self.digest_timezone = "UTC"
 
     def _sender(self, sub: Subscription) -> Sender | None:
         return next((s for s in self.senders if s.handles(sub)), None)
@@ -152,7 +225,7 @@ class Announcer:
         return min(self.retry_cap, self.retry_base * (2 ** min(attempts, 16)))
 
     async def drain(self) -> int:
-        """Send what is owed now; returns how many messages were posted.
+        """Send what is owed now, then edit posts whose paper changed; returns how many were posted.
 
         Cancelled (the scheduler shutting down), it lets the message being sent
         finish and be recorded, then stops: a send is never cut between Discord
@@ -162,13 +235,15 @@ class Announcer:
             report = DrainReport()
             try:
                 await self._drain(report)
+                await self._updates(report)
             except asyncio.CancelledError:
                 await self.wait_idle()
                 log.info("announcer stopped after %d sent; the rest stays owed", report.sent)
             self.last = report
-            if report.sent or report.retried or report.paused or report.failed:
-                log.info("announcer: %d sent, %d to retry, %d failed, paused subscriptions %s",
-                         report.sent, report.retried, report.failed, report.paused or "none")
+            if report.sent or report.retried or report.paused or report.failed or report.updated:
+                log.info("announcer: %d sent (%d found already posted), %d to retry, %d failed, %d edited,"
+                         " paused subscriptions %s", report.sent, report.recovered, report.retried,
+                         report.failed, report.updated, report.paused or "none")
             return report.sent
 
     async def _drain(self, report: DrainReport) -> None:
@@ -195,13 +270,49 @@ class Announcer:
         if current is not None and not current.done():
             await asyncio.wait({current}, timeout=IDLE_WAIT)
 
+    async def _pause(self, sub: Subscription, reason: str, report: DrainReport, paused: set[int]) -> None:
+        await self.store.outbox.pause(sub.id, reason)
+        paused.add(sub.id)
+        report.paused.append(sub.id)
+        log.warning("subscription %d paused: %s", sub.id, reason)
+        if self.on_paused is not None:
+            try:
+                await self.on_paused(sub, reason)
+            except Exception:
+                log.exception("reporting the broken subscription to the ops channel failed")
+
     async def _deliver(self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int]) -> None:
         d, sub = row.delivery, row.subscription
         outbox = self.store.outbox
-        if sender.records_in_flight:
-            if (d.last_error or "").startswith(IN_FLIGHT) and d.id not in self._own_in_flight:
-                await outbox.mark_failed(d.id, UNKNOWN_OUTCOME)
-                report.failed += 1
+        began = _in_flight_since(d.last_error)
+        if began is not None and d.id not in self._own_in_flight:
+            # A send of unknown outcome: look for it before sending again.
+            try:
+                found = await sender.find(sub, paper_lead(row.paper_key), began - LOOKBACK)
+            except CannotCheck as exc:
+                if not getattr(sender, "has_nonce", False):
+                    await outbox.mark_sent(d.id, None, f"{UNVERIFIED} ({exc})")
+                    report.sent += 1
+                    self._observe("sent")
+                    log.warning("delivery %d: %s", d.id, UNVERIFIED)
+                    return
+                found = None  # a channel send carries its nonce: resending is the best left
+                log.warning("delivery %d: cannot look for the earlier send (%s); resending with its nonce", d.id, exc)
+            except TargetGone as exc:
+                await outbox.mark_retry(d.id, d.last_error or "", 0)
+                await self._pause(sub, str(exc), report, paused)
+                return
+            except SendError as exc:
+                await outbox.mark_retry(d.id, d.last_error or "", max(self.backoff(d.attempts), self.retry_base))
+                report.retried += 1
+                log.info("delivery %d: cannot check yet whether it was posted (%s); retried later", d.id, exc)
+                return
+            if found is not None:
+                await outbox.mark_sent(d.id, found)
+                report.sent += 1
+                report.recovered += 1
+                self._observe("sent")
+                log.info("delivery %d was already posted (message %d); recorded, not resent", d.id, found)
                 return
         paper = await self.store.get_paper(row.paper_key)
         if paper is None:
@@ -209,19 +320,17 @@ class Announcer:
             report.failed += 1
             return
         payload = outgoing(row, paper, announcement)  # the role ping, or a resume's summary line
-        if sender.records_in_flight:
-            await outbox.mark_retry(d.id, IN_FLIGHT + self.clock().isoformat(), 0)
-            self._own_in_flight.add(d.id)
+        in_flight = IN_FLIGHT + self.clock().isoformat()
+        await outbox.mark_retry(d.id, in_flight, 0)
+        self._own_in_flight.add(d.id)
         try:
             message_id = await sender.send(sub, payload, d.nonce)
         except TargetGone as exc:
-            await outbox.pause(sub.id, str(exc))
             await outbox.mark_retry(d.id, str(exc), 0)
-            paused.add(sub.id)
-            report.paused.append(sub.id)
             self._observe("retry")  # still owed, once the subscription resumes
-            log.warning("subscription %d paused: %s", sub.id, exc)
+            await self._pause(sub, str(exc), report, paused)
         except RetryLater as exc:
+            # Discord answered (429, 5xx) or no connection opened: nothing was posted.
             delay = exc.after if exc.after is not None else self.backoff(d.attempts)
             await outbox.mark_retry(d.id, str(exc), max(delay, self.retry_base))
             report.retried += 1
@@ -233,23 +342,30 @@ class Announcer:
             self._observe("failed")
             log.error("delivery %d refused by Discord: %s", d.id, exc)
         except Exception as exc:
-            # The request may have gone out (a timeout or a dropped connection mid-response).
+            # The request may have gone out (a timeout or a dropped connection mid-response):
+            # it stays in flight, and the next try looks for it before sending again.
             reason = f"{exc.__class__.__name__}: {exc}"
-            if sender.records_in_flight:
-                await outbox.mark_failed(d.id, f"{UNKNOWN_OUTCOME} ({reason})")
-                report.failed += 1
-                self._observe("failed")
-            else:
-                await outbox.mark_retry(d.id, reason, max(self.backoff(d.attempts), self.retry_base))
-                report.retried += 1
-                self._observe("retry")
-            log.warning("delivery %d: %s", d.id, reason)
+            await outbox.mark_retry(d.id, f"{in_flight} ({reason})", max(self.backoff(d.attempts), self.retry_base))
+            report.retried += 1
+            self._observe("retry")
+            log.warning("delivery %d: outcome unknown (%s); checked before any resend", d.id, reason)
         else:
             await outbox.mark_sent(d.id, message_id)
             report.sent += 1
             self._observe("sent")
         finally:
             self._own_in_flight.discard(d.id)
+
+    async def _updates(self, report: DrainReport) -> None:
+        """Edit each posted announcement whose paper was since published, revised or renamed."""
+        from bot.updates import apply_update
+
+        for row in await self.store.outbox.pending_updates(limit=self.batch):
+            sender = self._sender(row.subscription)
+            if sender is None:
+                continue
+            self._current = asyncio.ensure_future(apply_update(self, sender, row, report))
+            await asyncio.shield(self._current)
 
     def _observe(self, outcome: str) -> None:
         if self.on_outcome is not None:
@@ -258,38 +374,11 @@ class Announcer:
             except Exception:
                 log.exception("delivery metrics hook failed")
 
-    async def post_digests(self, *, days: int = 7) -> int:
-        """One message per digest subscription with the papers first seen in the last ``days``."""
-        now = self.clock()
-        since = now - timedelta(days=days)
-        week = f"{now.isocalendar().year}-W{now.isocalendar().week:02d}"
-        posted = 0
-        for sub in await self.store.outbox.subscriptions():
-            if not sub.digest or sub.paused_reason:
-                continue
-            sender = self._sender(sub)
-            if sender is None:
-                continue
-            papers = await self.store.latest(
-                50,
-                author_key=sub.value if sub.target == "author" else None,
-                topic_slug=sub.value if sub.target == "topic" else None,
-                category=sub.value if sub.target == "category" else None,
-                since=since,
-            )
-            if not papers:
-                continue
-            title = f"This week: {len(papers)} new paper{'s' if len(papers) != 1 else ''}"
-            pages = paper_pages(papers[:10], title=title, per_page=10)
-            payload = render(Answer(pages=(Page(cards=pages[0].cards, content="🗞️ Weekly digest"),)))
-            try:
-                await sender.send(sub, payload, digest_nonce(sub.id, week))
-                posted += 1
-            except TargetGone as exc:
-                await self.store.outbox.pause(sub.id, str(exc))
-            except SendError as exc:
-                log.warning("digest for subscription %d not posted: %s", sub.id, exc)
-        return posted
+    async def post_digests(self, *, force: bool = False) -> int:
+        """Post every digest that is due (see bot.digests); returns how many messages went out."""
+        from bot.digests import post_due
+
+        return await post_due(self, force=force, weekday=self.digest_weekday, tz=self.digest_timezone)
 
 
 def compose(*drains: Callable[[], Awaitable[int]] | None) -> Callable[[], Awaitable[int]]:

@@ -16,6 +16,7 @@ from bot.markdown import code, escape, link, one_line
 from bot.model import AMBER, GREEN, GREY, Answer, Card, Field, Page
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import AuthorProfile, Paper, Topic
+from storage.ops import OpsStates
 from storage.store import Store
 from storage.text import slugify
 
@@ -396,9 +397,14 @@ async def stats(store: Store, *, base_url: str, now: datetime | None = None) -> 
         when = s.newest.published.isoformat() if s.newest.published else "undated"
         fields.append(Field("Newest paper", f"{link(s.newest.title, s.newest.url, limit=200)} ({when})"))
     lines = []
+    ops = {st.subject: st for st in await OpsStates(store.db).all()}  # what the ops channel was told
     for src in s.sources:
-        if src.last_error:
-            health = f"⚠️ failing: {escape(clip(one_line(src.last_error), 150))}"
+        st = ops.get(f"source:{src.name}")
+        if st is not None and st.state == "dropped":
+            health = f"📉 sharp drop: {escape(clip(one_line(st.detail or ''), 150))}"
+        elif src.last_error:
+            failures = f" ({st.failures} polls in a row)" if st is not None and st.failures > 1 else ""
+            health = f"⚠️ failing{failures}: {escape(clip(one_line(src.last_error), 150))}"
         elif src.last_success_at is not None:
             health = f"✅ ok, polled {_ago(src.last_success_at, now)}"
         else:
@@ -406,6 +412,11 @@ async def stats(store: Store, *, base_url: str, now: datetime | None = None) -> 
         lines.append(f"**{escape(src.name)}** ({src.kind}, {src.papers} papers) — {health}")
     fields.append(Field("Sources", join_limited(lines, EMBED_FIELD_VALUE_MAX - 20, sep="\n",
                                                 more="\n… and {n} more") or "none configured"))
+    broken = [f"#{st.name}: {escape(clip(one_line(st.detail or ''), 150))}" for st in ops.values()
+              if st.subject.startswith("subscription:") and st.state == "broken"]
+    if broken:
+        fields.append(Field("🔌 Broken subscriptions", join_limited(broken, EMBED_FIELD_VALUE_MAX - 20, sep="\n",
+                                                                    more="\n… and {n} more")))
     fields.append(Field("Announcements waiting", str(s.pending_deliveries), True))
     fields.append(Field("Feeds", feed_links(base_url, "feed"), True))
     return Answer.single(Card(title="paperboy library", url=base_url, fields=tuple(fields), color=GREEN))

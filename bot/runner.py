@@ -6,16 +6,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import discord
 
-from bot.announcer import Announcer, compose
+from bot.announcer import Announcer, RetryLater, compose
 from bot.client import PaperboyBot
 from bot.senders import ChannelSender, WebhookSender, mask
-from paperboy.config import Config
+from paperboy.config import DIGEST_DAYS, Config
 from storage.errors import PaperboyError
+from storage.models import Subscription
 from storage.store import Store
 from storage.text import author_key, slugify
 
@@ -67,7 +69,7 @@ async def start_bot(
         raise PaperboyError("Discord: DISCORD_TOKEN is not set")
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
     bot = PaperboyBot(store=store, config=config, session=session, metrics=metrics, **(bot_options or {}))
-    announcer = Announcer(store, [ChannelSender(bot)], **_with_metrics(announcer_options, metrics))
+    announcer = _scheduled(Announcer(store, [ChannelSender(bot)], **_with_metrics(announcer_options, metrics)), config)
 
     async def run() -> None:
         try:
@@ -102,12 +104,47 @@ async def start_bot(
             say(f"Discord: not ready after {ready_timeout:.0f}s; still connecting in the background")
     jobs.drain = compose(jobs.drain, announcer.drain)
     jobs.digest = announcer.post_digests
+    _report_breaks(announcer, jobs)
     return bot
+
+
+def _report_breaks(announcer: Announcer, jobs: Any) -> None:
+    ops = getattr(jobs, "ops", None)
+    if ops is not None:
+        announcer.on_paused = ops.subscription_broke
+
+
+def ops_poster(
+    config: Config, session: aiohttp.ClientSession, bot: discord.Client | None
+) -> Callable[[str, str], Any] | None:
+    """What posts to [ops]: the bot in ``channel``, or the webhook named by ``webhook_env``; None if unset."""
+    if config.ops.channel:
+        if bot is None:
+            log.warning("[ops] channel is set but the bot is off (no DISCORD_TOKEN); nothing is posted there")
+            return None
+        sender: ChannelSender | WebhookSender = ChannelSender(bot)
+        target = Subscription(id=0, guild_id=None, channel_id=config.ops.channel, webhook_url=None,
+                              target="all", value=None, created_at=datetime.now(UTC))
+    elif config.ops_webhook:
+        sender = WebhookSender(session, api_base=config.discord.api_base, username="paperboy ops")
+        target = Subscription(id=0, guild_id=None, channel_id=None, webhook_url=config.ops_webhook,
+                              target="all", value=None, created_at=datetime.now(UTC))
+    else:
+        if config.ops.webhook_env:
+            log.warning("[ops] webhook_env names %s, which is empty; nothing is posted to an ops channel",
+                        config.ops.webhook_env)
+        return None
+
+    async def post(text: str, nonce: str) -> object:
+        return await sender.send(target, {"content": text, "embeds": [], "allowed_mentions": {"parse": []}}, nonce)
+
+    return post
 
 
 async def sync_webhooks(config: Config, store: Store) -> int:
     """Make the webhook subscriptions match [[announce]]: add new ones, drop ones no longer listed."""
     wanted: dict[tuple[str, str, str], str] = {}
+    digests: dict[tuple[str, str, str], int] = {}
     for ann in config.announce:
         url = config.webhook_url(ann)
         if not url:
@@ -115,13 +152,18 @@ async def sync_webhooks(config: Config, store: Store) -> int:
             continue
         value = _stored_value(ann.target, ann.value)
         wanted[(url, ann.target, value)] = ann.name
+        digests[(url, ann.target, value)] = DIGEST_DAYS[ann.digest]
     present = {
         (s.webhook_url or "", s.target, s.value or ""): s for s in await store.outbox.subscriptions(webhooks=True)
     }
     for key in wanted.keys() - present.keys():
         url, target, value = key
-        await store.outbox.subscribe(target=target, value=value or None, webhook_url=url)
+        await store.outbox.subscribe(target=target, value=value or None, webhook_url=url, digest=digests[key])
         log.info("webhook subscription added: %s (%s %s) -> %s", wanted[key], target, value, mask(url))
+    for key in wanted.keys() & present.keys():
+        if present[key].digest != digests[key]:
+            url, target, value = key
+            await store.outbox.subscribe(target=target, value=value or None, webhook_url=url, digest=digests[key])
     await _sync_webhook_options(config, store)
     for key in present.keys() - wanted.keys():
         await store.outbox.unsubscribe(present[key].id)
@@ -141,6 +183,12 @@ async def _sync_webhook_options(config: Config, store: Store) -> None:
         if (sub.include, sub.exclude, sub.mention_role_id) != wanted:
             await store.outbox.edit(sub.id, include=ann.include, exclude=ann.exclude,
                                     mention_role_id=ann.mention_role or None)
+
+
+def _scheduled(announcer: Announcer, config: Config) -> Announcer:
+    announcer.digest_weekday = config.schedule.digest_weekday
+    announcer.digest_timezone = config.schedule.timezone
+    return announcer
 
 
 def _with_metrics(options: dict[str, Any] | None, metrics: Any | None) -> dict[str, Any]:
@@ -170,13 +218,28 @@ async def start_webhooks(
     *,
     announcer_options: dict[str, Any] | None = None,
     metrics: Any | None = None,
+    bot: discord.Client | None = None,
 ) -> Announcer:
-    """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot."""
+    """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot.
+
+    With ``bot`` (logged in), a webhook send of unknown outcome is looked for in the
+    webhook's channel before it is resent; without it, it is recorded as sent, unverified.
+    """
     count = await sync_webhooks(config, store)
-    announcer = Announcer(
-        store, [WebhookSender(session, api_base=config.discord.api_base)], **_with_metrics(announcer_options, metrics)
-    )
+
+    def reader() -> discord.Client | None:
+        if bot is None:
+            return None
+        if not bot.is_ready():
+            raise RetryLater("the bot is still connecting; the webhook's channel is read once it is ready")
+        return bot
+
+    announcer = _scheduled(Announcer(
+        store, [WebhookSender(session, api_base=config.discord.api_base, reader=reader)],
+        **_with_metrics(announcer_options, metrics),
+    ), config)
     jobs.drain = compose(jobs.drain, announcer.drain)
+    _report_breaks(announcer, jobs)
     if jobs.digest is None:
         jobs.digest = announcer.post_digests
     else:

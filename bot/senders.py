@@ -1,17 +1,22 @@
-"""Where announcements go: a channel through the bot (with a nonce), or a webhook over plain HTTP."""
+"""Where announcements go: a channel through the bot (with a nonce), or a webhook over plain HTTP.
+
+Each sender also finds its own earlier announcement again (by the footer marker, see
+bot.announcer) and edits or replies under a posted message.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 import discord
 
-from bot.announcer import Refused, RetryLater, TargetGone
-from bot.send import message_kwargs
+from bot.announcer import CannotCheck, MessageGone, Refused, RetryLater, TargetGone, message_marked
+from bot.send import embeds_of, message_kwargs
 from storage.models import Subscription
 
 log = logging.getLogger(__name__)
@@ -22,6 +27,37 @@ _DISCORD_WEBHOOK = re.compile(
 # A wait longer than this is not slept through inside a drain; the row is retried later.
 MAX_INLINE_WAIT = 10.0
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+FIND_PAGES = 10  # at most 1,000 messages are read looking for one marker
+
+
+async def find_marked(
+    http: discord.http.HTTPClient, channel_id: int, lead: str, sub_id: int, since: datetime,
+    *, author_id: int | None = None, webhook_id: int | None = None,
+) -> int | None:
+    """Page through the channel's messages since ``since`` for this subscription's post marked ``lead``."""
+    after = discord.utils.time_snowflake(since)
+    for _ in range(FIND_PAGES):
+        try:
+            messages = await http.logs_from(channel_id, 100, after=after)
+        except discord.Forbidden as exc:
+            raise CannotCheck(f"the bot may not read the history of <#{channel_id}> ({exc.status})") from exc
+        except discord.NotFound as exc:
+            raise TargetGone(f"channel {channel_id} no longer exists (404); /unsubscribe it") from exc
+        except discord.HTTPException as exc:
+            raise RetryLater(f"Discord answered {exc.status} reading <#{channel_id}>") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryLater(f"could not reach Discord: {exc or exc.__class__.__name__}") from exc
+        for message in messages:
+            if webhook_id is not None and message.get("webhook_id") != str(webhook_id):
+                continue
+            if author_id is not None and str(message.get("author", {}).get("id")) != str(author_id):
+                continue
+            if message_marked(message, lead, sub_id):
+                return int(message["id"])
+        if len(messages) < 100:
+            return None
+        after = max(int(m["id"]) for m in messages)
+    return None
 
 
 def webhook_target(url: str, api_base: str) -> str:
@@ -40,7 +76,7 @@ def mask(url: str) -> str:
 class ChannelSender:
     """Posts through the logged-in bot; discord.py paces by Discord's rate-limit buckets."""
 
-    records_in_flight = False
+    has_nonce = True
 
     def __init__(self, bot: discord.Client) -> None:
         self.bot = bot
@@ -71,17 +107,68 @@ class ChannelSender:
             raise RetryLater(f"could not reach Discord: {exc or exc.__class__.__name__}") from exc
         return message.id
 
+    async def find(self, sub: Subscription, lead: str, since: datetime) -> int | None:
+        assert sub.channel_id is not None
+        me = self.bot.user.id if self.bot.user else None
+        return await find_marked(self.bot.http, sub.channel_id, lead, sub.id, since, author_id=me)
+
+    async def edit(self, sub: Subscription, message_id: int, payload: dict[str, Any]) -> None:
+        assert sub.channel_id is not None
+        message = self.bot.get_partial_messageable(sub.channel_id).get_partial_message(message_id)
+        try:
+            await message.edit(
+                content=payload.get("content") or None, embeds=embeds_of(payload),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except discord.NotFound as exc:
+            raise MessageGone(f"message {message_id} was deleted") from exc
+        except discord.Forbidden as exc:
+            raise MessageGone(f"message {message_id} cannot be edited ({exc.text})") from exc
+        except discord.HTTPException as exc:
+            raise RetryLater(f"Discord answered {exc.status}: {exc.text or exc}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryLater(f"could not reach Discord: {exc or exc.__class__.__name__}") from exc
+
+    async def reply(
+        self, sub: Subscription, message_id: int | None, payload: dict[str, Any], nonce: str
+    ) -> int | None:
+        """Post under ``message_id`` (Discord keeps the reply even when that message is gone)."""
+        assert sub.channel_id is not None
+        channel = self.bot.get_partial_messageable(sub.channel_id)
+        reference = (
+            discord.MessageReference(message_id=message_id, channel_id=sub.channel_id, fail_if_not_exists=False)
+            if message_id else None
+        )
+        try:
+            message = await channel.send(**message_kwargs(payload), nonce=nonce, reference=reference)  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            raise RetryLater(f"Discord answered {exc.status}: {exc.text or exc}") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RetryLater(f"could not reach Discord: {exc or exc.__class__.__name__}") from exc
+        return message.id
+
 
 class WebhookSender:
     """POSTs to ``<webhook_url>?wait=true`` with aiohttp; no bot needed. Honours rate-limit headers."""
 
-    records_in_flight = True
+    has_nonce = False
 
-    def __init__(self, session: aiohttp.ClientSession, *, api_base: str, username: str = "paperboy") -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_base: str,
+        username: str = "paperboy",
+        reader: Any = None,
+    ) -> None:
         self.session = session
         self.api_base = api_base
         self.username = username
+        # () -> discord.Client | None: the bot, when one runs, reads a webhook's channel to
+        # find an interrupted send's marker; without it such a send cannot be checked.
+        self.reader = reader or (lambda: None)
         self._resume_at: dict[str, float] = {}
+        self._channels: dict[str, tuple[int, int]] = {}
 
     def handles(self, sub: Subscription) -> bool:
         return sub.webhook_url is not None
@@ -101,19 +188,55 @@ class WebhookSender:
         if remaining <= 0:
             self._resume_at[url] = asyncio.get_running_loop().time() + reset_after
 
-    async def send(self, sub: Subscription, payload: dict[str, Any], nonce: str) -> int | None:
-        assert sub.webhook_url is not None
-        url = webhook_target(sub.webhook_url, self.api_base)
-        body = {
+    def _body(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
             "content": payload.get("content") or "",
             "embeds": payload.get("embeds") or [],
             "allowed_mentions": payload.get("allowed_mentions") or {"parse": []},
-            "username": self.username,
         }
+
+    async def send(self, sub: Subscription, payload: dict[str, Any], nonce: str) -> int | None:
+        assert sub.webhook_url is not None
+        body = self._body(payload) | {"username": self.username}
+        data = await self._call("POST", sub.webhook_url, "", body, params={"wait": "true"})
+        return int(data["id"]) if isinstance(data, dict) and data.get("id") else None
+
+    async def edit(self, sub: Subscription, message_id: int, payload: dict[str, Any]) -> None:
+        assert sub.webhook_url is not None
+        await self._call("PATCH", sub.webhook_url, f"/messages/{message_id}", self._body(payload))
+
+    async def reply(
+        self, sub: Subscription, message_id: int | None, payload: dict[str, Any], nonce: str
+    ) -> int | None:
+        # A webhook cannot reply to a message; its update is a message of its own.
+        return await self.send(sub, payload, nonce)
+
+    async def find(self, sub: Subscription, lead: str, since: datetime) -> int | None:
+        assert sub.webhook_url is not None
+        bot = self.reader()
+        if bot is None or not getattr(bot, "user", None):
+            raise CannotCheck("no bot is logged in to read the webhook's channel")
+        hook_id, channel_id = await self._hook(sub.webhook_url)
+        return await find_marked(bot.http, channel_id, lead, sub.id, since, webhook_id=hook_id)
+
+    async def _hook(self, webhook_url: str) -> tuple[int, int]:
+        """The webhook's id and channel, asked of Discord once (a webhook's token can read itself)."""
+        if webhook_url not in self._channels:
+            data = await self._call("GET", webhook_url, "", None)
+            if not isinstance(data, dict) or "channel_id" not in data:
+                raise CannotCheck("Discord did not say which channel the webhook posts to")
+            self._channels[webhook_url] = (int(data["id"]), int(data["channel_id"]))
+        return self._channels[webhook_url]
+
+    async def _call(
+        self, method: str, webhook_url: str, tail: str, body: dict[str, Any] | None,
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        url = webhook_target(webhook_url, self.api_base) + tail
         for _ in range(3):
             await self._pace(url)
             try:
-                async with self.session.post(url, params={"wait": "true"}, json=body, timeout=TIMEOUT) as resp:
+                async with self.session.request(method, url, params=params, json=body, timeout=TIMEOUT) as resp:
                     self._note_headers(url, resp.headers)
                     data = await _json(resp)
                     status = resp.status
@@ -126,11 +249,14 @@ class WebhookSender:
                     continue
                 raise RetryLater(f"webhook rate limited for {after:.0f}s", after=after)
             if 200 <= status < 300:
-                return int(data["id"]) if isinstance(data, dict) and data.get("id") else None
+                return data
             text = data.get("message", "") if isinstance(data, dict) else ""
+            code = data.get("code", "") if isinstance(data, dict) else ""
             if status in (401, 403, 404):
+                if code == 10008:
+                    raise MessageGone(f"message not found ({status} {code} {text})")
                 raise TargetGone(
-                    f"the webhook {mask(sub.webhook_url)} was deleted or its token is wrong ({status} {text}); "
+                    f"the webhook {mask(webhook_url)} was deleted or its token is wrong ({status} {text}); "
                     "fix webhook_url in [[announce]] and restart"
                 )
             if status >= 500:

@@ -99,8 +99,9 @@ class ScheduleConfig:
     outbox_interval: float = 30.0
     jitter: float = 10.0
     misfire_grace: float = 300.0
-    digest_cron: str = "0 9 * * mon"
+    digest_cron: str = "0 9 * * *"  # when due digests go out (daily ones each run)
     timezone: str = "UTC"
+    digest_weekday: str = "mon"  # the day weekly digests go out
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,20 @@ class AnnounceConfig:
     include: str = ""  # words, "phrases" or /regex/: only papers matching any of them
     exclude: str = ""  # never papers matching any of these
     mention_role: int = 0  # a role id to ping in each announcement (0: nobody)
+    digest: str = "off"  # off (a message per paper), daily or weekly
+
+
+@dataclass(frozen=True, slots=True)
+class OpsConfig:
+    """Where the service reports source failures, sharp drops, recoveries and broken subscriptions."""
+
+    channel: int = 0  # a Discord channel id the bot posts to (0 = none)
+    webhook_env: str = ""  # or: the environment variable holding a webhook URL
+    failures: int = 3  # consecutive failed polls before a source is reported failing
+    drop_ratio: float = 0.5  # a poll with fewer than this share of the last good poll's papers is a drop
+
+
+DIGEST_DAYS = {"off": 0, "daily": 1, "weekly": 7}
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +158,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     sources: tuple[SourceConfig, ...] = ()
     announce: tuple[AnnounceConfig, ...] = ()
+    ops: OpsConfig = field(default_factory=OpsConfig)
     path: str | None = None  # the file it came from, if any
     discord_token: str | None = field(default=None, repr=False)
     # Webhook URLs read from the environment at start-up, by [[announce]] name.
@@ -154,6 +170,7 @@ class Config:
     @property
     def max_age(self) -> timedelta | None:
         return timedelta(seconds=self.announce_max_age) if self.announce_max_age > 0 else None
+    ops_webhook: str = field(default="", repr=False)  # read from [ops] webhook_env
 
     @property
     def public_base_url(self) -> str:
@@ -174,6 +191,7 @@ _TABLES: dict[str, type] = {
     "discord": DiscordConfig,
     "schedule": ScheduleConfig,
     "logging": LoggingConfig,
+    "ops": OpsConfig,
 }
 _DURATION_KEYS = {"interval", "outbox_interval", "jitter", "misfire_grace"}
 _CHOICES = {
@@ -181,6 +199,8 @@ _CHOICES = {
     ("logging", "format"): ("text", "json"),
     ("sources", "kind"): SOURCE_KINDS,
     ("announce", "target"): ("all", "author", "topic", "category"),
+    ("announce", "digest"): tuple(DIGEST_DAYS),
+    ("schedule", "digest_weekday"): ("mon", "tue", "wed", "thu", "fri", "sat", "sun"),
 }
 
 
@@ -195,6 +215,10 @@ def _coerce(table: str, key: str, value: object, default: object, where: str) ->
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
         return value
+    if isinstance(default, float) and key == "drop_ratio":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < float(value) < 1:
+            raise ConfigError(f"{where}: expected a share between 0 and 1 (e.g. 0.5), got {value!r}")
+        return float(value)
     if isinstance(default, int):
         try:
             number = int(value) if not isinstance(value, bool) else None
@@ -204,7 +228,7 @@ def _coerce(table: str, key: str, value: object, default: object, where: str) ->
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
         if key == "port" and not 0 <= number <= 65535:
             raise ConfigError(f"{where}: expected a port from 0 to 65535 (0 picks a free one), got {number}")
-        if key in ("entries", "max_results", "max_pages") and number < 1:
+        if key in ("entries", "max_results", "max_pages", "failures") and number < 1:
             raise ConfigError(f"{where}: expected a number of at least 1, got {number}")
         return number
     if isinstance(default, tuple):
@@ -292,6 +316,11 @@ def from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
             except InvalidInputError as exc:
                 raise ConfigError(f"{label}: [[announce]] {ann.name!r}: {exc}") from None
         announces.append(ann)
+    ops = parts["ops"]
+    if ops.channel and ops.webhook_env:
+        raise ConfigError(f"{label}: [ops]: set channel or webhook_env, not both")
+    if ops.channel < 0:
+        raise ConfigError(f"{label}: [ops] channel: expected a Discord channel id, got {ops.channel}")
     return Config(**parts, sources=tuple(sources), announce=tuple(announces), path=path, announce_max_age=max_age)
 
 
@@ -355,7 +384,8 @@ def load(
     webhooks = tuple(
         (ann.name, env.get(ann.webhook_url_env, "").strip()) for ann in config.announce if ann.webhook_url_env
     )
-    return replace(config, discord_token=token, env_webhooks=webhooks)
+    ops_webhook = env.get(config.ops.webhook_env, "").strip() if config.ops.webhook_env else ""
+    return replace(config, discord_token=token, env_webhooks=webhooks, ops_webhook=ops_webhook)
 
 
 def masked(config: Config) -> dict[str, Any]:
@@ -372,6 +402,8 @@ def masked(config: Config) -> dict[str, Any]:
             item["webhook_url"] = _mask_url(item["webhook_url"])
         out["announce"].append(item)
     out["secrets"] = {"DISCORD_TOKEN": "set (hidden)" if config.discord_token else "unset"}
+    if config.ops.webhook_env:
+        out["secrets"][config.ops.webhook_env] = "set (hidden)" if config.ops_webhook else "unset"
     env_urls = dict(config.env_webhooks)
     for ann in config.announce:
         if ann.webhook_url_env:

@@ -71,15 +71,36 @@ class Health:
 
     async def __call__(self) -> dict[str, Any]:
         reasons: list[str] = []
+        warnings: list[str] = []
+        ops = await self._ops()
         report: dict[str, Any] = {
             "store": await self._store(reasons),
             "scheduler": self._scheduler(reasons),
-            "sources": await self._sources(reasons),
+            "sources": await self._sources(reasons, ops, warnings),
+            "subscriptions": self._subscriptions(ops, warnings),
             "discord": self._discord(reasons),
         }
         if reasons:
             log.warning("unhealthy: %s", "; ".join(reasons))
-        return {"status": "unhealthy" if reasons else "ok", "reasons": reasons, **report}
+        # Warnings (a sharp drop, a source failing for a while, a broken subscription) are what the
+        # ops channel is told; they do not make the service unhealthy: restarting it fixes none.
+        return {"status": "unhealthy" if reasons else "ok", "reasons": reasons, "warnings": warnings, **report}
+
+    async def _ops(self) -> dict[str, Any]:
+        from storage.ops import OpsStates
+
+        try:
+            states = await asyncio.wait_for(OpsStates(self.store.db).all(), CHECK_TIMEOUT)
+        except Exception:
+            return {}
+        return {st.subject: st for st in states}
+
+    def _subscriptions(self, ops: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+        broken = {st.name: st.detail for subject, st in ops.items()
+                  if subject.startswith("subscription:") and st.state == "broken"}
+        for sub_id, detail in broken.items():
+            warnings.append(f"subscription #{sub_id} broke: {detail}")
+        return {"broken": broken}
 
     async def _store(self, reasons: list[str]) -> dict[str, Any]:
         try:
@@ -103,7 +124,7 @@ class Health:
             return {"state": state}
         return {"state": "running", "jobs": len(self.scheduler.get_jobs())}
 
-    async def _sources(self, reasons: list[str]) -> dict[str, Any]:
+    async def _sources(self, reasons: list[str], ops: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         if not self.sources:
             return {}
         try:
@@ -137,6 +158,16 @@ class Health:
                 entry["state"] = "failing"
             elif row is None or row.last_polled_at is None:
                 entry["state"] = "pending"
+            st = ops.get(f"source:{source.name}")
+            if st is not None:
+                entry["consecutive_failures"] = st.failures
+                entry["last_good_papers"] = st.last_good
+                if st.state == "dropped":
+                    if entry["state"] == "ok":
+                        entry["state"] = "dropped"
+                    warnings.append(f"source {source.name}: sharp drop, the last poll returned {st.detail}")
+                elif st.state == "failing":
+                    warnings.append(f"source {source.name}: failed {st.failures} polls in a row: {st.detail}")
             out[source.name] = entry
         return out
 

@@ -14,6 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from feeds.sources.fetch import Fetcher
 from feeds.sources.poll import SourceSpec, poll
 from paperboy.config import Config, SourceConfig
+from paperboy.ops import OpsMonitor
 from storage.errors import PaperboyError
 from storage.models import IngestReport
 from storage.store import Store
@@ -68,6 +69,13 @@ class Jobs:
         self.digest = digest
         self.stats = PollStats()
         self.last_run: dict[str, datetime] = {}
+        self.ops = OpsMonitor(store, config.ops)
+
+    async def _ops(self, call: Awaitable[object]) -> None:
+        try:
+            await call
+        except Exception:
+            log.exception("recording the source's health for the ops channel failed")
 
     async def register_sources(self) -> None:
         for source in self.config.sources:
@@ -96,12 +104,14 @@ class Jobs:
             self.stats.count(name, "error")
             self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
             await self.store.record_poll(name, error=message)
+            await self._ops(self.ops.poll_failed(name, message))
             return None
         if outcome.not_modified or outcome.result is None:
             self.stats.count(name, "unchanged")
             await self.store.record_poll(
                 name, etag=outcome.etag, last_modified=outcome.last_modified, content_hash=outcome.content_hash
             )
+            await self._ops(self.ops.poll_ok(name, None))
             return IngestReport()
         report = await self.store.ingest(
             outcome.result.records,
@@ -116,6 +126,7 @@ class Jobs:
             name, etag=outcome.etag, last_modified=outcome.last_modified, content_hash=outcome.content_hash
         )
         self.stats.count(name, "changed" if report.changed else "unchanged")
+        await self._ops(self.ops.poll_ok(name, len(outcome.result.records)))
         log.info(
             "source %s: %d new, %d updated, %d unchanged, %d skipped",
             name, report.new, report.updated, report.unchanged, len(report.skipped) + len(outcome.result.problems),
@@ -139,6 +150,7 @@ class Jobs:
         if self.drain is None:
             return 0
         self.last_run["outbox"] = datetime.now(UTC)
+        await self._ops(self.ops.flush())  # changes the ops channel could not take yet
         try:
             return await self.drain()
         except Exception:
@@ -152,7 +164,7 @@ class Jobs:
         try:
             return await self.digest()
         except Exception:
-            log.exception("posting the digest failed; it will be retried next week")
+            log.exception("posting digests failed; their papers stay owed to the next run")
             return 0
 
     def schedule(self, scheduler: AsyncIOScheduler, *, first_poll_now: bool = True) -> None:
@@ -183,6 +195,6 @@ class Jobs:
                 self.post_digest,
                 CronTrigger.from_crontab(sched.digest_cron, timezone=sched.timezone),
                 id="digest",
-                name="weekly digest",
+                name="digests",
                 **common,
             )

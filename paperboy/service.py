@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.runner import start_bot, start_webhooks
+from bot.runner import ops_poster, start_bot, start_webhooks
 from feeds.publish import FeedSettings
 from feeds.sources.fetch import Fetcher
 from feeds.web import invalidate, make_app
@@ -154,10 +154,17 @@ async def serve(
                 "(and see [discord] in config.example.toml) to turn it on"
             )
         if config.announce:
-            announcer = await start_webhooks(config, store, session, jobs, say, metrics=running.metrics)
+            announcer = await start_webhooks(
+                config, store, session, jobs, say, metrics=running.metrics, bot=running.bot  # type: ignore[arg-type]
+            )
             # A webhook post under way is recorded before the session and store close.
             stack.push_async_callback(announcer.wait_idle)
 
+        jobs.ops.poster = ops_poster(config, session, running.bot)  # type: ignore[arg-type]
+        if jobs.ops.poster is not None:
+            ops = config.ops
+            where = f"channel {ops.channel}" if ops.channel else f"the webhook in {ops.webhook_env}"
+            say(f"ops: source failures, sharp drops, recoveries and broken subscriptions go to {where}")
         await jobs.register_sources()
         jobs.schedule(scheduler)
         scheduler.start()

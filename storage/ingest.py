@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from storage.db import iso, utcnow
 from storage.merge import (
     Reported,
+    is_published_version,
     merge,
     normalise_doi,
     pack,
@@ -166,6 +167,26 @@ def _find_existing(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
             if abs(record.published.year - int(published[:4])) > 1:
                 continue
         return int(paper_id)
+    if record.doi and not record.arxiv_id and record.authors:
+        return _find_preprint(conn, record)
+    return None
+
+
+def _find_preprint(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
+    """The unpublished preprint a retitled, DOI-only published version belongs to (storage.merge rules)."""
+    cur = conn.execute(
+        "SELECT p.id, p.title, p.published, p.authors_truncated FROM papers p"
+        " WHERE p.doi IS NULL AND p.arxiv_id IS NOT NULL AND p.id IN (SELECT pa.paper_id FROM paper_authors pa"
+        " JOIN authors a ON a.id = pa.author_id WHERE a.key = ? AND pa.inferred = 0)",
+        (author_key(record.authors[0]),),
+    )
+    for paper_id, title, published, truncated in cur.fetchall():
+        names = tuple(row[0] for row in conn.execute(
+            "SELECT name FROM paper_authors WHERE paper_id = ? AND inferred = 0 ORDER BY position", (paper_id,)
+        ))
+        when = date.fromisoformat(published) if published else None
+        if is_published_version(record, title, names, bool(truncated), when):
+            return int(paper_id)
     return None
 
 
@@ -508,11 +529,12 @@ def _queue_deliveries(conn: sqlite3.Connection, batch: _Batch) -> int:
     Only papers new to the store and not older than ``[announce] max_age`` when
     first seen are announced (a new source's backlog is stored, never posted);
     the target, include and exclude rules are storage/subscriptions.py's.
-    Digest subscriptions get no per-paper rows; paused ones do, held until resumed.
+    Digest subscriptions get rows too (each digest takes the rows owed since the last);
+    paused ones get them as well, held until resumed.
     """
     if not batch.new_ids:
         return 0
-    subs = subscriptions_sync(conn, "WHERE digest = 0")
+    subs = subscriptions_sync(conn)
     if not subs:
         return 0
     rules = rules_sync(conn, batch.max_age)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from storage.models import Link, PaperRecord
-from storage.text import slugify
+from storage.text import author_key, is_stopword, phrase_words, slugify
 
 # Higher wins: arXiv knows the full author list and the newest abstract; a
 # listing is a scraped snapshot that may truncate authors.
@@ -139,8 +139,11 @@ def merge(reports: list[Reported]) -> PaperRecord:
         if rec.code_url:
             code_url = rec.code_url
             break
+    # A published version's title is the paper's final name: the best-ranked source that
+    # carries a DOI or journal reference names the paper, when one does.
+    published = [rec for rec in records if rec.doi or rec.journal_ref]
     return PaperRecord(
-        title=first("title"),
+        title=published[0].title if published else first("title"),
         authors=author_rec.authors,
         authors_truncated=author_rec.authors_truncated,
         abstract=first("abstract"),
@@ -161,3 +164,75 @@ def merge(reports: list[Reported]) -> PaperRecord:
 
 def _is_listing(reports: list[Reported], record: PaperRecord) -> bool:
     return any(r.record is record and r.kind == "listing" for r in reports)
+
+
+# -- a published version joining its preprint ---------------------------------------------
+
+# How close two titles must be for a DOI-only published version to join its preprint: the
+# Dice coefficient of their content-word sets (folded, singular, stopwords dropped). 0.8
+# keeps "X for Y" and "Towards X for Y: a Study" together (one or two words added or
+# dropped in a title of six or more) and keeps apart two papers of one group that differ
+# by one word in a short title ("Robust diffusion for medical images" vs "Efficient ...",
+# 0.75). Titles whose numbers or part numerals differ ("Part I" / "Part II", "3D" / "4D")
+# never join, however close.
+TITLE_CLOSENESS = 0.8
+# A journal version may come out the year after its preprint, never before it.
+YEAR_SPREAD = 1
+_NUMERALS = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
+
+
+def title_words(title: str) -> frozenset[str]:
+    return frozenset(w for w in phrase_words(title) if not is_stopword(w))
+
+
+def title_closeness(a: str, b: str) -> float:
+    """Dice coefficient of the two titles' content words: 1.0 same words, 0.0 none shared."""
+    wa, wb = title_words(a), title_words(b)
+    if not wa or not wb:
+        return 0.0
+    return 2 * len(wa & wb) / (len(wa) + len(wb))
+
+
+def _numbered(words: frozenset[str]) -> bool:
+    return any(w in _NUMERALS or any(c.isdigit() for c in w) for w in words)
+
+
+def titles_close(a: str, b: str) -> bool:
+    wa, wb = title_words(a), title_words(b)
+    if _numbered(wa ^ wb):
+        return False
+    return title_closeness(a, b) >= TITLE_CLOSENESS
+
+
+def authors_agree(
+    record: tuple[str, ...], record_truncated: bool, stored: tuple[str, ...], stored_truncated: bool
+) -> bool:
+    """The same people: equal author sets, or, where a list is cut short ("et al."), the same
+    first author and every listed name of the shorter list in the longer."""
+    ka = [author_key(n) for n in record if author_key(n)]
+    kb = [author_key(n) for n in stored if author_key(n)]
+    if not ka or not kb:
+        return False
+    if set(ka) == set(kb):
+        return True
+    if not (record_truncated or stored_truncated) or ka[0] != kb[0]:
+        return False
+    short, long_ = (ka, kb) if len(ka) <= len(kb) else (kb, ka)
+    return set(short) <= set(long_)
+
+
+def years_agree(published: date | None, preprint: date | None) -> bool:
+    if published is None or preprint is None:
+        return published is None and preprint is None
+    return 0 <= published.year - preprint.year <= YEAR_SPREAD
+
+
+def is_published_version(
+    record: PaperRecord, title: str, authors: tuple[str, ...], truncated: bool, published: date | None
+) -> bool:
+    """Whether a DOI-only ``record`` is the published version of the stored preprint described."""
+    return (
+        authors_agree(record.authors, record.authors_truncated, authors, truncated)
+        and years_agree(record.published, published)
+        and titles_close(record.title, title)
+    )

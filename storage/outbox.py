@@ -69,7 +69,7 @@ class Outbox:
         channel_id: int | None = None,
         webhook_url: str | None = None,
         backfill: int = 0,
-        digest: int = 0,
+        digest: int | bool = 0,
         include: str = "",
         exclude: str = "",
         mention_role_id: int | None = None,
@@ -90,6 +90,7 @@ class Outbox:
         value = None if target == "all" else value
         include_items = parse_filters(include, "include")
         exclude_items = parse_filters(exclude, "exclude")
+        days = _validated_days(digest)
         now = iso(utcnow())
         async with self.db.transaction() as conn:
             await conn.execute(
@@ -99,7 +100,7 @@ class Outbox:
                 " ON CONFLICT DO UPDATE SET paused_reason = NULL, digest = excluded.digest,"
                 " include_text = excluded.include_text, exclude_text = excluded.exclude_text,"
                 " mention_role_id = excluded.mention_role_id",
-                (guild_id, channel_id, webhook_url, target, value, int(digest), now,
+                (guild_id, channel_id, webhook_url, target, value, days, now,
                  filters_text(include_items), filters_text(exclude_items),
                  mention_role_id),
             )
@@ -267,7 +268,8 @@ class Outbox:
             + ", ".join("s." + c.strip() for c in SUB_COLUMNS.split(","))
             + " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
             " JOIN papers p ON p.id = d.paper_id"
-            " WHERE d.status = 'pending' AND s.paused_reason IS NULL AND s.paused_at IS NULL"
+            " WHERE d.status = 'pending' AND s.paused_reason IS NULL AND s.paused_at IS NULL AND s.digest = 0"
+            " AND d.id NOT IN (SELECT delivery_id FROM digest_items)"
             " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
             " ORDER BY d.id LIMIT ?",
             (now_s, limit),
@@ -276,12 +278,38 @@ class Outbox:
             PendingDelivery(_delivery(r[0:9]), _subscription(r[11 : 11 + _SUB_COUNT]), r[9], r[10]) for r in rows
         ]
 
-    async def mark_sent(self, delivery_id: int, message_id: int | None) -> None:
+    async def mark_sent(self, delivery_id: int, message_id: int | None, note: str | None = None) -> None:
+        """Posted (``note`` says so when the outcome was inferred rather than seen)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE deliveries SET status = 'sent', message_id = ?, sent_at = ?,"
-                " attempts = attempts + 1, last_error = NULL WHERE id = ?",
-                (message_id, iso(utcnow()), delivery_id),
+                " attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (message_id, iso(utcnow()), note, delivery_id),
+            )
+
+    async def pending_updates(self, limit: int = 50) -> list[PendingDelivery]:
+        """Posted announcements whose paper changed since (a DOI, venue, version or title)."""
+        rows = await self.db.fetchall(
+            "SELECT d.id, d.subscription_id, d.paper_id, d.status, d.attempts, d.nonce,"
+            " d.created_at, d.message_id, d.last_error, p.key, "
+            + ", ".join("s." + c.strip() for c in SUB_COLUMNS.split(","))
+            + " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+            " JOIN papers p ON p.id = d.paper_id"
+            " WHERE d.update_pending = 1 AND s.paused_reason IS NULL ORDER BY d.id LIMIT ?",
+            (limit,),
+        )
+        return [PendingDelivery(_delivery(r[0:9]), _subscription(r[10 : 10 + _SUB_COUNT]), r[9]) for r in rows]
+
+    async def updated_note(self, delivery_id: int) -> str | None:
+        row = await self.db.fetchone("SELECT updated_note FROM deliveries WHERE id = ?", (delivery_id,))
+        return row[0] if row else None
+
+    async def mark_updated(self, delivery_id: int, note: str) -> None:
+        """The posted message now shows ``note`` (edited, or replied under)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET update_pending = 0, updated_note = ? WHERE id = ?",
+                (note, delivery_id),
             )
 
     async def mark_retry(self, delivery_id: int, error: str, delay: float) -> None:
@@ -317,6 +345,16 @@ class Outbox:
 async def rules_async(conn, max_age=None) -> Rules:
     async with conn.execute(TOPICS_SQL) as cur:
         return Rules.from_topic_rows(await cur.fetchall(), max_age)
+
+
+def _validated_days(digest: int | bool) -> int:
+    """Days per digest: 0 posts papers as they arrive, 1 daily, 7 weekly (True, the old flag, is weekly)."""
+    if digest is True:
+        return 7
+    days = int(digest)
+    if not 0 <= days <= 31:
+        raise InvalidInputError(f"digest must be 0 (as they arrive), 1 (daily) or 7 (weekly) days, not {days}")
+    return days
 
 
 async def matching_papers(conn, sub: Subscription, limit: int, *, scan: int = 500) -> list[tuple[int, str]]:

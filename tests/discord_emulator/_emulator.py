@@ -185,6 +185,24 @@ class DiscordEmulator(InteractionDriver):
         self._rest.settings.interaction_window = seconds
 
     @property
+    def honour_nonce(self) -> bool:
+        """False: ``enforce_nonce`` is ignored, as after Discord's few-minute nonce window."""
+        return self._rest.honour_nonce
+
+    @honour_nonce.setter
+    def honour_nonce(self, value: bool) -> None:
+        self._rest.honour_nonce = value
+
+    @property
+    def post_delay(self) -> float:
+        """Seconds a message create (channel or webhook) waits after posting before it answers."""
+        return self._rest.post_delay
+
+    @post_delay.setter
+    def post_delay(self, value: float) -> None:
+        self._rest.post_delay = value
+
+    @property
     def message_rate(self) -> tuple[int, float]:
         """Per-channel message-send limit: (messages, per seconds); Discord: (5, 5.0)."""
         return self._rest.settings.message_rate

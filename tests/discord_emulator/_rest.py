@@ -7,6 +7,7 @@ authenticated and rate limited like Discord, and gets Discord's headers and
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -67,6 +68,11 @@ class Rest:
         self.interactions: dict[int, InteractionResult] = {}
         self.by_token: dict[str, InteractionResult] = {}
         self.allowed_mentions: dict[int, Any] = {}
+        # False emulates a resend after Discord's nonce window (minutes): enforce_nonce is ignored.
+        self.honour_nonce = True
+        # Seconds between storing a posted message and answering: widens the window in which a
+        # killed client has been posted to but has not heard so (the kill sweep aims there).
+        self.post_delay = 0.0
 
     # -- app and middleware -------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -406,10 +412,11 @@ class Rest:
         cid = self.channel_for(request)
         body = self.body(request)
         nonce = body.get("nonce")
-        if nonce is not None and body.get("enforce_nonce"):
+        if nonce is not None and body.get("enforce_nonce") and self.honour_nonce:
             earlier = self.world.nonces.get((cid, str(nonce)))
             if earlier is not None and earlier not in self.world.deleted_messages:
                 return json_response(self.world.messages_by_id[earlier])
+        body = self._resolve_reference(cid, body)
         message = new_message(
             self.world, channel_id=cid, author=self.world.bot_user.payload(), body=body,
             attachments=self.attachments(request, cid),
@@ -420,7 +427,22 @@ class Rest:
         if nonce is not None and body.get("enforce_nonce"):
             self.world.nonces[(cid, str(nonce))] = int(message["id"])
         await self.announce("MESSAGE_CREATE", message)
+        if self.post_delay:
+            await asyncio.sleep(self.post_delay)
         return json_response(message)
+
+    def _resolve_reference(self, cid: int, body: dict[str, Any]) -> dict[str, Any]:
+        """A reply to a missing message fails (400), or with fail_if_not_exists false posts as no reply."""
+        ref = body.get("message_reference")
+        if not ref:
+            return body
+        mid = int(ref.get("message_id") or 0)
+        target = self.world.messages_by_id.get(mid)
+        if target is not None and mid not in self.world.deleted_messages and int(target["channel_id"]) == cid:
+            return body | {"message_reference": {**ref, "message_id": str(mid)}}
+        if ref.get("fail_if_not_exists", True):
+            raise DiscordError(400, 50035, "Invalid Form Body: message_reference: Unknown message")
+        return {k: v for k, v in body.items() if k != "message_reference"}
 
     async def patch_message(self, request: web.Request) -> web.Response:
         cid = self.channel_for(request)
