@@ -105,7 +105,8 @@ async def test_ops_channel_posts_each_change_once_and_healthz_and_stats_agree(
             # A subscription whose channel the bot may no longer post in breaks, and is reported once.
             await store.outbox.subscribe(target="all", value=None, guild_id=guild.id, channel_id=papers.id)
             emu.refuse_channel(papers.id, 403)
-            await store.ingest([record("A paper for a forbidden channel", "Ada Lovelace", published=date.today())], source="cli")
+            recent = record("A paper for a forbidden channel", "Ada Lovelace", published=date.today())
+            await store.ingest([recent], source="cli")
             await jobs.drain_outbox()
             await jobs.drain_outbox()
             broken = emu.messages(ops.id)[3:]
