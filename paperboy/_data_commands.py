@@ -12,6 +12,7 @@ from typing import Any
 from paperboy.config import Config
 from paperboy.inputs import paper_json, read_records
 from paperboy.progress import Progress
+from storage.authors import also_matching
 from storage.errors import InvalidInputError, NotAListingError, PaperboyError
 from storage.models import Paper, PaperRecord
 from storage.search_rank import SearchHit
@@ -171,7 +172,7 @@ async def cmd_search(args: argparse.Namespace, config: Config) -> int:
 async def cmd_author(args: argparse.Namespace, config: Config) -> int:
     store = await open_store(config)
     try:
-        matches = await store.match_authors(args.query, limit=10)
+        matches = await store.match_authors(args.query, limit=25)
         profile = await store.author_profile(matches[0].key) if matches else None
     finally:
         await store.close()
@@ -193,8 +194,10 @@ async def cmd_author(args: argparse.Namespace, config: Config) -> int:
         return 1
     years = f"{profile.years[0]}–{profile.years[1]}" if profile.years else "no dated papers"
     print(f"{profile.name} — {len(profile.papers)} papers, {years}")
-    if len(matches) > 1:
-        print("Also matching: " + ", ".join(m.name for m in matches[1:6]))
+    others = [matches[i] for i in also_matching([m.score for m in matches])]
+    if others:
+        print("Also matching: " + ", ".join(f"{m.name} ({m.papers} paper{'s' if m.papers != 1 else ''})"
+                                            for m in others))
     print("\nPapers (newest first):")
     for paper in profile.papers:
         print(f"  - {_line(paper)}")
