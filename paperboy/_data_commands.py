@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from paperboy.config import Config
+from paperboy.config import Config, search_acronyms
 from paperboy.inputs import paper_json, read_records
 from paperboy.progress import Progress
 from storage.authors import also_matching
@@ -25,7 +25,9 @@ def _print_json(data: Any) -> None:
 
 
 async def open_store(config: Config) -> Store:
-    return await Store.open(config.store.path)
+    store = await Store.open(config.store.path)
+    store.use_acronyms(search_acronyms(config))
+    return store
 
 
 def _fingerprint(path: Path, args: argparse.Namespace) -> str:
