@@ -257,11 +257,18 @@ class SearchIndex:
         searcher = self._index.searcher()
         return int(searcher.doc_freq("title", term)) + int(searcher.doc_freq("abstract", term))
 
+    def vocabulary(self, prefix: str, limit: int = 5_000) -> list[tuple[str, int]]:
+        """Analysed terms of titles and abstracts starting with ``prefix``, with their paper counts."""
+        searcher = self._index.searcher()
+        counts: dict[str, int] = {}
+        for field in ("title", "abstract"):
+            for term, n in searcher.terms_with_prefix(field, prefix, limit=limit):
+                counts[term] = counts.get(term, 0) + int(n)
+        return list(counts.items())
+
     def _alt_query(self, alt: Alt, field: str) -> tantivy.Query:
         if alt.kind == "prefix":
             q = tantivy.Query.regex_query(self._schema, field, alt.terms[0] + ".*")
-        elif alt.kind == "fuzzy":
-            q = tantivy.Query.fuzzy_term_query(self._schema, field, alt.terms[0], distance=alt.distance)
         elif len(alt.terms) == 1:
             q = tantivy.Query.term_query(self._schema, field, alt.terms[0])
         else:

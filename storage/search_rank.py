@@ -5,8 +5,9 @@ the user typed and matched by any of its *alternatives*: the words themselves,
 a quoted or learnt phrase, an acronym's long form or the acronym of a long form
 (learnt from the lab's abstracts first, then from the shipped dictionary), and,
 for a word the papers rarely or never use, approximate forms: a stem prefix
-(``mammography`` → ``mammogr*`` finds *mammograms*) and terms one or two edits
-away (``segmantation`` → *segment*). Both engines answer the same plan.
+(``mammography`` → ``mammogr*`` finds *mammograms*) and, where the engine can
+list its terms (Tantivy), terms one or two edits away that share the word's first
+three letters (``segmantation`` → *segment*). Both engines answer the same plan.
 
 The engine returns a pool of candidates (every word first, then any word); the
 pool is re-ranked here by, in order: how many of the query's words a paper
@@ -48,9 +49,8 @@ class Alt:
     """One way a group may match: analysed terms in a row, or an approximate single term."""
 
     terms: tuple[str, ...]
-    kind: str  # "word" | "phrase" | "expansion" | "prefix" | "fuzzy"
-    label: str  # what to show: the words, the long form, "mammogr*", "~segmant"
-    distance: int = 0  # for "fuzzy"
+    kind: str  # "word" | "phrase" | "expansion" | "prefix" | "fuzzy" (a term a typo away)
+    label: str  # what to show: the words, the long form, "mammogr*", "~segment"
 
     @property
     def approximate(self) -> bool:
@@ -168,7 +168,14 @@ def _chunk_group(chunk: str, analyzer: Analyzer, expansions: Expansions) -> Grou
         phrase = expansions.by_acronym[key]
         alts.append(Alt(analyzer.terms(phrase), "expansion", phrase))
         alts.append(Alt(analyzer.terms(key), "word", key))
+        alts += [Alt(analyzer.terms(a), "expansion", a) for a in _narrower(phrase, expansions)]
     return Group(typed, 1, _unique(alts), optional=is_stopword(typed) and not key)
+
+
+def _narrower(phrase: str, expansions: Expansions, limit: int = 3) -> list[str]:
+    """Acronyms whose long form starts with ``phrase``: OOD also finds OoDD (OOD detection)."""
+    head = phrase + " "
+    return sorted(a for p, a in expansions.by_phrase.items() if p.startswith(head))[:limit]
 
 
 def _unquoted(segment: str, analyzer: Analyzer, expansions: Expansions) -> list[Group]:
@@ -185,6 +192,8 @@ def _unquoted(segment: str, analyzer: Analyzer, expansions: Expansions) -> list[
     while i < len(chunks):
         found = None
         for n in range(min(6, len(chunks) - i), 0, -1):
+            if n == 1 and len(words(chunks[i])) == 1:
+                break  # one word alone: itself, and its long form if it is an acronym (below)
             for spelled in (plain, spelled_long):
                 run = [w for ws in spelled[i : i + n] for w in ws]
                 if len(run) < 2:
@@ -212,22 +221,44 @@ def _unquoted(segment: str, analyzer: Analyzer, expansions: Expansions) -> list[
     return out
 
 
-def approximate_alts(group: Group, df: int, papers: int) -> list[Alt]:
-    """Prefix and edit-distance forms of a rare single word (none for common or short words)."""
+def approximable(group: Group) -> str | None:
+    """The stem of a single typed word that may get approximate forms, or None."""
     if group.words != 1 or group.quoted or group.optional or len(group.alts) != 1:
-        return []
+        return None
     (alt,) = group.alts
     if len(alt.terms) != 1 or alt.kind != "word":
-        return []
+        return None
     stem = alt.terms[0]
-    if len(stem) < APPROX_MIN_STEM or not stem.isalpha() or df > max(APPROX_MAX_DF, papers * APPROX_PER_MILLE / 1000):
-        return []
-    out = []
+    return stem if len(stem) >= APPROX_MIN_STEM and stem.isalpha() else None
+
+
+def is_rare(df: int, papers: int) -> bool:
+    return df <= max(APPROX_MAX_DF, papers * APPROX_PER_MILLE / 1000)
+
+
+def prefix_alt(stem: str, df: int) -> Alt | None:
+    """The stem cut to 70% (at least five letters): ``mammographi`` → ``mammogr*``."""
     cut = max(APPROX_MIN_STEM, math.floor(len(stem) * 0.7))
     if cut < len(stem) or df == 0:
-        out.append(Alt((stem[:cut],), "prefix", stem[:cut] + "*"))
-    out.append(Alt((stem,), "fuzzy", "~" + stem, distance=1 if len(stem) < 8 else 2))
-    return out
+        return Alt((stem[:cut],), "prefix", stem[:cut] + "*")
+    return None
+
+
+def fuzzy_distance(stem: str) -> int:
+    return 1 if len(stem) < 8 else 2
+
+
+def near_terms(stem: str, vocabulary: Iterable[tuple[str, int]], limit: int = 3) -> list[Alt]:
+    """Terms of the index one or two edits from ``stem`` (sharing its first letters), closest first."""
+    distance = fuzzy_distance(stem)
+    found = []
+    for term, count in vocabulary:
+        if term != stem and abs(len(term) - len(stem)) <= distance:
+            d = Levenshtein.distance(term, stem, score_cutoff=distance)
+            if d <= distance:
+                found.append((d, -count, term))
+    found.sort()
+    return [Alt((term,), "fuzzy", "~" + term) for _, _, term in found[:limit]]
 
 
 # -- matching one paper ------------------------------------------------------------------------
@@ -281,15 +312,6 @@ def _alt_in(alt: Alt, terms: Sequence[str], vocab: set[str]) -> str | None:
     if alt.kind == "prefix":
         prefix = alt.terms[0]
         return next((t for t in sorted(vocab) if t.startswith(prefix)), None)
-    if alt.kind == "fuzzy":
-        target = alt.terms[0]
-        best = None
-        for t in vocab:
-            if abs(len(t) - len(target)) <= alt.distance and t[:1] == target[:1]:
-                d = Levenshtein.distance(t, target, score_cutoff=alt.distance)
-                if d <= alt.distance and (best is None or d < best[0] or (d == best[0] and t < best[1])):
-                    best = (d, t)
-        return best[1] if best else None
     if len(alt.terms) == 1:
         return alt.terms[0] if alt.terms[0] in vocab else None
     return " ".join(alt.terms) if _find_run(terms, alt.terms) else None
@@ -374,5 +396,20 @@ def rerank(plan: Plan, rows: Iterable[tuple[int, str, str, float]], analyzer: An
     return ranked
 
 
-__all__ = ["POOL", "Alt", "Analyzer", "Group", "Match", "Plan", "Ranked", "SearchHit", "approximate_alts", "build_plan",
-           "rank_one", "rerank"]
+__all__ = [
+    "POOL",
+    "Alt",
+    "Analyzer",
+    "Group",
+    "Match",
+    "Plan",
+    "Ranked",
+    "SearchHit",
+    "approximable",
+    "build_plan",
+    "is_rare",
+    "near_terms",
+    "prefix_alt",
+    "rank_one",
+    "rerank",
+]

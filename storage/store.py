@@ -361,19 +361,23 @@ class Store:
         return [SearchHit(papers_by_id[r.paper_id], r) for r in ranked if r.paper_id in papers_by_id]
 
     async def _approximated(self, plan: rank.Plan, papers: int) -> rank.Plan:
-        """The plan with prefix and edit-distance forms for its rare words."""
+        """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
         groups = []
         for group in plan.groups:
-            if rank.approximate_alts(group, 0, papers):
-                alt = group.alts[0]
+            stem = rank.approximable(group)
+            if stem is not None:
                 if self.index is not None:
-                    df = self.index.doc_freq(alt.terms[0])
+                    index = self.index
+                    df = index.doc_freq(stem)
+                    near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rank.is_rare(df, papers) else []
                 else:
                     row = await self.db.fetchone(
-                        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (build_match(alt.label),)
+                        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (build_match(group.text),)
                     )
-                    df = int(row[0]) if row else 0
-                group = group.with_alts(rank.approximate_alts(group, df, papers))
+                    df, near = (int(row[0]) if row else 0), []
+                if rank.is_rare(df, papers):
+                    prefix = rank.prefix_alt(stem, df)
+                    group = group.with_alts([*([prefix] if prefix else []), *near])
             groups.append(group)
         return rank.Plan(tuple(groups), plan.terms)
 
