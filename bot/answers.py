@@ -14,6 +14,7 @@ from datetime import datetime
 from bot.limits import EMBED_FIELD_VALUE_MAX, clip
 from bot.markdown import code, escape, link, one_line
 from bot.model import AMBER, GREEN, GREY, Answer, Card, Field, Page
+from storage.authors import also_matching
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import AuthorProfile, Paper, Topic
 from storage.ops import OpsStates
@@ -215,7 +216,7 @@ async def resolve_author(store: Store, text: str) -> tuple[AuthorProfile, list[s
     profile = await store.author_profile(wanted)
     others: list[str] = []
     if profile is None:
-        matches = await store.match_authors(wanted, limit=6)
+        matches = await store.match_authors(wanted, limit=25)
         if not matches:
             raise NotFoundError(
                 f"No author resembles {clip(wanted, 80)!r}. Start typing a name and pick one of the "
@@ -224,7 +225,7 @@ async def resolve_author(store: Store, text: str) -> tuple[AuthorProfile, list[s
         profile = await store.author_profile(matches[0].key)
         if profile is None:  # pragma: no cover - the index and the table disagree only mid-ingest
             raise NotFoundError(f"The author {matches[0].name!r} has just gone; try again.")
-        others = [m.name for m in matches[1:] if m.score >= 80]
+        others = [f"{matches[i].name} ({matches[i].papers})" for i in also_matching([m.score for m in matches])]
     return profile, others
 
 

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from paperboy.config import Config
+from paperboy.config import Config, search_acronyms
 from paperboy.inputs import paper_json, read_records
 from paperboy.progress import Progress
+from storage.authors import also_matching
 from storage.errors import InvalidInputError, NotAListingError, PaperboyError
 from storage.models import Paper, PaperRecord
+from storage.search_rank import SearchHit
 from storage.store import Store
 
 
@@ -23,7 +25,9 @@ def _print_json(data: Any) -> None:
 
 
 async def open_store(config: Config) -> Store:
-    return await Store.open(config.store.path, announce_max_age=config.max_age)
+    store = await Store.open(config.store.path, announce_max_age=config.max_age)
+    store.use_acronyms(search_acronyms(config))
+    return store
 
 
 def _fingerprint(path: Path, args: argparse.Namespace) -> str:
@@ -132,28 +136,45 @@ def _line(paper: Paper) -> str:
     return f"{paper.title}\n    {authors} · {paper.category or '-'} · {when} · {paper.key}"
 
 
+def explain_line(hit: SearchHit) -> str:
+    """Why a hit is where it is, in one line: words matched, each match and its field, signals."""
+    r = hit.ranked
+    parts = []
+    for m in r.matches:
+        how = m.kind if m.matched == m.query else f"{m.kind} {m.matched!r}"
+        if m.kind in ("prefix", "fuzzy"):
+            how += f" → {m.found}"
+        parts.append(f"{m.query!r} as {how} in {m.field}")
+    text = f"matched {r.coverage} of {r.words} word{'s' if r.words != 1 else ''}: " + ("; ".join(parts) or "nothing")
+    if r.signals:
+        text += " · " + "; ".join(r.signals)
+    return text
+
+
 async def cmd_search(args: argparse.Namespace, config: Config) -> int:
     if len(args.query) > 5000:
         raise InvalidInputError("the query is longer than 5,000 characters; shorten it")
     store = await open_store(config)
     try:
-        papers = await store.search(args.query, limit=min(args.limit, 100))
+        hits = await store.search_hits(args.query, limit=min(args.limit, 100))
     finally:
         await store.close()
     if args.json:
-        _print_json([paper_json(p) for p in papers])
-    elif not papers:
+        _print_json([{**paper_json(h.paper), "match": h.explain()} for h in hits])
+    elif not hits:
         print(f"No papers match {args.query!r}. Try fewer or different words, or `paperboy topics`.")
     else:
-        for rank, paper in enumerate(papers, 1):
-            print(f"{rank:>2}. {_line(paper)}")
+        for rank, hit in enumerate(hits, 1):
+            print(f"{rank:>2}. {_line(hit.paper)}")
+            if args.explain:
+                print(f"    {explain_line(hit)}")
     return 0
 
 
 async def cmd_author(args: argparse.Namespace, config: Config) -> int:
     store = await open_store(config)
     try:
-        matches = await store.match_authors(args.query, limit=10)
+        matches = await store.match_authors(args.query, limit=25)
         profile = await store.author_profile(matches[0].key) if matches else None
     finally:
         await store.close()
@@ -175,8 +196,10 @@ async def cmd_author(args: argparse.Namespace, config: Config) -> int:
         return 1
     years = f"{profile.years[0]}–{profile.years[1]}" if profile.years else "no dated papers"
     print(f"{profile.name} — {len(profile.papers)} papers, {years}")
-    if len(matches) > 1:
-        print("Also matching: " + ", ".join(m.name for m in matches[1:6]))
+    others = [matches[i] for i in also_matching([m.score for m in matches])]
+    if others:
+        print("Also matching: " + ", ".join(f"{m.name} ({m.papers} paper{'s' if m.papers != 1 else ''})"
+                                            for m in others))
     print("\nPapers (newest first):")
     for paper in profile.papers:
         print(f"  - {_line(paper)}")

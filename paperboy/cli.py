@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     search = add("search", data.cmd_search, "Search titles and abstracts; acronyms and phrases expand.")
     search.add_argument("query", help="words to look for; any text is safe")
     search.add_argument("--limit", type=_positive, default=10, help="how many papers (default 10, at most 100)")
-    search.add_argument("--json", action="store_true", help="print papers as JSON")
+    search.add_argument("--json", action="store_true", help="print papers as JSON, each with what matched")
+    search.add_argument("--explain", action="store_true",
+                        help="say under each paper which words, phrases or expansions matched, and where")
 
     author = add("author", data.cmd_author, "Find an author (typos, order, initials forgiven) and show a profile.")
     author.add_argument("query", help="a name, e.g. 'Lee, Jae-Hun' or 'j lee'")

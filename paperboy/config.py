@@ -149,6 +149,40 @@ DIGEST_DAYS = {"off": 0, "daily": 1, "weekly": 7}
 
 
 @dataclass(frozen=True, slots=True)
+class SearchConfig:
+    """[search]: the field acronyms search falls back on when the lab's papers do not define them."""
+
+    builtin_acronyms: bool = True  # the shipped dictionary (storage/acronyms.toml)
+    acronyms: tuple[tuple[str, str], ...] = ()  # ACRONYM = "long form"; "" removes a shipped one
+
+
+def _acronym_table(value: object, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f'{where}: expected a table such as {{ RL = "reinforcement learning" }}, got {value!r}')
+    out = []
+    for acronym, phrase in value.items():
+        if not isinstance(phrase, str):
+            raise ConfigError(f"{where}.{acronym}: expected the long form as a string (\"\" removes it), "
+                              f"got {phrase!r}")
+        if not acronym.strip() or any(c.isspace() for c in acronym.strip()):
+            raise ConfigError(f"{where}: {acronym!r} is not one word; an acronym has no spaces")
+        if phrase.strip() and not any(c.isalnum() for c in phrase):
+            raise ConfigError(f"{where}.{acronym}: the long form {phrase!r} has no words")
+        out.append((acronym.strip(), phrase.strip()))
+    return tuple(out)
+
+
+def search_acronyms(config: Config) -> dict[str, str]:
+    """The acronym dictionary search uses: the shipped one (unless turned off) with [search] acronyms over it."""
+    from storage import acronyms
+
+    try:
+        return acronyms.load(dict(config.search.acronyms), builtin=config.search.builtin_acronyms)
+    except InvalidInputError as exc:
+        raise ConfigError(f"{config.path or 'config'}: [search] acronyms: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
@@ -156,6 +190,7 @@ class Config:
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     sources: tuple[SourceConfig, ...] = ()
     announce: tuple[AnnounceConfig, ...] = ()
     ops: OpsConfig = field(default_factory=OpsConfig)
@@ -192,6 +227,7 @@ _TABLES: dict[str, type] = {
     "schedule": ScheduleConfig,
     "logging": LoggingConfig,
     "ops": OpsConfig,
+    "search": SearchConfig,
 }
 _DURATION_KEYS = {"interval", "outbox_interval", "jitter", "misfire_grace"}
 _CHOICES = {
@@ -205,6 +241,8 @@ _CHOICES = {
 
 
 def _coerce(table: str, key: str, value: object, default: object, where: str) -> object:
+    if (table, key) == ("search", "acronyms"):
+        return _acronym_table(value, where)
     if key in _DURATION_KEYS:
         if key == "jitter" and value in (0, "0"):
             return 0.0

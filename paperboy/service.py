@@ -22,7 +22,7 @@ from bot.runner import ops_poster, start_bot, start_webhooks
 from feeds.publish import FeedSettings
 from feeds.sources.fetch import Fetcher
 from feeds.web import invalidate, make_app
-from paperboy.config import Config, SourceConfig
+from paperboy.config import Config, SourceConfig, search_acronyms
 from paperboy.health import Health
 from paperboy.jobs import Jobs
 from paperboy.metrics import Metrics
@@ -100,6 +100,7 @@ async def serve(
     async with AsyncExitStack() as stack:
         store = await Store.open(config.store.path, announce_max_age=config.max_age)
         stack.push_async_callback(store.close)
+        store.use_acronyms(search_acronyms(config))
         say(f"database {Path(config.store.path).resolve()} ({await store.count_papers()} papers)")
 
         session = await stack.enter_async_context(

@@ -1,10 +1,17 @@
-"""Forgiving author look-up: case, name order, hyphens, initials and small typos.
+"""Forgiving author look-up that picks the person meant: exact names first, then prefixes, then typos.
 
-Every author key is split into pieces ("jae-hun-lee" → jae, hun, lee). A query
+Every author key is split into pieces ("jae-hun-lee" → jae, hun, lee), and a
+given name written in several pieces is also indexed whole ("jaehun"). A query
 piece finds the name pieces it starts, or that are one or two edits from it;
 an author is a candidate when every query piece found one of its pieces, so
 word order, initials and prefixes all work. Only candidates are scored, which
 keeps a look-up in milliseconds however many authors the store holds.
+
+Candidates are ranked by how well the name matches, in tiers, and within a
+tier by paper count: the whole name (100); exactly the surname or the given
+name, e.g. ``hwang`` or ``jungwoo`` (95); every piece typed is a whole piece of
+the name (90); every piece typed starts one (80, what autocomplete sees from
+the second letter); then typos, by similarity (below 75).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from rapidfuzz.distance import Levenshtein
 from storage.text import author_key
 
 MAX_PREFIX_PIECES = 3_000
-MAX_CANDIDATES = 3_000
+MAX_CANDIDATES = 1_000
+PREFIX_TAKE = 100  # authors taken from pieces the query only starts, most prolific first
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +39,22 @@ class Candidate:
     score: float
 
 
+FULL, PART, PIECES, PREFIX, FUZZY_MAX = 100.0, 95.0, 90.0, 80.0, 75.0
+ALSO_MATCHING = 60.0  # below this a fuzzy match is not worth naming beside a better one
+
+
+def also_matching(scores: list[float]) -> list[int]:
+    """Which matches after the first are worth naming: every one that matches about as well."""
+    if not scores:
+        return []
+    floor = ALSO_MATCHING if scores[0] >= PREFIX else 0.8 * scores[0]
+    return [i for i, s in enumerate(scores[1:], 1) if s >= floor]
+
+
+def _given(pieces: list[str]) -> str:
+    return "".join(pieces[:-1])
+
+
 class AuthorIndex:
     """Author keys and paper counts with an inverted index of their name pieces."""
 
@@ -39,69 +63,129 @@ class AuthorIndex:
         self.counts = array("I", counts)
         postings: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
-            for piece in set(key.split("-")):
+            pieces = key.split("-")
+            names = set(pieces)
+            if len(pieces) > 2:
+                names.add(_given(pieces))  # "JungWoo Chae" is found by "jungwoo" too
+            for piece in names:
                 postings.setdefault(piece, []).append(i)
-        self.postings = {piece: array("I", ids) for piece, ids in postings.items()}
+        # Each posting list most prolific first, so a short prefix takes only the heads it needs.
+        by_count = self.counts.__getitem__
+        self.postings = {piece: array("I", sorted(ids, key=by_count, reverse=True))
+                         for piece, ids in postings.items()}
         self.pieces = sorted(self.postings)
-        by_initial: dict[str, list[str]] = {}
+        # Typos are looked for among pieces of the same initial and a similar length only.
+        by_shape: dict[tuple[str, int], list[str]] = {}
         for piece in self.pieces:
-            by_initial.setdefault(piece[0], []).append(piece)
-        self.by_initial = by_initial
+            by_shape.setdefault((piece[0], len(piece)), []).append(piece)
+        self.by_shape = by_shape
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def _pieces_for(self, query_piece: str) -> set[str]:
-        """Name pieces that ``query_piece`` starts, or is a small typo of."""
-        found: set[str] = set()
+    def _pieces_for(self, query_piece: str, typos: bool = True) -> set[str]:
+        """Name pieces that ``query_piece`` starts, or (with ``typos``) is a small typo of."""
         start = bisect.bisect_left(self.pieces, query_piece)
-        for piece in self.pieces[start : start + MAX_PREFIX_PIECES]:
-            if not piece.startswith(query_piece):
-                break
-            found.add(piece)
-        if len(query_piece) >= 4:
+        stop = min(len(self.pieces), start + MAX_PREFIX_PIECES)
+        end = bisect.bisect_left(self.pieces, query_piece + "\uffff", start, stop)
+        found = set(self.pieces[start:end])
+        if typos and len(query_piece) >= 4:
             cutoff = 1 if len(query_piece) < 7 else 2
-            bucket = self.by_initial.get(query_piece[0], [])
-            for piece, _, _ in process.extract(
-                query_piece, bucket, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=20
-            ):
-                found.add(piece)
+            n = len(query_piece)
+            for length in range(n - cutoff, n + cutoff + 1):
+                bucket = self.by_shape.get((query_piece[0], length), [])
+                for piece, _, _ in process.extract(
+                    query_piece, bucket, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=20
+                ):
+                    found.add(piece)
         return found
 
-    def _authors_with(self, pieces: set[str]) -> set[int]:
-        out: set[int] = set()
-        for piece in pieces:
-            out.update(self.postings[piece])
+    def _authors_for(self, query_piece: str, pieces: set[str]) -> list[int]:
+        """Authors with any of ``pieces``: all of an exact piece's, the most prolific of the rest."""
+        out: list[int] = list(self.postings[query_piece][:MAX_CANDIDATES]) if query_piece in pieces else []
+        heads = [(-self.counts[ids[0]], piece, 0) for piece in pieces if piece != query_piece
+                 for ids in (self.postings[piece],)]
+        heapq.heapify(heads)
+        while heads and len(out) < MAX_CANDIDATES + PREFIX_TAKE:
+            _, piece, at = heapq.heappop(heads)
+            ids = self.postings[piece]
+            out.append(ids[at])
+            if at + 1 < len(ids) and len(out) < MAX_CANDIDATES + PREFIX_TAKE:
+                heapq.heappush(heads, (-self.counts[ids[at + 1]], piece, at + 1))
+            if len(out) >= len(self.postings.get(query_piece, ())) + PREFIX_TAKE:
+                break
         return out
+
+    def score(self, query_pieces: list[str], index: int) -> float:
+        """How well the name at ``index`` matches the query's pieces (see the module's tiers)."""
+        key = self.keys[index]
+        pieces = key.split("-")
+        joined = "".join(query_pieces)
+        given = _given(pieces)
+        surname = pieces[-1]
+        if len(query_pieces) == 1:
+            if joined == surname or joined == given:
+                return PART
+        elif joined == "".join(pieces) or joined == surname + given or sorted(query_pieces) == sorted(pieces) or (
+                len(query_pieces) == 2 and sorted(query_pieces) == sorted([surname, given])):
+            return FULL
+        elif joined == surname or joined == given:
+            return PART
+        names = (*pieces, given)
+        if all(q in names for q in query_pieces):
+            return PIECES
+        if all(any(n.startswith(q) for n in names) for q in query_pieces):
+            return PREFIX
+        spaced = " ".join(query_pieces)
+        other = " ".join(pieces)
+        if len(query_pieces) == 1:
+            similarity = max(fuzz.ratio(joined, given), fuzz.ratio(joined, surname), fuzz.ratio(spaced, other))
+        else:
+            similarity = max(fuzz.ratio(spaced, other), fuzz.token_sort_ratio(spaced, other))
+        return FUZZY_MAX * similarity / 100.0
 
     def candidates(self, query: str, limit: int) -> list[Candidate]:
         key = author_key(query)
         if not key:
             return []
-        query_pieces = key.split("-")
-        sets = [self._authors_with(self._pieces_for(p)) for p in dict.fromkeys(query_pieces)]
-        sets.sort(key=len)
-        found = set(sets[0])
-        for other in sets[1:]:
-            found &= other
-        if not found and len(sets) > 1:
-            # No author has every piece: settle for those with most of them.
-            found = set().union(*sets)
-        if len(found) > MAX_CANDIDATES:
-            found = set(heapq.nlargest(MAX_CANDIDATES, found, key=self.counts.__getitem__))
-        spaced = key.replace("-", " ")
-        ordered = sorted(query_pieces)
+        # Typos are looked for only when the names the query starts do not fill the answer.
+        exact = self._candidates(key.split("-"), limit, typos=False)
+        if exact and exact[0].score >= PREFIX:
+            return exact
+        return self._candidates(key.split("-"), limit, typos=True)
+
+    def _candidates(self, query_pieces: list[str], limit: int, *, typos: bool) -> list[Candidate]:
+        distinct = list(dict.fromkeys(query_pieces))
+        matched = {q: self._pieces_for(q, typos) for q in distinct}
+        if len(distinct) > 1:
+            # "jung woo" also finds the whole given name "jungwoo".
+            whole = "".join(distinct)
+            matched[whole] = self._pieces_for(whole, typos=False)
+        # The query piece with the fewest authors drives; the others filter its authors by their pieces.
+        if len(distinct) == 1:
+            driver = distinct[0]
+        else:
+            sizes = {q: sum(len(self.postings[p]) for p in matched[q]) for q in distinct}
+            driver = min(distinct, key=sizes.__getitem__)
+        found = set(self._authors_for(driver, matched[driver]))
+        others = [matched[q] for q in distinct if q != driver]
+        if others:
+            keep = set()
+            for i in found:
+                pieces = self.keys[i].split("-")
+                names = set(pieces) | {_given(pieces)}
+                if all(names & m for m in others):
+                    keep.add(i)
+            whole_ids = set(self._authors_for("".join(distinct), matched["".join(distinct)]))
+            found = keep | whole_ids
+            if not found:
+                # No author has every piece: settle for those with most of them.
+                for q in distinct:
+                    found |= set(self._authors_for(q, matched[q])[:MAX_CANDIDATES // len(distinct)])
         scored = []
         for i in found:
-            other = self.keys[i].replace("-", " ")
-            score = max(fuzz.ratio(spaced, other), fuzz.token_sort_ratio(spaced, other))
-            if other == spaced:
-                score = 101.0
-            elif sorted(self.keys[i].split("-")) == ordered:
-                score = 100.0
-            elif other.startswith(spaced):
-                score = max(score, 90.0 + 10.0 * len(spaced) / len(other))
-            if score >= 50:
+            score = self.score(query_pieces, i)
+            if score >= 0.5 * FUZZY_MAX:
                 scored.append(Candidate(i, score))
         scored.sort(key=lambda c: (-round(c.score, 1), -self.counts[c.index], self.keys[c.index]))
         return scored[:limit]

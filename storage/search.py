@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from storage.text import fold, phrase_words, words
+
+if TYPE_CHECKING:
+    from storage.search_rank import Group, Plan
 
 MAX_TOKENS = 24
 MAX_QUERY_CHARS = 5_000
@@ -66,3 +70,38 @@ def build_match(text: str, expansions: Expansions | None = None, *, any_token: b
         groups.append(alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")")
         i += 1
     return (" OR " if any_token else " AND ").join(groups)
+
+
+def _alternatives(group: Group) -> list[str]:
+    out = []
+    for alt in group.alts:
+        if alt.kind == "prefix":
+            out.append(_quote(alt.terms[0]) + " *")
+        elif alt.kind != "fuzzy":
+            out.append(_quote(alt.label))
+    return list(dict.fromkeys(out))
+
+
+def _either(alternatives: list[str]) -> str:
+    return alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")"
+
+
+def plan_match(plan: Plan, *, any_group: bool = False) -> str:
+    """The FTS5 MATCH expression for a query plan (``storage.search_rank``).
+
+    Every group must match (stop words may), or with ``any_group`` any one; a learnt
+    phrase matches as a unit or by its own words. FTS5 analyses the typed words
+    itself; a prefix is a prefix query on its stems. Edit distance has no FTS5 form,
+    so the fallback engine finds typos only by prefix.
+    """
+    parts: list[str] = []
+    for group in plan.groups if any_group else plan.required:
+        alternatives = _alternatives(group)
+        pieces = [_either(a) for a in (_alternatives(p) for p in group.parts) if a]
+        if pieces and any_group:
+            alternatives += pieces
+        elif pieces:
+            alternatives.append("(" + " AND ".join(pieces) + ")")
+        if alternatives:
+            parts.append(_either(alternatives))
+    return (" OR " if any_group else " AND ").join(parts)

@@ -30,12 +30,14 @@ import tantivy
 from storage.errors import StoreError
 from storage.search import Expansions
 from storage.search_query import QueryBuilder, QueryGroup, make_analyzer
+from storage.search_rank import Alt, Group, Plan
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 ANALYZER = "paperboy_en"
 TITLE_BOOST = 10.0
+APPROX_BOOST = 0.3  # an approximate form counts for less than the word itself
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
 _WRITER_HEAP = 64_000_000
 _REBUILD_HEAP = 128_000_000  # the service's RSS budget is 300 MB
@@ -250,30 +252,110 @@ class SearchIndex:
                 clauses.append((tantivy.Occur.Should, q))
         return tantivy.Query.boolean_query(clauses)
 
+    def doc_freq(self, term: str) -> int:
+        """Papers whose title or abstract holds the analysed ``term`` (counted once per field)."""
+        searcher = self._index.searcher()
+        return int(searcher.doc_freq("title", term)) + int(searcher.doc_freq("abstract", term))
+
+    def vocabulary(self, prefix: str, limit: int = 5_000) -> list[tuple[str, int]]:
+        """Analysed terms of titles and abstracts starting with ``prefix``, with their paper counts."""
+        searcher = self._index.searcher()
+        counts: dict[str, int] = {}
+        for field in ("title", "abstract"):
+            for term, n in searcher.terms_with_prefix(field, prefix, limit=limit):
+                counts[term] = counts.get(term, 0) + int(n)
+        return list(counts.items())
+
+    def _alt_query(self, alt: Alt, field: str) -> tantivy.Query:
+        if alt.kind == "prefix":
+            q = tantivy.Query.regex_query(self._schema, field, alt.terms[0] + ".*")
+        elif len(alt.terms) == 1:
+            q = tantivy.Query.term_query(self._schema, field, alt.terms[0])
+        else:
+            q = tantivy.Query.phrase_query(self._schema, field, list(alt.terms))
+        boost = (TITLE_BOOST if field == "title" else 1.0) * (APPROX_BOOST if alt.approximate else 1.0)
+        return q if boost == 1.0 else tantivy.Query.boost_query(q, boost)
+
+    def _group_clauses(self, group: Group) -> list[tantivy.Query]:
+        return [self._alt_query(a, f) for a in group.alts if a.terms for f in ("title", "abstract")]
+
+    def plan_query(self, plan: Plan, *, any_group: bool = False) -> tantivy.Query | None:
+        """Every required group (stop words optional), or with ``any_group`` any group.
+
+        A learnt phrase matches as a unit or, when every group is required, by all of
+        its own words apart; with ``any_group`` each of its words counts alone.
+        """
+        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+        required = {id(g) for g in plan.required}
+        should = tantivy.Occur.Should
+        for group in plan.groups:
+            alts = self._group_clauses(group)
+            if group.parts and any_group:
+                alts += [q for part in group.parts for q in self._group_clauses(part)]
+            elif group.parts:
+                together = [tantivy.Query.boolean_query([(should, q) for q in self._group_clauses(part)])
+                            for part in group.parts]
+                alts.append(tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in together]))
+            if not alts:
+                continue
+            q = alts[0] if len(alts) == 1 else tantivy.Query.boolean_query([(should, a) for a in alts])
+            must = not any_group and id(group) in required
+            clauses.append((tantivy.Occur.Must if must else should, q))
+        if not clauses:
+            return None
+        if len(clauses) == 1:
+            return clauses[0][1]
+        return tantivy.Query.boolean_query(clauses)
+
+    def _top(self, query: tantivy.Query, limit: int, offset: int = 0) -> list[tuple[int, float]]:
+        searcher = self._index.searcher()
+        try:
+            hits = searcher.search(query, limit, count=False, offset=offset).hits
+            ids = searcher.fast_field_values("id", [address for _, address in hits])
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a Rust panic surfaces as a BaseException; a search must answer
+            log.error("search failed in the index: %s", exc)
+            return []
+        return [(int(i), float(score)) for (score, _), i in zip(hits, ids, strict=True)]
+
+    def candidates(self, plan: Plan, n: int) -> list[tuple[int, float]]:
+        """Up to ``n`` papers holding every word, then, if fewer, the best holding any (for re-ranking)."""
+        query = self.plan_query(plan)
+        if query is None:
+            return []
+        found = self._top(query, n)
+        if len(found) < n and len(plan.groups) > 1:
+            seen = {i for i, _ in found}
+            anyq = self.plan_query(plan, any_group=True)
+            if anyq is not None:
+                found += [(i, s) for i, s in self._top(anyq, n) if i not in seen][: n - len(found)]
+        return found
+
     def search(
         self, text: str, limit: int = 10, offset: int = 0, expansions: Expansions | None = None
     ) -> list[tuple[int, float]]:
-        """(paper id, score) best first: every token required, or any token when none match all."""
+        """(paper id, score) best first: every token required, or any token when none match all.
+
+        The engine's own order, without the store's re-ranking (``storage.search_rank``).
+        """
         limit = max(0, min(int(limit), 1000))
         offset = max(0, int(offset))
         if limit == 0:
             return []
-        searcher = self._index.searcher()
         for any_group in (False, True):
             query = self.query(text, expansions, any_group=any_group)
             if query is None:
                 return []
-            try:
-                hits = searcher.search(query, limit, count=False, offset=offset).hits
-                ids = searcher.fast_field_values("id", [address for _, address in hits])
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:  # a Rust panic surfaces as a BaseException; a search must answer
-                log.error("search for %r failed in the index: %s", text[:200], exc)
-                return []
+            hits = self._top(query, limit, offset)
             if hits or offset:
-                return [(int(i), float(score)) for (score, _), i in zip(hits, ids, strict=True)]
+                return hits
         return []
+
+    def count_plan(self, plan: Plan) -> int:
+        """How many papers hold every required group of ``plan``."""
+        query = self.plan_query(plan)
+        return 0 if query is None else int(self._index.searcher().search(query, 1, count=True).count)
 
     def count_matches(self, text: str, expansions: Expansions | None = None) -> int:
         """How many papers hold every token of ``text`` (what ``search`` pages through)."""

@@ -12,7 +12,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
+from storage import acronyms
 from storage import ingest as _ingest
+from storage import search_rank as rank
 from storage.authors import AuthorIndex
 from storage.db import Database, connect, iso, migrate, utcnow
 from storage.errors import InvalidInputError, StoreError
@@ -27,8 +29,9 @@ from storage.models import (
     Topic,
 )
 from storage.outbox import Outbox
-from storage.search import MAX_QUERY_CHARS, Expansions, build_match
+from storage.search import MAX_QUERY_CHARS, Expansions, build_match, plan_match
 from storage.search_index import SearchIndex
+from storage.search_rank import SearchHit, build_plan
 from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import author_key
 from storage.topics import TopicIndex
@@ -73,6 +76,8 @@ class Store:
         self._authors: tuple[int, AuthorIndex] | None = None
         # [announce] max_age: papers older than this when first seen are stored but not announced.
         self.announce_max_age: timedelta | None = DEFAULT_MAX_AGE
+        self._acronyms: dict[str, str] | None = None  # the shipped dictionary until use_acronyms()
+        self._analyzer = rank.Analyzer()
 
     @classmethod
     async def open(
@@ -297,6 +302,11 @@ class Store:
 
     # -- search ----------------------------------------------------------------
 
+    def use_acronyms(self, acronyms: dict[str, str]) -> None:
+        """The field acronyms search falls back on (``storage.acronyms.load``), beneath the learnt ones."""
+        self._acronyms = dict(acronyms)
+        self._expansions = None
+
     async def expansions(self) -> Expansions:
         version = await self.data_version()
         if self._expansions is None or self._expansions[0] != version:
@@ -307,32 +317,94 @@ class Store:
             ):
                 by_acronym.setdefault(name.lower(), expansion)
                 by_phrase.setdefault(expansion, name)
+            # The dictionary only fills gaps: what the lab's papers define wins.
+            if self._acronyms is None:
+                self._acronyms = acronyms.load()
+            for name, expansion in self._acronyms.items():
+                by_acronym.setdefault(name.lower(), expansion)
+                by_phrase.setdefault(expansion, name)
             self._expansions = (version, Expansions(by_acronym, by_phrase))
         return self._expansions[1]
 
     async def search(self, query: str, limit: int = 10, offset: int = 0) -> list[Paper]:
         """Ranked papers for any text a user may type; never a query syntax error."""
+        return [hit.paper for hit in await self.search_hits(query, limit, offset)]
+
+    async def search_hits(self, query: str, limit: int = 10, offset: int = 0) -> list[SearchHit]:
+        """Ranked papers with what matched where (``storage.search_rank`` says how they are ordered)."""
         limit = max(0, min(int(limit), 100))
         offset = max(0, int(offset))
-        expansions = await self.expansions()
+        if limit == 0:
+            return []
+        plan = build_plan(query[:MAX_QUERY_CHARS], self._analyzer, await self.expansions())
+        if not plan.groups:
+            return []
+        row = await self.db.fetchone("SELECT max(id) FROM papers")
+        papers = int(row[0] or 0) if row else 0
+        plan = await self._approximated(plan, papers)
+        # One group: every candidate matches it, and the engine's BM25 (title boosted) is the order.
+        single = len(plan.groups) == 1
+        wanted = offset + limit if single else max(rank.POOL, offset + limit)
         if self.index is not None:
             await self.sync_index()
             index = self.index
-            hits = await asyncio.to_thread(index.search, query[:MAX_QUERY_CHARS], limit, offset, expansions)
-            return await self._in_order([paper_id for paper_id, _ in hits])
-        for any_token in (False, True):
-            match = build_match(query, expansions, any_token=any_token)
+            found = await asyncio.to_thread(index.candidates, plan, wanted)
+        else:
+            found = await self._fts_candidates(plan, wanted)
+        if single:
+            found = found[offset : offset + limit]
+        scores = dict(found)
+        marks = ",".join("?" * len(found))
+        rows = await self.db.fetchall(
+            f"SELECT id, title, abstract FROM papers WHERE id IN ({marks})", [i for i, _ in found]
+        ) if found else []
+        texts = {int(r[0]): (r[1], r[2] or "") for r in rows}
+        cands = [(i, *texts[i], scores[i]) for i, _ in found if i in texts]
+        if single:
+            ranked = [rank.rank_one(plan, i, t, a, s, self._analyzer) for i, t, a, s in cands]
+        else:
+            ranked = (await asyncio.to_thread(rank.rerank, plan, cands, self._analyzer))[offset : offset + limit]
+        papers_by_id = {p.id: p for p in await self._in_order([r.paper_id for r in ranked])}
+        return [SearchHit(papers_by_id[r.paper_id], r) for r in ranked if r.paper_id in papers_by_id]
+
+    async def _approximated(self, plan: rank.Plan, papers: int) -> rank.Plan:
+        """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
+        groups = []
+        for group in plan.groups:
+            stem = rank.approximable(group)
+            if stem is not None:
+                if self.index is not None:
+                    index = self.index
+                    df = index.doc_freq(stem)
+                    near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rank.is_rare(df, papers) else []
+                else:
+                    row = await self.db.fetchone(
+                        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (build_match(group.text),)
+                    )
+                    df, near = (int(row[0]) if row else 0), []
+                if rank.is_rare(df, papers):
+                    prefix = rank.prefix_alt(stem, df)
+                    group = group.with_alts([*([prefix] if prefix else []), *near])
+            groups.append(group)
+        return rank.Plan(tuple(groups), plan.terms)
+
+    async def _fts_candidates(self, plan: rank.Plan, n: int) -> list[tuple[int, float]]:
+        found: list[tuple[int, float]] = []
+        for any_group in (False, True):
+            if any_group and (len(found) >= n or len(plan.groups) < 2):
+                break
+            match = plan_match(plan, any_group=any_group)
             if not match:
-                return []
+                break
             rows = await self.db.fetchall(
-                f"SELECT {_PAPER_COLUMNS} FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
-                " WHERE papers_fts MATCH ? ORDER BY bm25(papers_fts, ?, ?), p.published DESC"
-                " LIMIT ? OFFSET ?",
-                (match, TITLE_WEIGHT, ABSTRACT_WEIGHT, limit, offset),
+                "SELECT rowid, bm25(papers_fts, ?, ?) AS s FROM papers_fts WHERE papers_fts MATCH ?"
+                " ORDER BY s LIMIT ?",
+                (TITLE_WEIGHT, ABSTRACT_WEIGHT, match, n),
             )
-            if rows or offset:
-                return await self._hydrate(rows)
-        return []
+            seen = {i for i, _ in found}
+            # bm25() is lower-is-better; negated so that higher is better as in Tantivy.
+            found += [(int(r[0]), -float(r[1])) for r in rows if int(r[0]) not in seen][: n - len(found)]
+        return found
 
     async def _in_order(self, ids: list[int]) -> list[Paper]:
         if not ids:
@@ -341,11 +413,15 @@ class Store:
         return [found[i] for i in ids if i in found]
 
     async def count_matches(self, query: str) -> int:
+        """Papers holding every word of ``query`` (by its words, phrases and acronyms, not approximately)."""
+        plan = build_plan(query[:MAX_QUERY_CHARS], self._analyzer, await self.expansions())
+        if not plan.groups:
+            return 0
         if self.index is not None:
             await self.sync_index()
             index = self.index
-            return await asyncio.to_thread(index.count_matches, query[:MAX_QUERY_CHARS], await self.expansions())
-        match = build_match(query, await self.expansions())
+            return await asyncio.to_thread(index.count_plan, plan)
+        match = plan_match(plan)
         if not match:
             return 0
         row = await self.db.fetchone(
