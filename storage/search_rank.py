@@ -317,11 +317,14 @@ def _alt_in(alt: Alt, terms: Sequence[str], vocab: set[str]) -> str | None:
     return " ".join(alt.terms) if _find_run(terms, alt.terms) else None
 
 
+_FIELDS = (("title", TITLE_WEIGHT), ("authors", TITLE_WEIGHT), ("abstract", ABSTRACT_WEIGHT))
+
+
 def _best(group: Group, fields: dict[str, tuple[str, ...]], vocabs: dict[str, set[str]]
           ) -> tuple[float, Match] | None:
     best: tuple[float, Match] | None = None
     for alt in group.alts:
-        for name, weight in (("title", TITLE_WEIGHT), ("abstract", ABSTRACT_WEIGHT)):
+        for name, weight in _FIELDS:
             found = _alt_in(alt, fields[name], vocabs[name])
             if found is None:
                 continue
@@ -332,8 +335,10 @@ def _best(group: Group, fields: dict[str, tuple[str, ...]], vocabs: dict[str, se
 
 
 def rank_one(plan: Plan, paper_id: int, title: str, abstract: str, engine_score: float,
-             analyzer: Analyzer) -> Ranked:
-    fields = {"title": analyzer.terms(title), "abstract": analyzer.terms(abstract or "")}
+             analyzer: Analyzer, authors: str = "") -> Ranked:
+    """Where one paper stands; ``authors`` (names joined) is matched only when the query names a person."""
+    fields = {"title": analyzer.terms(title), "abstract": analyzer.terms(abstract or ""),
+              "authors": analyzer.terms(authors)}
     vocabs = {name: set(terms) for name, terms in fields.items()}
     matches: list[Match] = []
     coverage = 0
@@ -389,9 +394,9 @@ class SearchHit:
                 "signals": list(r.signals)}
 
 
-def rerank(plan: Plan, rows: Iterable[tuple[int, str, str, float]], analyzer: Analyzer) -> list[Ranked]:
-    """Candidates ``(id, title, abstract, engine score)`` best first."""
-    ranked = [rank_one(plan, pid, title, abstract, score, analyzer) for pid, title, abstract, score in rows]
+def rerank(plan: Plan, rows: Iterable[tuple[int, str, str, float, str]], analyzer: Analyzer) -> list[Ranked]:
+    """Candidates ``(id, title, abstract, engine score, authors)`` best first."""
+    ranked = [rank_one(plan, *row[:4], analyzer, row[4]) for row in rows]
     ranked.sort(key=lambda r: (*r.key, r.paper_id))
     return ranked
 

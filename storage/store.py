@@ -335,8 +335,10 @@ class Store:
         row = await self.db.fetchone("SELECT max(id) FROM papers")
         papers = int(row[0] or 0) if row else 0
         plan = await self._approximated(plan, papers)
+        # A query that is exactly someone's name also finds that person's papers.
+        people = await self._people_named(query)
         # One group: every candidate matches it, and the engine's BM25 (title boosted) is the order.
-        single = len(plan.groups) == 1
+        single = len(plan.groups) == 1 and not people
         wanted = offset + limit if single else max(rank.POOL, offset + limit)
         if self.index is not None:
             await self.sync_index()
@@ -344,6 +346,9 @@ class Store:
             found = await asyncio.to_thread(index.candidates, plan, wanted)
         else:
             found = await self._fts_candidates(plan, wanted)
+        if people:
+            seen = {i for i, _ in found}
+            found += [(i, 0.0) for i in await self._papers_of(people, wanted) if i not in seen]
         if single:
             found = found[offset : offset + limit]
         scores = dict(found)
@@ -352,13 +357,40 @@ class Store:
             f"SELECT id, title, abstract FROM papers WHERE id IN ({marks})", [i for i, _ in found]
         ) if found else []
         texts = {int(r[0]): (r[1], r[2] or "") for r in rows}
-        cands = [(i, *texts[i], scores[i]) for i, _ in found if i in texts]
+        names: dict[int, str] = {}
+        if people and found:
+            for paper_id, joined in await self.db.fetchall(
+                f"SELECT paper_id, group_concat(name, ', ') FROM paper_authors WHERE paper_id IN ({marks})"
+                " GROUP BY paper_id", [i for i, _ in found]
+            ):
+                names[int(paper_id)] = joined or ""
+        cands = [(i, *texts[i], scores[i], names.get(i, "")) for i, _ in found if i in texts]
         if single:
-            ranked = [rank.rank_one(plan, i, t, a, s, self._analyzer) for i, t, a, s in cands]
+            ranked = [rank.rank_one(plan, i, t, a, s, self._analyzer) for i, t, a, s, _ in cands]
         else:
             ranked = (await asyncio.to_thread(rank.rerank, plan, cands, self._analyzer))[offset : offset + limit]
         papers_by_id = {p.id: p for p in await self._in_order([r.paper_id for r in ranked])}
         return [SearchHit(papers_by_id[r.paper_id], r) for r in ranked if r.paper_id in papers_by_id]
+
+    async def _people_named(self, query: str) -> list[int]:
+        """Author ids whose whole name is the query, in either order ("Hyo-Eun Kim", "Kim, Hyo-Eun")."""
+        key = author_key(query[:200])
+        if not key or "-" not in key:
+            return []
+        pieces = key.split("-")
+        keys = list(dict.fromkeys([key, "-".join([*pieces[1:], pieces[0]])]))
+        rows = await self.db.fetchall(
+            f"SELECT id FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
+        )
+        return [int(r[0]) for r in rows]
+
+    async def _papers_of(self, people: list[int], n: int) -> list[int]:
+        rows = await self.db.fetchall(
+            f"SELECT DISTINCT pa.paper_id FROM paper_authors pa JOIN papers p ON p.id = pa.paper_id"
+            f" WHERE pa.author_id IN ({','.join('?' * len(people))}) ORDER BY p.published DESC, p.id LIMIT ?",
+            [*people, n],
+        )
+        return [int(r[0]) for r in rows]
 
     async def _approximated(self, plan: rank.Plan, papers: int) -> rank.Plan:
         """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
