@@ -321,10 +321,14 @@ class Store:
 
     async def search(self, query: str, limit: int = 10, offset: int = 0) -> list[Paper]:
         """Ranked papers for any text a user may type; never a query syntax error."""
-        return [hit.paper for hit in await self.search_hits(query, limit, offset)]
+        return [hit.paper for hit in await self.search_hits(query, limit, offset, explain=False)]
 
-    async def search_hits(self, query: str, limit: int = 10, offset: int = 0) -> list[SearchHit]:
-        """Ranked papers with what matched where (``storage.search_rank`` says how they are ordered)."""
+    async def search_hits(self, query: str, limit: int = 10, offset: int = 0, *, explain: bool = True
+                          ) -> list[SearchHit]:
+        """Ranked papers with what matched where (``storage.search_rank`` says how they are ordered).
+
+        Without ``explain`` a one-group query skips reading its hits' text (their order is the engine's).
+        """
         limit = max(0, min(int(limit), 100))
         offset = max(0, int(offset))
         if limit == 0:
@@ -351,6 +355,8 @@ class Store:
             found += [(i, 0.0) for i in await self._papers_of(people, wanted) if i not in seen]
         if single:
             found = found[offset : offset + limit]
+            if not explain:
+                return await self._hits([rank.Ranked(i, 1, plan.words, 0.0, s) for i, s in found])
         scores = dict(found)
         marks = ",".join("?" * len(found))
         rows = await self.db.fetchall(
@@ -369,6 +375,9 @@ class Store:
             ranked = [rank.rank_one(plan, i, t, a, s, self._analyzer) for i, t, a, s, _ in cands]
         else:
             ranked = (await asyncio.to_thread(rank.rerank, plan, cands, self._analyzer))[offset : offset + limit]
+        return await self._hits(ranked)
+
+    async def _hits(self, ranked: list[rank.Ranked]) -> list[SearchHit]:
         papers_by_id = {p.id: p for p in await self._in_order([r.paper_id for r in ranked])}
         return [SearchHit(papers_by_id[r.paper_id], r) for r in ranked if r.paper_id in papers_by_id]
 
