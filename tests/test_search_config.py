@@ -84,3 +84,20 @@ def test_effective_dictionary_is_shipped_plus_config() -> None:
     assert merged["ood"] == "out of distribution sample"  # replaced whatever the case, folded like learnt ones
     assert "OOD" not in merged and merged["ZSL"] == "zero shot learning" and merged["ViT"] == "vision transformer"
     assert search_acronyms(from_mapping({"search": {"builtin_acronyms": False}})) == {}
+
+
+def test_explain_and_json_say_what_matched_where_on_the_demo(capsys, db: str) -> None:
+    capsys.readouterr()
+    assert main(["--db", db, "search", "ood", "--explain", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "matched 1 of 1 word: 'ood' as word in title" in out  # "OoD Detection"
+    assert "matched 1 of 1 word: 'ood' as expansion 'OoDD' in title" in out
+    plain = main(["--db", db, "search", "ood", "--limit", "2"]) == 0 and capsys.readouterr().out
+    assert "matched" not in plain  # only with --explain
+    assert main(["--db", db, "search", "weakly supervised segmentation", "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]
+    assert top["key"].startswith("deconvolutional-feature-stacking")
+    assert top["match"]["words_matched"] == 3 == top["match"]["words"]
+    assert {(m["query"], m["field"]) for m in top["match"]["matches"]} == {
+        ("weakly", "title"), ("supervised", "title"), ("segmentation", "title")}
+    assert "1 adjacent pair in the title" in top["match"]["signals"]  # "Weakly-Supervised", not "Segmentation"
