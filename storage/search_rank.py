@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -296,33 +297,87 @@ class Ranked:
         return (-self.coverage, -round(self.quality, 6), -self.engine_score)
 
 
-def _find_run(haystack: Sequence[str], needle: Sequence[str]) -> bool:
-    n = len(needle)
-    if n == 0 or n > len(haystack):
-        return False
-    first = needle[0]
-    for i, term in enumerate(haystack):
-        if term == first and tuple(haystack[i : i + n]) == tuple(needle):
-            return True
-    return False
+_GAP = r"[\W_]+"
+_COMBINING = re.compile("[\u0300-\u036f]")
 
 
-def _alt_in(alt: Alt, terms: Sequence[str], vocab: set[str]) -> str | None:
+def _head(term: str, prefix: bool = False) -> str:
+    return term if prefix or len(term) <= 3 else term[:-1]
+
+
+@lru_cache(maxsize=4_096)
+def _pattern(terms: tuple[str, ...], prefix: bool = False) -> re.Pattern[str]:
+    """Words in a row whose stems may be ``terms``: each word starts with its stem (less a letter)."""
+    return re.compile(_GAP.join("(" + re.escape(_head(t, prefix)) + r"[^\W_]*)" for t in terms))
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text)).lower()
+
+
+class _Text:
+    """One field of one paper, searched for analysed terms.
+
+    Rather than analysing every word of an abstract (slow in Python), a regular
+    expression finds the few words that could have a wanted stem, and only those
+    are stemmed to confirm it.
+    """
+
+    __slots__ = ("analyzer", "low")
+
+    def __init__(self, text: str, analyzer: Analyzer) -> None:
+        self.low = _fold(text or "")
+        self.analyzer = analyzer
+
+    def run(self, terms: tuple[str, ...]) -> bool:
+        if not terms:
+            return False
+        stem = self.analyzer.stem
+        return any(all(stem(w) == t for w, t in zip(m.groups(), terms, strict=True))
+                   for m in self._matches(terms, False))
+
+    def _matches(self, terms: tuple[str, ...], prefix: bool) -> Iterator[re.Match[str]]:
+        # str.find runs in C; the expression is only tried where a word starts with the first stem.
+        low = self.low
+        head = _head(terms[0], prefix)
+        pattern = _pattern(terms, prefix)
+        at = low.find(head)
+        while at != -1:
+            if at == 0 or not (low[at - 1].isalnum()):
+                m = pattern.match(low, at)
+                if m is not None:
+                    yield m
+            at = low.find(head, at + 1)
+
+    def starting(self, prefix: str) -> str | None:
+        """The first analysed term that starts with ``prefix``."""
+        stem = self.analyzer.stem
+        for m in self._matches((prefix,), True):
+            found = stem(m.group(1))
+            if found.startswith(prefix):
+                return found
+        return None
+
+
+def _alt_in(alt: Alt, text: _Text) -> str | None:
     """The paper's term that ``alt`` matched in one field, or None."""
     if alt.kind == "prefix":
-        prefix = alt.terms[0]
-        return next((t for t in sorted(vocab) if t.startswith(prefix)), None)
-    if len(alt.terms) == 1:
-        return alt.terms[0] if alt.terms[0] in vocab else None
-    return " ".join(alt.terms) if _find_run(terms, alt.terms) else None
+        return text.starting(alt.terms[0])
+    return " ".join(alt.terms) if text.run(alt.terms) else None
 
 
-def _best(group: Group, fields: dict[str, tuple[str, ...]], vocabs: dict[str, set[str]]
-          ) -> tuple[float, Match] | None:
+_FIELDS = (("title", TITLE_WEIGHT), ("authors", TITLE_WEIGHT), ("abstract", ABSTRACT_WEIGHT))
+
+
+def _best(group: Group, fields: dict[str, _Text]) -> tuple[float, Match] | None:
     best: tuple[float, Match] | None = None
     for alt in group.alts:
-        for name, weight in (("title", TITLE_WEIGHT), ("abstract", ABSTRACT_WEIGHT)):
-            found = _alt_in(alt, fields[name], vocabs[name])
+        for name, weight in _FIELDS:
+            if best is not None and best[0] >= weight:
+                continue  # already found at least as well
+            found = _alt_in(alt, fields[name])
             if found is None:
                 continue
             value = (APPROX if alt.approximate else EXACT) * weight
@@ -332,15 +387,16 @@ def _best(group: Group, fields: dict[str, tuple[str, ...]], vocabs: dict[str, se
 
 
 def rank_one(plan: Plan, paper_id: int, title: str, abstract: str, engine_score: float,
-             analyzer: Analyzer) -> Ranked:
-    fields = {"title": analyzer.terms(title), "abstract": analyzer.terms(abstract or "")}
-    vocabs = {name: set(terms) for name, terms in fields.items()}
+             analyzer: Analyzer, authors: str = "") -> Ranked:
+    """Where one paper stands; ``authors`` (names joined) is matched only when the query names a person."""
+    fields = {"title": _Text(title, analyzer), "abstract": _Text(abstract, analyzer),
+              "authors": _Text(authors, analyzer)}
     matches: list[Match] = []
     coverage = 0
     quality = 0.0
     required = set(map(id, plan.required))
     for group in plan.groups:
-        best = _best(group, fields, vocabs)
+        best = _best(group, fields)
         counted = id(group) in required
         if best is not None:
             matches.append(best[1])
@@ -350,7 +406,7 @@ def rank_one(plan: Plan, paper_id: int, title: str, abstract: str, engine_score:
             coverage += group.words if counted else 0
             continue
         for part in group.parts:
-            found = _best(part, fields, vocabs)
+            found = _best(part, fields)
             if found is not None:
                 matches.append(found[1])
                 quality += found[0]
@@ -359,17 +415,16 @@ def rank_one(plan: Plan, paper_id: int, title: str, abstract: str, engine_score:
     # Adjacent query words found adjacent (proximity), and the whole query as a phrase.
     if len(plan.terms) >= 2:
         for name, weight in (("title", TITLE_WEIGHT), ("abstract", ABSTRACT_WEIGHT)):
-            terms = fields[name]
-            if _find_run(terms, plan.terms):
+            text = fields[name]
+            if text.run(plan.terms):
                 quality += 2.0 * weight * len(plan.terms)
                 signals.append(f"whole query as a phrase in the {name}")
                 continue
-            pairs = sum(1 for a, b in zip(plan.terms, plan.terms[1:], strict=False)
-                        if _find_run(terms, (a, b)))
+            pairs = sum(1 for a, b in zip(plan.terms, plan.terms[1:], strict=False) if text.run((a, b)))
             if pairs:
                 quality += 0.5 * weight * pairs
                 signals.append(f"{pairs} adjacent pair{'s' if pairs > 1 else ''} in the {name}")
-    if plan.terms and tuple(fields["title"]) == plan.terms:
+    if plan.terms and len(title) < 400 and analyzer.terms(title) == plan.terms:
         quality += 10.0
         signals.append("the whole title")
     return Ranked(paper_id, coverage, plan.words, quality, engine_score, tuple(matches), tuple(signals))
@@ -389,9 +444,9 @@ class SearchHit:
                 "signals": list(r.signals)}
 
 
-def rerank(plan: Plan, rows: Iterable[tuple[int, str, str, float]], analyzer: Analyzer) -> list[Ranked]:
-    """Candidates ``(id, title, abstract, engine score)`` best first."""
-    ranked = [rank_one(plan, pid, title, abstract, score, analyzer) for pid, title, abstract, score in rows]
+def rerank(plan: Plan, rows: Iterable[tuple[int, str, str, float, str]], analyzer: Analyzer) -> list[Ranked]:
+    """Candidates ``(id, title, abstract, engine score, authors)`` best first."""
+    ranked = [rank_one(plan, *row[:4], analyzer, row[4]) for row in rows]
     ranked.sort(key=lambda r: (*r.key, r.paper_id))
     return ranked
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from storage import acronyms
+from storage import acronyms, searching
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.authors import AuthorIndex
@@ -29,9 +29,9 @@ from storage.models import (
     Topic,
 )
 from storage.outbox import Outbox
-from storage.search import MAX_QUERY_CHARS, Expansions, build_match, plan_match
+from storage.search import Expansions
 from storage.search_index import SearchIndex
-from storage.search_rank import SearchHit, build_plan
+from storage.search_rank import SearchHit
 from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import author_key
 from storage.topics import TopicIndex
@@ -43,8 +43,6 @@ _PAPER_COLUMNS = (
     " p.code_url, p.first_seen_at, p.updated_at, p.links, p.categories, p.arxiv_id, p.doi,"
     " p.comment, p.journal_ref"
 )
-TITLE_WEIGHT = 10.0
-ABSTRACT_WEIGHT = 1.0
 
 
 def index_folder(path: str | Path) -> Path:
@@ -328,83 +326,12 @@ class Store:
 
     async def search(self, query: str, limit: int = 10, offset: int = 0) -> list[Paper]:
         """Ranked papers for any text a user may type; never a query syntax error."""
-        return [hit.paper for hit in await self.search_hits(query, limit, offset)]
+        return [hit.paper for hit in await self.search_hits(query, limit, offset, explain=False)]
 
-    async def search_hits(self, query: str, limit: int = 10, offset: int = 0) -> list[SearchHit]:
-        """Ranked papers with what matched where (``storage.search_rank`` says how they are ordered)."""
-        limit = max(0, min(int(limit), 100))
-        offset = max(0, int(offset))
-        if limit == 0:
-            return []
-        plan = build_plan(query[:MAX_QUERY_CHARS], self._analyzer, await self.expansions())
-        if not plan.groups:
-            return []
-        row = await self.db.fetchone("SELECT max(id) FROM papers")
-        papers = int(row[0] or 0) if row else 0
-        plan = await self._approximated(plan, papers)
-        # One group: every candidate matches it, and the engine's BM25 (title boosted) is the order.
-        single = len(plan.groups) == 1
-        wanted = offset + limit if single else max(rank.POOL, offset + limit)
-        if self.index is not None:
-            await self.sync_index()
-            index = self.index
-            found = await asyncio.to_thread(index.candidates, plan, wanted)
-        else:
-            found = await self._fts_candidates(plan, wanted)
-        if single:
-            found = found[offset : offset + limit]
-        scores = dict(found)
-        marks = ",".join("?" * len(found))
-        rows = await self.db.fetchall(
-            f"SELECT id, title, abstract FROM papers WHERE id IN ({marks})", [i for i, _ in found]
-        ) if found else []
-        texts = {int(r[0]): (r[1], r[2] or "") for r in rows}
-        cands = [(i, *texts[i], scores[i]) for i, _ in found if i in texts]
-        if single:
-            ranked = [rank.rank_one(plan, i, t, a, s, self._analyzer) for i, t, a, s in cands]
-        else:
-            ranked = (await asyncio.to_thread(rank.rerank, plan, cands, self._analyzer))[offset : offset + limit]
-        papers_by_id = {p.id: p for p in await self._in_order([r.paper_id for r in ranked])}
-        return [SearchHit(papers_by_id[r.paper_id], r) for r in ranked if r.paper_id in papers_by_id]
-
-    async def _approximated(self, plan: rank.Plan, papers: int) -> rank.Plan:
-        """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
-        groups = []
-        for group in plan.groups:
-            stem = rank.approximable(group)
-            if stem is not None:
-                if self.index is not None:
-                    index = self.index
-                    df = index.doc_freq(stem)
-                    near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rank.is_rare(df, papers) else []
-                else:
-                    row = await self.db.fetchone(
-                        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (build_match(group.text),)
-                    )
-                    df, near = (int(row[0]) if row else 0), []
-                if rank.is_rare(df, papers):
-                    prefix = rank.prefix_alt(stem, df)
-                    group = group.with_alts([*([prefix] if prefix else []), *near])
-            groups.append(group)
-        return rank.Plan(tuple(groups), plan.terms)
-
-    async def _fts_candidates(self, plan: rank.Plan, n: int) -> list[tuple[int, float]]:
-        found: list[tuple[int, float]] = []
-        for any_group in (False, True):
-            if any_group and (len(found) >= n or len(plan.groups) < 2):
-                break
-            match = plan_match(plan, any_group=any_group)
-            if not match:
-                break
-            rows = await self.db.fetchall(
-                "SELECT rowid, bm25(papers_fts, ?, ?) AS s FROM papers_fts WHERE papers_fts MATCH ?"
-                " ORDER BY s LIMIT ?",
-                (TITLE_WEIGHT, ABSTRACT_WEIGHT, match, n),
-            )
-            seen = {i for i, _ in found}
-            # bm25() is lower-is-better; negated so that higher is better as in Tantivy.
-            found += [(int(r[0]), -float(r[1])) for r in rows if int(r[0]) not in seen][: n - len(found)]
-        return found
+    async def search_hits(self, query: str, limit: int = 10, offset: int = 0, *, explain: bool = True
+                          ) -> list[SearchHit]:
+        """Ranked papers with what matched where (``storage.searching`` says how)."""
+        return await searching.search_hits(self, query, limit, offset, explain=explain)
 
     async def _in_order(self, ids: list[int]) -> list[Paper]:
         if not ids:
@@ -414,20 +341,7 @@ class Store:
 
     async def count_matches(self, query: str) -> int:
         """Papers holding every word of ``query`` (by its words, phrases and acronyms, not approximately)."""
-        plan = build_plan(query[:MAX_QUERY_CHARS], self._analyzer, await self.expansions())
-        if not plan.groups:
-            return 0
-        if self.index is not None:
-            await self.sync_index()
-            index = self.index
-            return await asyncio.to_thread(index.count_plan, plan)
-        match = plan_match(plan)
-        if not match:
-            return 0
-        row = await self.db.fetchone(
-            "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (match,)
-        )
-        return int(row[0]) if row else 0
+        return await searching.count_matches(self, query)
 
     # -- authors ---------------------------------------------------------------
 
