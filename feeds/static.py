@@ -8,8 +8,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from feeds._web_pages import Pages
 from feeds._web_site import FORMATS, FeedStore, Missing, Moved, Site, feed_path
 from feeds.publish import FeedSettings
+from storage.pages import Filters
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ async def build_static(store: FeedStore, settings: FeedSettings, out_dir: Path) 
             continue
         for fmt in FORMATS:
             files[feed_path(kind, slug, fmt)] = result[fmt].body
-    files["index.html"] = (await site.index()).body
+    pages = Pages(store, settings, site.renderer)  # type: ignore[arg-type]
+    files["index.html"] = (await pages.index(query=None, filters=Filters(), page=1)).body
+    files["static/style.css"] = pages.stylesheet().body
     files["feeds.opml"] = (await site.opml()).body
     return await asyncio.to_thread(_write_all, Path(out_dir), files)
 
