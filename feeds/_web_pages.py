@@ -96,7 +96,7 @@ class Pages:
                 Chip(clean_line(t.name), query_url(self.base, "", {
                     **params, "topic": None if t.slug == filters.topic else t.slug,
                 }), t.papers, t.slug == filters.topic)
-                for t in await q.top_topics(self.store)
+                for t in await q.top_topics(self.store, limit=20)
             ]
         entries = await self._entries(found.papers)
         filtered = bool(query or filters.year or filters.category or filters.topic)
