@@ -98,7 +98,7 @@ class DrainReport:
     failed: int = 0
 
 
-def announcement(paper: Paper, sub: Subscription) -> dict[str, Any]:
+def announcement(paper: Paper, sub: Subscription, *, base_url: str | None = None) -> dict[str, Any]:
     """The message a subscription gets for one new paper."""
     if sub.target == "author" and sub.value:
         name = next((a for a in (*paper.authors, *paper.inferred_authors) if author_key(a) == sub.value), sub.value)
@@ -109,7 +109,7 @@ def announcement(paper: Paper, sub: Subscription) -> dict[str, Any]:
         lead = f"📄 New **{escape(sub.value)}** paper"
     else:
         lead = "📄 New paper"
-    return render(Answer.single(paper_card(paper, abstract_limit=1200), content=lead))
+    return render(Answer.single(paper_card(paper, abstract_limit=1200, base_url=base_url), content=lead))
 
 
 def digest_nonce(sub_id: int, week: str) -> str:
@@ -130,6 +130,7 @@ class Announcer:
         max_per_drain: int = 500,
         clock: Callable[[], datetime] | None = None,
         on_outcome: Callable[[str], None] | None = None,
+        base_url: str | None = None,
     ) -> None:
         self.store = store
         self.senders = senders
@@ -139,6 +140,7 @@ class Announcer:
         self.max_per_drain = max_per_drain
         self.clock = clock or (lambda: datetime.now(UTC))
         self.on_outcome = on_outcome  # e.g. Metrics.observe_delivery: "sent", "retry" or "failed"
+        self.base_url = base_url  # the site's public address: titles link to paper pages
         self._lock = asyncio.Lock()
         self._own_in_flight: set[int] = set()
         self._current: asyncio.Future[None] | None = None
@@ -207,7 +209,7 @@ class Announcer:
             await outbox.mark_failed(d.id, f"paper {row.paper_key} is no longer in the library")
             report.failed += 1
             return
-        payload = announcement(paper, sub)
+        payload = announcement(paper, sub, base_url=self.base_url)
         if sender.records_in_flight:
             await outbox.mark_retry(d.id, IN_FLIGHT + self.clock().isoformat(), 0)
             self._own_in_flight.add(d.id)
@@ -279,7 +281,7 @@ class Announcer:
             if not papers:
                 continue
             title = f"This week: {len(papers)} new paper{'s' if len(papers) != 1 else ''}"
-            pages = paper_pages(papers[:10], title=title, per_page=10)
+            pages = paper_pages(papers[:10], title=title, per_page=10, base_url=self.base_url)
             payload = render(Answer(pages=(Page(cards=pages[0].cards, content="🗞️ Weekly digest"),)))
             try:
                 await sender.send(sub, payload, digest_nonce(sub.id, week))

@@ -67,7 +67,9 @@ async def start_bot(
         raise PaperboyError("Discord: DISCORD_TOKEN is not set")
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
     bot = PaperboyBot(store=store, config=config, session=session, metrics=metrics, **(bot_options or {}))
-    announcer = Announcer(store, [ChannelSender(bot)], **_with_metrics(announcer_options, metrics))
+    announcer = Announcer(
+        store, [ChannelSender(bot)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)
+    )
 
     async def run() -> None:
         try:
@@ -159,7 +161,8 @@ async def start_webhooks(
     """Announce to [[announce]] webhooks over plain HTTP, beside (or without) the bot."""
     count = await sync_webhooks(config, store)
     announcer = Announcer(
-        store, [WebhookSender(session, api_base=config.discord.api_base)], **_with_metrics(announcer_options, metrics)
+        store, [WebhookSender(session, api_base=config.discord.api_base)], base_url=config.public_base_url,
+        **_with_metrics(announcer_options, metrics),
     )
     jobs.drain = compose(jobs.drain, announcer.drain)
     if jobs.digest is None:

@@ -15,6 +15,7 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from storage.cite import paper_path
 from storage.models import Paper
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,6 @@ def base_url_of(settings: FeedSettings) -> str:
 def feed_url(settings: FeedSettings, spec: FeedSpec, fmt: str) -> str:
     """The absolute URL a feed is served at: base URL + path stem + extension."""
     return f"{base_url_of(settings)}{spec.path_stem}.{fmt}"
-
-
-def paper_path(key: str) -> str:
-    """The path (from the site root, no leading slash) of a paper's page; DOI slashes stay slashes."""
-    return "papers/" + quote(clean_line(key), safe="/:@-._~!$&'()*+,;=")
 
 
 def paper_page_url(settings: FeedSettings, paper: Paper) -> str:

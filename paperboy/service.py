@@ -125,7 +125,8 @@ async def serve(
         if config.http.enabled:
             sock = _bind(config.http.host, config.http.port)
             port = sock.getsockname()[1]
-            base = config.http.base_url.rstrip("/") + "/" if config.http.base_url else f"http://{config.http.host}:{port}/"
+            public = config.http.public_url or config.http.base_url
+            base = public.rstrip("/") + "/" if public else f"http://{config.http.host}:{port}/"
             settings = FeedSettings(
                 title=config.feeds.title,
                 subtitle=config.feeds.subtitle,

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from pylatexenc.latexencode import unicode_to_latex
 
@@ -27,6 +28,16 @@ _SPACES = re.compile(r"\s+")
 # A word with a capital after its first letter (SSL, CLIP, ResNet, BERT-2): braced so
 # bibliography styles that lower-case titles keep it as written.
 _KEEP_CASE = re.compile(r"\S*[A-Z]\S*[A-Z0-9]\S*|\S*\d\S*[A-Z]\S*")
+
+
+def paper_path(key: str) -> str:
+    """The path (from the site root, no leading slash) of a paper's web page; DOI slashes stay slashes."""
+    return "papers/" + quote(_one_line(key), safe="/:@-._~!$&'()*+,;=")
+
+
+def paper_page(base_url: str, key: str) -> str:
+    """The absolute URL of a paper's page under ``base_url`` (the site's public address)."""
+    return base_url.rstrip("/") + "/" + paper_path(key)
 
 
 def _one_line(text: str | None) -> str:

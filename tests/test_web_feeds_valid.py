@@ -158,10 +158,13 @@ async def test_every_feed_is_valid_listed_and_links_to_its_papers(site: tuple[st
                 if fmt != "json":
                     assert not parsed.bozo, (feed_url, parsed.get("bozo_exception"))
                     assert parsed.version == {"atom": "atom10", "rss": "rss20"}[fmt]
-                check = {"atom": lambda: _check_atom(feed_url, body, atom_schema),
-                         "rss": lambda: _check_rss(feed_url, body, rss_schema),
-                         "json": lambda: _check_json(feed_url, body, json_schema)}[fmt]
-                for link, title in check():
+                if fmt == "atom":
+                    found = _check_atom(feed_url, body, atom_schema)
+                elif fmt == "rss":
+                    found = _check_rss(feed_url, body, rss_schema)
+                else:
+                    found = _check_json(feed_url, body, json_schema)
+                for link, title in found:
                     assert link.startswith(url + "papers/"), link
                     assert items.setdefault(link, title) == title
                 feeds += 1
