@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from feeds._web_cache import VersionedCache, document_size, http_date, not_modified, wants_gzip
+from feeds._web_http import SiteRunner
 from feeds._web_pages import Pages
 from feeds._web_site import (
     CATEGORY_RE,
@@ -36,6 +37,8 @@ from feeds.publish import FeedSettings
 from storage.pages import MAX_PAGE, Filters
 
 log = logging.getLogger(__name__)
+
+__all__ = ["SiteRunner", "add_health_check", "invalidate", "make_app"]
 
 HealthCheck = Callable[[], Awaitable[Mapping[str, Any]]]
 CachedFeed = dict[str, Document] | Missing | Moved
