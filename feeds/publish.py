@@ -141,9 +141,13 @@ def revised(paper: Paper) -> bool:
     """Whether a later source changed what readers see (title, authors, DOI, version, ...).
 
     The store moves ``updated_at`` only when a merge changes a visible field; on first
-    sight it equals ``first_seen_at`` (a restore may give an older first sighting).
+    sight it equals ``first_seen_at``. (A restore from an export keeps the older first
+    sighting, so its papers read as revised on the day of the restore: ids stay, so readers
+    see an update, never a duplicate.)
     """
-    return _utc(paper.updated_at) - _utc(paper.first_seen_at) > timedelta(seconds=1)
+    return paper.updated_at.replace(tzinfo=paper.updated_at.tzinfo or UTC) != paper.first_seen_at.replace(
+        tzinfo=paper.first_seen_at.tzinfo or UTC
+    )
 
 
 def entry_updated(paper: Paper) -> datetime:

@@ -1,4 +1,4 @@
-"""Bounded work per request: pages paginate, caches keep to their byte budget, slow builds time out, bad requests stay quiet."""
+"""Bounded work per request: pages paginate, caches keep a byte budget, slow builds time out, bad requests are quiet."""
 
 from __future__ import annotations
 
