@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -65,7 +66,7 @@ async def test_paper_page_has_everything_a_reader_and_a_scholar_tool_need(site) 
     assert page.find(".//main") is not None and page.find(".//header") is not None
     assert page.find(".//label[@for='q']") is not None
     levels = [int(h.tag[1]) for h in page.iter("h1", "h2", "h3")]
-    assert levels[0] == 1 and all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False))
+    assert levels[0] == 1 and all(b - a <= 1 for a, b in itertools.pairwise(levels))
 
 
 async def test_bib_download_and_aliases(site) -> None:
