@@ -8,6 +8,7 @@ text on top of each other. Every same-site link on the pages visited must answer
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import threading
@@ -100,6 +101,39 @@ return problems;
 """
 
 
+# Runs in the page: WCAG contrast of every visible text element against its nearest opaque background.
+CONTRAST_JS = """
+const parse = c => (c.match(/[\\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => {
+  const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = el => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.99)) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const low = [];
+for (const el of document.querySelectorAll('body *')) {
+  if (el.closest('.skip, .visually-hidden')) continue;
+  const text = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  if (!text || el.getClientRects().length === 0) continue;
+  const fg = lum(parse(getComputedStyle(el).color).slice(0, 3)), bg = lum(background(el));
+  const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  if (ratio < 4.5) low.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+}
+return low;
+"""
+
+
+def _scheme(driver: webdriver.Chrome, scheme: str) -> None:
+    driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+    )
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real server on 127.0.0.1, in its own thread and event loop (Selenium's calls block)."""
@@ -168,16 +202,33 @@ def _set_width(driver: webdriver.Chrome, width: int) -> None:
         driver.set_window_size(width + (width - inner), 900)
 
 
+def _full_page_screenshot(driver: webdriver.Chrome, path: Path) -> None:
+    """The whole page, beyond the viewport, without resizing the window (DevTools does the capture)."""
+    width, height = driver.execute_script(
+        "return [document.documentElement.clientWidth, document.documentElement.scrollHeight]"
+    )
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 8000), "scale": 1},
+    })
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
 def _visit(driver: webdriver.Chrome, url: str, width: int, name: str, site: str, checked: set[str]) -> None:
     driver.get(url)
     problems = driver.execute_script(LAYOUT_JS)
     OUT.mkdir(exist_ok=True)
-    # Whole-page screenshots: the window is stretched to the document's height.
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(driver.get_window_size()["width"], min(max(900, height + 120), 6000))
-    driver.save_screenshot(str(OUT / f"{name}-{width}.png"))
-    driver.set_window_size(driver.get_window_size()["width"], 900)
+    _full_page_screenshot(driver, OUT / f"{name}-{width}.png")
     assert not problems, f"{name} at {width}px: {problems}"
+    # Text keeps WCAG AA contrast in the light and the dark scheme alike.
+    for scheme in ("light", "dark"):
+        _scheme(driver, scheme)
+        low = driver.execute_script(CONTRAST_JS)
+        assert not low, f"{name} at {width}px, {scheme}: {low}"
+    if name == "paper":
+        _scheme(driver, "dark")
+        _full_page_screenshot(driver, OUT / f"{name}-{width}-dark.png")
+    _scheme(driver, "light")
     assert driver.execute_script("return window.pwned") is None, "a title ran as script"
     for link in driver.find_elements(By.CSS_SELECTOR, "a[href]"):
         href = link.get_attribute("href").split("#")[0]
