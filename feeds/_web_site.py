@@ -22,6 +22,7 @@ from feeds.publish import (
     render_all,
 )
 from storage.models import AuthorMatch, AuthorProfile, Paper, Topic
+from storage.pages import author_name
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,8 @@ class Site:
         return await asyncio.to_thread(build)
 
     async def _author_feed(self, slug: str, count: int) -> dict[str, Document] | Missing | Moved:
-        profile = await self.store.author_profile(slug) if valid_slug("authors", slug) else None
+        # Key and name only: a full profile reads every paper of the author, which grows with the store.
+        profile = await author_name(self.store, slug) if valid_slug("authors", slug) else None  # type: ignore[arg-type]
         if profile is None:
             return await self._missing_author(slug)
         if profile.key != slug:

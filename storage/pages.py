@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from storage.models import Paper, Topic
 from storage.store import Store
+from storage.text import author_key
 
 MAX_PAGE = 400  # deeper pages are refused: nobody pages that far, and OFFSET costs grow
 _ORDER = "ORDER BY p.published IS NULL, p.published DESC, p.first_seen_at DESC, p.id DESC"
@@ -142,6 +143,22 @@ async def author_keys(store: Store, paper_ids: Sequence[int]) -> dict[int, list[
     ):
         out[paper_id].append((name, key, bool(inferred)))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorName:
+    key: str
+    name: str
+
+
+async def author_name(store: Store, key: str) -> AuthorName | None:
+    """An author's canonical key and display name, by key or by any spelling that folds to it."""
+    row = await store.db.fetchone("SELECT key, name FROM authors WHERE key = ?", (key,))
+    if row is None:
+        folded = author_key(key.replace("-", " "))
+        if folded and folded != key:
+            row = await store.db.fetchone("SELECT key, name FROM authors WHERE key = ?", (folded,))
+    return AuthorName(row[0], row[1]) if row else None
 
 
 async def author_summary(store: Store, key: str) -> AuthorSummary | None:
