@@ -100,6 +100,14 @@ def feed_url(settings: FeedSettings, spec: FeedSpec, fmt: str) -> str:
     return f"{base_url_of(settings)}{spec.path_stem}.{fmt}"
 
 
+def feed_home(settings: FeedSettings, spec: FeedSpec) -> str:
+    """The web page a feed follows: the author's, topic's or category's page, else the index."""
+    kind = spec.path_stem.split("/", 1)[0]
+    if kind in ("authors", "topics", "categories") and "/" in spec.path_stem:
+        return base_url_of(settings) + spec.path_stem
+    return base_url_of(settings)
+
+
 def paper_page_url(settings: FeedSettings, paper: Paper) -> str:
     """The absolute URL of the paper's page on this site."""
     return base_url_of(settings) + paper_path(paper.key)
@@ -336,7 +344,7 @@ def render_atom(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings)
     # A feed-level author keeps entries without listed authors valid (RFC 4287 4.1.1).
     fg.author({"name": clean_line(settings.author) or clean_line(settings.title) or GENERATOR})
     fg.link(href=feed_url(settings, spec, "atom"), rel="self", type="application/atom+xml")
-    fg.link(href=base_url_of(settings), rel="alternate", type="text/html")
+    fg.link(href=feed_home(settings, spec), rel="alternate", type="text/html")
     for view in views:
         fe = fg.add_entry(order="append")
         fe.id(view.id)
@@ -363,7 +371,7 @@ def render_rss(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings) 
     fg.pubDate(feed_updated(papers))
     # The channel's <link> is feedgen's last link call: self first, the alternate last.
     fg.link(href=feed_url(settings, spec, "rss"), rel="self", type="application/rss+xml")
-    fg.link(href=base_url_of(settings), rel="alternate", type="text/html")
+    fg.link(href=feed_home(settings, spec), rel="alternate", type="text/html")
     for view in views:
         fe = fg.add_entry(order="append")
         fe.title(view.title)
@@ -411,7 +419,7 @@ def render_json(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings)
     document: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": clean_line(spec.title) or clean_line(settings.title) or GENERATOR,
-        "home_page_url": base_url_of(settings),
+        "home_page_url": feed_home(settings, spec),
         "feed_url": feed_url(settings, spec, "json"),
         "description": clean_line(spec.subtitle) or clean_line(settings.subtitle),
         "language": clean_line(settings.language) or "en",

@@ -196,7 +196,8 @@ def test_atom_feed_level_fields() -> None:
     root = etree.fromstring(render_atom(papers, SPEC, SETTINGS))
     links = {link.get("rel"): link for link in root.findall(f"{ATOM}link")}
     assert links["self"].get("href") == "https://feeds.example.org/pb/authors/jae-hun-lee.atom"
-    assert links["alternate"].get("href") == "https://feeds.example.org/pb/"
+    # The feed's web page is the author's page on the site.
+    assert links["alternate"].get("href") == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert root.findtext(f"{ATOM}title") == "Papers by Jae-Hun Lee"
     assert root.findtext(f"{ATOM}subtitle") == "New papers by Jae-Hun Lee"
     assert root.findtext(f"{ATOM}generator") == "paperboy"
@@ -225,7 +226,7 @@ def test_feedparser_reads_every_field(fmt: str, version: str) -> None:
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.version == version
     assert parsed.feed.title == "Papers by Jae-Hun Lee"
-    assert parsed.feed.link == "https://feeds.example.org/pb/"
+    assert parsed.feed.link == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert len(parsed.entries) == len(papers)
     for paper, entry in zip(papers, parsed.entries, strict=True):
         assert entry.id == entry_id(paper)
@@ -354,7 +355,7 @@ def test_rss_has_what_rss2_requires() -> None:
     channel = channels[0]
     # Required channel elements.
     assert channel.findtext("title") == "Papers by Jae-Hun Lee"
-    assert channel.findtext("link") == "https://feeds.example.org/pb/"
+    assert channel.findtext("link") == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert channel.findtext("description") == "New papers by Jae-Hun Lee"
     self_link = channel.find(f"{ATOM}link")
     assert self_link.get("rel") == "self"
@@ -385,7 +386,7 @@ def test_json_feed_has_what_json_feed_11_requires() -> None:
     document = json.loads(render_json(papers, SPEC, SETTINGS))
     assert document["version"] == "https://jsonfeed.org/version/1.1"
     assert document["title"] == "Papers by Jae-Hun Lee"
-    assert document["home_page_url"] == "https://feeds.example.org/pb/"
+    assert document["home_page_url"] == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert document["feed_url"] == "https://feeds.example.org/pb/authors/jae-hun-lee.json"
     assert isinstance(document["items"], list) and len(document["items"]) == len(papers)
     assert "author" not in document  # 1.0's field; 1.1 uses `authors`

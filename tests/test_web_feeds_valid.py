@@ -37,6 +37,7 @@ HOSTILE = PaperRecord(
     published=date(2024, 5, 1),
     doi="10.1000/hostile",
 )
+HOMES: set[str] = set()  # each feed's web page, fetched once the feeds are checked
 W3C_RULES = (
     "Atom: feed has id, title, updated; a rel=self link equal to the URL it is served at",
     "Atom: every entry has one rel=alternate text/html link (no entry lacks an alternate or content)",
@@ -76,6 +77,9 @@ def _check_atom(url: str, body: bytes, schema: etree.RelaxNG) -> list[tuple[str,
         assert root.findtext(f"{ATOM}{name}"), (url, name)
     selfs = [link.get("href") for link in root.findall(f"{ATOM}link") if link.get("rel") == "self"]
     assert selfs == [url]
+    homes = [link.get("href") for link in root.findall(f"{ATOM}link") if link.get("rel") == "alternate"]
+    assert len(homes) == 1
+    HOMES.add(homes[0])
     feed_author = root.find(f"{ATOM}author") is not None
     ids, updated, links = [], [], []
     for entry in root.findall(f"{ATOM}entry"):
@@ -120,6 +124,7 @@ def _check_json(url: str, body: bytes, schema: dict) -> list[tuple[str, str]]:
 
 async def test_every_feed_is_valid_listed_and_links_to_its_papers(site: tuple[str, Store]) -> None:
     url, store = site
+    HOMES.clear()
     atom_schema = etree.RelaxNG(etree.parse(str(RESOURCES / "atom.rng")))
     rss_schema = etree.RelaxNG(etree.parse(str(RESOURCES / "rss2.rng")))
     json_schema = json.loads((RESOURCES / "jsonfeed-1.1.schema.json").read_text())
@@ -171,6 +176,11 @@ async def test_every_feed_is_valid_listed_and_links_to_its_papers(site: tuple[st
         assert feeds == 3 * len(listed)
         print(f"checked {feeds} feeds, {len(items)} distinct item links")
         assert any("<script>" in title for title in items.values())
+        # Each feed's web page (its Atom alternate: the author's, topic's or category's page) answers.
+        assert len(HOMES) == len(listed)
+        for home in HOMES:
+            status, content_type, _ = await _get(session, home)
+            assert status == 200 and content_type.startswith("text/html"), home
         # Every item's link answers 200 with that paper's title as the page's heading.
         for link, title in items.items():
             status, content_type, body = await _get(session, link)
