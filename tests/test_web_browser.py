@@ -237,9 +237,14 @@ def _visit(driver: webdriver.Chrome, url: str, width: int, name: str, site: str,
             assert _status(href) == 200, f"{href} (linked from {url})"
 
 
+@pytest.fixture(scope="module")
+def checked() -> set[str]:
+    """Same-site links already fetched: a link answers the same whatever the window width."""
+    return set()
+
+
 @pytest.mark.parametrize("width", WIDTHS)
-def test_walk_the_site(browser: webdriver.Chrome, site: str, width: int) -> None:
-    checked: set[str] = set()
+def test_walk_the_site(browser: webdriver.Chrome, site: str, width: int, checked: set[str]) -> None:
     _set_width(browser, width)
     assert browser.execute_script("return window.innerWidth") == width
 
