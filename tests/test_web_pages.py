@@ -153,3 +153,12 @@ async def test_atom_updated_moves_only_with_a_visible_change(site) -> None:
     await store.ingest([replace(record, doi="10.5555/published")], source="journal", kind="bibtex")
     after = await updated()
     assert after > first and date.fromisoformat(after[:10]) >= date.today().replace(day=1)
+
+
+async def test_search_text_is_escaped_exactly_once(site) -> None:
+    url, _, session = site
+    status, _, text = await fetch(session, url, params={"q": "OoD & CLIP"})
+    assert status == 200
+    assert "<title>Results for “OoD &amp; CLIP” — Lab feed</title>" in text
+    assert "<h1>Results for “OoD &amp; CLIP”</h1>" in text and 'value="OoD &amp; CLIP"' in text
+    assert "&amp;amp;" not in text
