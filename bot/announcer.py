@@ -34,6 +34,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from bot.announce_options import outgoing
@@ -154,7 +155,9 @@ def _venue_like(comment: str) -> bool:
     return any(w in words for w in ("accepted", "published", "to appear", "proceedings", "conference", "journal"))
 
 
-def announcement(paper: Paper, sub: Subscription, *, note: str = "") -> dict[str, Any]:
+def announcement(
+    paper: Paper, sub: Subscription, *, note: str = "", base_url: str | None = None
+) -> dict[str, Any]:
     """The message a subscription gets for one new paper (``note``: the published-in line, on edits)."""
     if sub.target == "author" and sub.value:
         name = next((a for a in (*paper.authors, *paper.inferred_authors) if author_key(a) == sub.value), sub.value)
@@ -167,7 +170,7 @@ def announcement(paper: Paper, sub: Subscription, *, note: str = "") -> dict[str
         lead = "📄 New paper"
     if note:
         lead = f"{lead}\n{note}"
-    payload = render(Answer.single(paper_card(paper, abstract_limit=1200), content=lead))
+    payload = render(Answer.single(paper_card(paper, abstract_limit=1200, base_url=base_url), content=lead))
     embed = payload["embeds"][0]
     embed["footer"] = {"text": f"{embed['footer']['text']} · {marker(sub.id)}"}
     return payload
@@ -201,6 +204,7 @@ class Announcer:
         clock: Callable[[], datetime] | None = None,
         on_outcome: Callable[[str], None] | None = None,
         on_paused: Callable[[Subscription, str], Awaitable[None]] | None = None,
+        base_url: str | None = None,
     ) -> None:
         self.store = store
         self.senders = senders
@@ -211,6 +215,7 @@ class Announcer:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.on_outcome = on_outcome  # e.g. Metrics.observe_delivery: "sent", "retry" or "failed"
         self.on_paused = on_paused  # e.g. the ops channel: a subscription broke
+        self.base_url = base_url  # the site's public address: titles link to paper pages
         self._lock = asyncio.Lock()
         self._own_in_flight: set[int] = set()
         self._current: asyncio.Future[None] | None = None
@@ -319,7 +324,7 @@ class Announcer:
             await outbox.mark_failed(d.id, f"paper {row.paper_key} is no longer in the library")
             report.failed += 1
             return
-        payload = outgoing(row, paper, announcement)  # the role ping, or a resume's summary line
+        payload = outgoing(row, paper, partial(announcement, base_url=self.base_url))  # the role ping, or a resume's summary line
         in_flight = IN_FLIGHT + self.clock().isoformat()
         await outbox.mark_retry(d.id, in_flight, 0)
         self._own_in_flight.add(d.id)

@@ -15,6 +15,7 @@ from bot.limits import EMBED_FIELD_VALUE_MAX, clip
 from bot.markdown import code, escape, link, one_line
 from bot.model import AMBER, GREEN, GREY, Answer, Card, Field, Page
 from storage.authors import also_matching
+from storage.cite import paper_page
 from storage.errors import InvalidInputError, NotFoundError
 from storage.models import AuthorProfile, Paper, Topic
 from storage.ops import OpsStates
@@ -58,10 +59,16 @@ def author_list(paper: Paper, *, most: int | None = None) -> str:
     return text or "unknown"
 
 
-def paper_line(paper: Paper, rank: int | None = None) -> str:
-    """Two lines for a paper in a list: linked title, then authors · category · date · key."""
-    title = link(paper.title, paper.url, limit=TITLE_IN_LIST)
-    if not paper.url:
+def title_url(paper: Paper, base_url: str | None) -> str | None:
+    """Where a paper's title links: its own page (arXiv, DOI, ...), else its page on our site."""
+    return paper.url or (paper_page(base_url, paper.key) if base_url else None)
+
+
+def paper_line(paper: Paper, rank: int | None = None, *, base_url: str | None = None) -> str:
+    """Two lines for a paper in a list: linked title, then authors · category · date (the key is on /paper show)."""
+    url = title_url(paper, base_url)
+    title = link(paper.title, url, limit=TITLE_IN_LIST)
+    if not url:
         title = f"**{title}**"
     head = f"**{rank}.** {title}" if rank is not None else title
     meta = [author_list(paper, most=3)]
@@ -70,11 +77,12 @@ def paper_line(paper: Paper, rank: int | None = None) -> str:
     meta.append(paper.published.isoformat() if paper.published else "undated")
     if paper.has_code:
         meta.append(link("code", paper.code_url) if paper.code_url else "code")
-    meta.append(code(paper.key))
     return f"{head}\n{' · '.join(meta)}"
 
 
-def paper_card(paper: Paper, *, abstract_limit: int = 3500, heading: str | None = None) -> Card:
+def paper_card(
+    paper: Paper, *, abstract_limit: int = 3500, heading: str | None = None, base_url: str | None = None
+) -> Card:
     """One paper in full: authors, date, category, abstract, code and paper links."""
     fields = [Field("Authors", author_list(paper))]
     fields.append(Field("Published", paper.published.isoformat() if paper.published else "undated", True))
@@ -88,6 +96,8 @@ def paper_card(paper: Paper, *, abstract_limit: int = 3500, heading: str | None 
         links.append(link("PDF", paper.pdf_url))
     if paper.doi:
         links.append(link(f"DOI {paper.doi}", f"https://doi.org/{paper.doi}"))
+    if base_url:
+        links.append(link("Page & BibTeX", paper_page(base_url, paper.key)))
     if links:
         fields.append(Field("Links", " · ".join(links), True))
     if paper.has_code or paper.code_url:
@@ -103,7 +113,7 @@ def paper_card(paper: Paper, *, abstract_limit: int = 3500, heading: str | None 
         footer += " · from " + ", ".join(paper.sources)
     return Card(
         title=escape(clip(one_line(paper.title), 250)),
-        url=paper.url,
+        url=title_url(paper, base_url),
         description=description,
         fields=tuple(fields),
         footer=footer,
@@ -112,13 +122,13 @@ def paper_card(paper: Paper, *, abstract_limit: int = 3500, heading: str | None 
 
 def paper_pages(
     papers: Sequence[Paper], *, title: str, url: str | None = None, lead: Card | None = None,
-    footer_note: str = "", per_page: int = PAGE_SIZE,
+    footer_note: str = "", per_page: int = PAGE_SIZE, base_url: str | None = None,
 ) -> tuple[Page, ...]:
     """Papers split into pages of ``per_page``; ``lead`` (e.g. a profile) heads every page."""
     pages = []
     for start in range(0, len(papers), per_page):
         chunk = papers[start : start + per_page]
-        lines = [paper_line(p, start + i + 1) for i, p in enumerate(chunk)]
+        lines = [paper_line(p, start + i + 1, base_url=base_url) for i, p in enumerate(chunk)]
         footer = f"{start + 1}–{start + len(chunk)} of {len(papers)}"
         if footer_note:
             footer += f" · {footer_note}"
@@ -147,7 +157,7 @@ def feed_links(base_url: str, path: str) -> str:
 # -- /paper ---------------------------------------------------------------------------
 
 
-async def paper_search(store: Store, query: str) -> Answer:
+async def paper_search(store: Store, query: str, *, base_url: str | None = None) -> Answer:
     q = _clean_query(query, "The search", "/paper search query:domain adaptation")
     papers = await store.search(q, limit=MAX_RESULTS)
     if not papers:
@@ -160,10 +170,12 @@ async def paper_search(store: Store, query: str) -> Answer:
             ephemeral=True,
         )
     note = "best match first" if len(papers) < MAX_RESULTS else f"top {MAX_RESULTS} shown"
-    return Answer(pages=paper_pages(papers, title=clip(f"Papers matching {_quoted(q)}", 250), footer_note=note))
+    return Answer(pages=paper_pages(
+        papers, title=clip(f"Papers matching {_quoted(q)}", 250), footer_note=note, base_url=base_url
+    ))
 
 
-async def paper_show(store: Store, key: str) -> Answer:
+async def paper_show(store: Store, key: str, *, base_url: str | None = None) -> Answer:
     wanted = one_line(key or "")
     if not wanted:
         raise InvalidInputError("Give a paper key, for example /paper show key:2304.00792; pick one as you type.")
@@ -177,23 +189,23 @@ async def paper_show(store: Store, key: str) -> Answer:
             f"No paper has the key {clip(wanted, 80)!r}. Pick a suggestion as you type, or find it with"
             f" /paper search.{hint}"
         )
-    return Answer.single(paper_card(paper))
+    return Answer.single(paper_card(paper, base_url=base_url))
 
 
-async def paper_latest(store: Store, count: int = 5) -> Answer:
+async def paper_latest(store: Store, count: int = 5, *, base_url: str | None = None) -> Answer:
     if not 1 <= count <= MAX_RESULTS:
         raise InvalidInputError(f"count must be between 1 and {MAX_RESULTS}; you gave {count}.")
     papers = await store.latest(count)
     if not papers:
         return _empty_library()
-    return Answer(pages=paper_pages(papers, title="Newest papers", footer_note="newest first"))
+    return Answer(pages=paper_pages(papers, title="Newest papers", footer_note="newest first", base_url=base_url))
 
 
-async def paper_random(store: Store) -> Answer:
+async def paper_random(store: Store, *, base_url: str | None = None) -> Answer:
     paper = await store.random_paper()
     if paper is None:
         return _empty_library()
-    return Answer.single(paper_card(paper, heading="🎲 A random paper from the library"))
+    return Answer.single(paper_card(paper, heading="🎲 A random paper from the library", base_url=base_url))
 
 
 def _empty_library() -> Answer:
@@ -257,7 +269,7 @@ async def author(store: Store, name: str, *, base_url: str) -> Answer:
     )
     if not profile.papers:
         return Answer.single(lead)
-    return Answer(pages=paper_pages(profile.papers, title="Papers, newest first", lead=lead))
+    return Answer(pages=paper_pages(profile.papers, title="Papers, newest first", lead=lead, base_url=base_url))
 
 
 async def author_choices(store: Store, current: str) -> list[tuple[str, str]]:
@@ -319,7 +331,7 @@ async def topic(store: Store, name: str, *, base_url: str) -> Answer:
             )
         return Answer(pages=paper_pages(
             papers, title=clip(f"No topic {_quoted(wanted)} yet — papers mentioning it", 250),
-            footer_note="word search; /topics lists learnt topics",
+            footer_note="word search; /topics lists learnt topics", base_url=base_url,
         ))
     papers = await store.latest(MAX_RESULTS, topic_slug=found.slug)
     kind = {"acronym": "acronym", "phrase": "key phrase", "category": "category"}.get(found.kind, found.kind)
@@ -333,7 +345,7 @@ async def topic(store: Store, name: str, *, base_url: str) -> Answer:
     )
     if not papers:
         return Answer.single(lead)
-    return Answer(pages=paper_pages(papers, title="Papers, newest first", lead=lead))
+    return Answer(pages=paper_pages(papers, title="Papers, newest first", lead=lead, base_url=base_url))
 
 
 async def topic_choices(store: Store, current: str) -> list[tuple[str, str]]:

@@ -42,10 +42,12 @@ def _int(options: dict[str, str], name: str, default: int) -> int:
 
 
 SPECS: tuple[CommandSpec, ...] = (
-    CommandSpec(("paper", "search"), ("query",), lambda s, o, b: answers.paper_search(s, o.get("query", ""))),
-    CommandSpec(("paper", "show"), ("key",), lambda s, o, b: answers.paper_show(s, o.get("key", ""))),
-    CommandSpec(("paper", "latest"), ("count",), lambda s, o, b: answers.paper_latest(s, _int(o, "count", 5))),
-    CommandSpec(("paper", "random"), (), lambda s, o, b: answers.paper_random(s)),
+    CommandSpec(("paper", "search"), ("query",),
+                lambda s, o, b: answers.paper_search(s, o.get("query", ""), base_url=b)),
+    CommandSpec(("paper", "show"), ("key",), lambda s, o, b: answers.paper_show(s, o.get("key", ""), base_url=b)),
+    CommandSpec(("paper", "latest"), ("count",),
+                lambda s, o, b: answers.paper_latest(s, _int(o, "count", 5), base_url=b)),
+    CommandSpec(("paper", "random"), (), lambda s, o, b: answers.paper_random(s, base_url=b)),
     CommandSpec(("author",), ("name",), lambda s, o, b: answers.author(s, o.get("name", ""), base_url=b)),
     CommandSpec(("topic",), ("name",), lambda s, o, b: answers.topic(s, o.get("name", ""), base_url=b)),
     CommandSpec(("topics",), (), lambda s, o, b: answers.topics(s, base_url=b)),

@@ -58,14 +58,16 @@ def cadence(days: int) -> str:
     return {1: "Daily", 7: "Weekly"}.get(days, f"Every {days} days")
 
 
-def digest_payload(sub: Subscription, digest: Digest, papers: list[Paper], since: datetime | None) -> dict[str, Any]:
+def digest_payload(
+    sub: Subscription, digest: Digest, papers: list[Paper], since: datetime | None, *, base_url: str | None = None
+) -> dict[str, Any]:
     """One message: a line per paper, in up to two embeds; the footer carries the digest's marker."""
     n = len(papers)
     title = f"{n} new paper{'s' if n != 1 else ''}" + (f" since {since.date().isoformat()}" if since else "")
     embeds: list[dict[str, Any]] = []
     chunk: list[str] = []
     for rank, paper in enumerate(papers, 1):
-        line = paper_line(paper, rank)
+        line = paper_line(paper, rank, base_url=base_url)
         if sum(len(x) + 2 for x in chunk) + len(line) > 3900:
             embeds.append({"description": "\n\n".join(chunk)})
             chunk = []
@@ -136,7 +138,7 @@ async def _send(announcer: Announcer, books: Digests, digest: Digest, *, since: 
     if not papers:
         await books.mark_sent(digest.id, None, "its papers left the library")
         return 0
-    payload = digest_payload(sub, digest, papers, since)
+    payload = digest_payload(sub, digest, papers, since, base_url=announcer.base_url)
     await books.note(digest.id, IN_FLIGHT + announcer.clock().isoformat())
     try:
         message_id = await sender.send(sub, payload, digest_nonce(sub.id, digest.id))

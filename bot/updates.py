@@ -52,7 +52,7 @@ async def apply_update(announcer: Announcer, sender: Sender, row: PendingDeliver
     try:
         if d.message_id is None:
             raise MessageGone("the message id of the first post was never learnt")
-        await sender.edit(sub, d.message_id, announcement(paper, sub, note=note))
+        await sender.edit(sub, d.message_id, announcement(paper, sub, note=note, base_url=announcer.base_url))
         how = "edited"
     except MessageGone as gone:
         nonce = hashlib.sha256(f"update:{d.id}:{paper.title}:{note}".encode()).hexdigest()[:25]

@@ -19,8 +19,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def document_size(value: object) -> int:
+    """Bytes a cached value holds: a Document's two bodies, a feed's three documents, else a small constant."""
+    if isinstance(value, Document):
+        return len(value.body) + len(value.gzipped) + 256
+    if isinstance(value, dict):
+        return sum(document_size(v) for v in value.values()) + 64
+    document = getattr(value, "document", None)
+    if isinstance(document, Document):
+        return document_size(document)
+    return 256
+
+
 class VersionedCache(Generic[T]):
-    """Values built once per store data version.
+    """Values built once per store data version, within a byte budget (least recently used go first).
 
     The store's data_version is read at most once per ``check_interval`` seconds,
     so a burst of requests costs one cheap query; ``invalidate()`` forces the next
@@ -33,11 +45,17 @@ class VersionedCache(Generic[T]):
         *,
         check_interval: float = 1.0,
         max_entries: int = 512,
+        max_bytes: int | None = None,
+        size: Callable[[T], int] = lambda value: 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read_version = version
         self._interval = check_interval
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._size = size
+        self._sizes: dict[Hashable, int] = {}
+        self.bytes = 0  # what the kept values hold, by ``size``; tests and metrics read it
         self._clock = clock
         self._version: int | None = None
         self._checked_at = -math.inf
@@ -48,9 +66,18 @@ class VersionedCache(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._sizes.clear()
+        self.bytes = 0
+
+    def _evict_oldest(self) -> None:
+        key, _ = self._entries.popitem(last=False)
+        self.bytes -= self._sizes.pop(key, 0)
+
     def invalidate(self) -> None:
         """Drop every built value and re-read the data version on the next request."""
-        self._entries.clear()
+        self._clear()
         self._checked_at = -math.inf
 
     async def version(self) -> int:
@@ -61,7 +88,7 @@ class VersionedCache(Generic[T]):
             if current != self._version:
                 if self._version is not None:
                     log.debug("data version %s -> %s: dropping built feeds", self._version, current)
-                self._entries.clear()
+                self._clear()
                 self._version = current
         assert self._version is not None
         return self._version
@@ -92,13 +119,22 @@ class VersionedCache(Generic[T]):
                 value = await build()
                 self.builds += 1
                 if self._version == version and (keep is None or keep(value)):
-                    self._entries[full_key] = value
-                    while len(self._entries) > self._max:
-                        self._entries.popitem(last=False)
+                    self._store(full_key, value)
                 return value
         finally:
             if not lock.locked():
                 self._locks.pop(full_key, None)
+
+
+    def _store(self, key: Hashable, value: T) -> None:
+        size = self._size(value)
+        if self._max_bytes is not None and size > self._max_bytes // 4:
+            return  # one value may not take over the budget; it is served, not kept
+        self._entries[key] = value
+        self._sizes[key] = size
+        self.bytes += size
+        while len(self._entries) > self._max or (self._max_bytes is not None and self.bytes > self._max_bytes):
+            self._evict_oldest()
 
 
 def http_date(value: datetime) -> str:

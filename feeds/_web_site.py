@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import logging
@@ -9,15 +10,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from feeds._web_html import (
-    Catalogue,
-    FeedLink,
-    render_index,
-    render_not_found,
-    render_opml,
-)
+from feeds._web_render import Catalogue, Chip, FeedLink, Renderer, feed_title, not_found, render_opml
 from feeds.publish import (
     CONTENT_TYPES,
     FeedSettings,
@@ -27,7 +22,7 @@ from feeds.publish import (
     render_all,
 )
 from storage.models import AuthorMatch, AuthorProfile, Paper, Topic
-from storage.text import author_key
+from storage.pages import author_name
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +68,9 @@ class FeedStore(Protocol):
     async def all_papers(self) -> list[Paper]: ...
 
     async def data_version(self) -> int: ...
+
+    @property
+    def db(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -131,10 +129,23 @@ class Site:
         self.store = store
         self.settings = settings
         self._catalogue: tuple[int, Catalogue] | None = None
+        self.renderer = Renderer(settings)
 
     @property
     def base(self) -> str:
         return self.settings.base_url.rstrip("/") + "/"
+
+    @property
+    def site_name(self) -> str:
+        return clean_line(self.settings.title) or "paperboy"
+
+    def _not_found(self, what: str, asked: str, suggestions: Sequence[FeedLink], hint: str) -> Missing:
+        return Missing(Document(not_found(
+            self.renderer,
+            heading=f"No {what} feed “{clean_line(asked)[:120]}”",
+            message=f"There is no {what} feed named “{clean_line(asked)[:120]}” here. {hint}",
+            suggestions=[Chip(s.label, s.atom_url) for s in suggestions],
+        ), HTML_TYPE))
 
     # -- feeds -----------------------------------------------------------------
 
@@ -144,8 +155,8 @@ class Site:
         """The three formats of one feed, a redirect to its canonical slug, or a 404 page."""
         count = limit or self.settings.entries
         if kind is None:
-            spec = FeedSpec("feed", self.settings.title, self.settings.subtitle)
-            return self._feed_documents(await self.store.latest(count), spec)
+            spec = FeedSpec("feed", self.site_name, self.settings.subtitle)
+            return await self._feed_documents(await self.store.latest(count), spec)
         assert slug is not None
         if kind == "authors":
             return await self._author_feed(slug, count)
@@ -155,25 +166,26 @@ class Site:
             return await self._category_feed(slug, count)
         raise ValueError(f"unknown feed kind {kind!r}")
 
-    def _feed_documents(self, papers: Sequence[Paper], spec: FeedSpec) -> dict[str, Document]:
-        rendered = render_all(papers, spec, self.settings)
-        updated = feed_updated(papers)
-        return {fmt: Document(body, CONTENT_TYPES[fmt], updated) for fmt, body in rendered.items()}
+    async def _feed_documents(self, papers: Sequence[Paper], spec: FeedSpec) -> dict[str, Document]:
+        def build() -> dict[str, Document]:
+            rendered = render_all(papers, spec, self.settings)
+            updated = feed_updated(papers)
+            return {fmt: Document(body, CONTENT_TYPES[fmt], updated) for fmt, body in rendered.items()}
+
+        # Three serialisations and their gzip forms: a worker thread, so the loop keeps answering.
+        return await asyncio.to_thread(build)
 
     async def _author_feed(self, slug: str, count: int) -> dict[str, Document] | Missing | Moved:
-        profile = await self.store.author_profile(slug) if valid_slug("authors", slug) else None
+        # Key and name only: a full profile reads every paper of the author, which grows with the store.
+        profile = await author_name(self.store, slug) if valid_slug("authors", slug) else None  # type: ignore[arg-type]
         if profile is None:
             return await self._missing_author(slug)
         if profile.key != slug:
             return Moved(profile.key)
         papers = await self.store.latest(count, author_key=profile.key)
         name = clean_line(profile.name)
-        spec = FeedSpec(
-            f"authors/{profile.key}",
-            f"{self.settings.title}: papers by {name}",
-            f"New papers by {name}",
-        )
-        return self._feed_documents(papers, spec)
+        spec = FeedSpec(f"authors/{profile.key}", feed_title("authors", name, self.site_name), f"New papers by {name}")
+        return await self._feed_documents(papers, spec)
 
     async def _missing_author(self, slug: str) -> Missing:
         # Slugs spell names with hyphens; the fuzzy matcher wants the name back.
@@ -184,18 +196,9 @@ class Site:
             for m in matches
             if valid_slug("authors", m.key)
         ]
-        return Missing(
-            Document(
-                render_not_found(
-                    self.settings,
-                    what="author",
-                    asked=slug,
-                    suggestions=suggestions,
-                    hint="Author feeds are named by the author's key: the name in lower case, "
-                    "accents dropped, pieces joined by hyphens (Jae-Hun Lee is jae-hun-lee).",
-                ),
-                HTML_TYPE,
-            )
+        return self._not_found(
+            "author", slug, suggestions, "Author feeds are named by the author's key: the name in lower case, "
+            "accents dropped, pieces joined by hyphens (Jae-Hun Lee is jae-hun-lee).",
         )
 
     async def _topic_feed(self, slug: str, count: int) -> dict[str, Document] | Missing | Moved:
@@ -208,8 +211,8 @@ class Site:
         name = clean_line(topic.name)
         if topic.expansion:
             name = f"{name} ({clean_line(topic.expansion)})"
-        spec = FeedSpec(f"topics/{topic.slug}", f"{self.settings.title}: {name}", f"New papers on {name}")
-        return self._feed_documents(papers, spec)
+        spec = FeedSpec(f"topics/{topic.slug}", feed_title("topics", name, self.site_name), f"New papers on {name}")
+        return await self._feed_documents(papers, spec)
 
     async def _missing_topic(self, slug: str) -> Missing:
         wanted = slug.lower()
@@ -220,19 +223,8 @@ class Site:
             for t in (close or topics)[:8]
             if valid_slug("topics", t.slug)
         ]
-        return Missing(
-            Document(
-                render_not_found(
-                    self.settings,
-                    what="topic",
-                    asked=slug,
-                    suggestions=suggestions,
-                    hint="Topic feeds are named by the topic's slug, e.g. ssl or "
-                    "domain-adaptation; the index lists every topic.",
-                ),
-                HTML_TYPE,
-            )
-        )
+        return self._not_found("topic", slug, suggestions, "Topic feeds are named by the topic's slug, e.g. ssl or "
+                    "domain-adaptation; the index lists every topic.")
 
     async def _category_feed(self, code: str, count: int) -> dict[str, Document] | Missing | Moved:
         categories = await self.store.categories() if valid_slug("categories", code) else []
@@ -244,10 +236,10 @@ class Site:
         papers = await self.store.latest(count, category=found)
         spec = FeedSpec(
             f"categories/{found.lower()}",
-            f"{self.settings.title}: {clean_line(found)}",
+            feed_title("categories", clean_line(found), self.site_name),
             f"New papers in {clean_line(found)}",
         )
-        return self._feed_documents(papers, spec)
+        return await self._feed_documents(papers, spec)
 
     async def _missing_category(self, code: str) -> Missing:
         suggestions = [
@@ -255,17 +247,8 @@ class Site:
             for c, n in await self.store.categories()
             if valid_slug("categories", c)
         ]
-        return Missing(
-            Document(
-                render_not_found(
-                    self.settings,
-                    what="category",
-                    asked=code,
-                    suggestions=suggestions,
-                    hint="Category feeds are named by the category code in lower case.",
-                ),
-                HTML_TYPE,
-            )
+        return self._not_found(
+            "category", code, suggestions, "Category feeds are named by the category code in lower case."
         )
 
     # -- pages -----------------------------------------------------------------
@@ -284,17 +267,15 @@ class Site:
         return catalogue
 
     async def _build_catalogue(self) -> Catalogue:
-        counts: dict[str, int] = {}
-        names: dict[str, str] = {}
-        for paper in await self.store.all_papers():
-            for name in {*paper.authors, *paper.inferred_authors}:
-                key = author_key(name)
-                if valid_slug("authors", key):
-                    counts[key] = counts.get(key, 0) + 1
-                    names.setdefault(key, clean_line(name))
+        # Counted in SQL: the catalogue never loads the papers themselves.
+        rows = await self.store.db.fetchall(
+            "SELECT a.key, a.name, count(DISTINCT pa.paper_id) AS n FROM authors a"
+            " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.id ORDER BY n DESC, a.key"
+        )
         authors = [
-            FeedLink(names[key], f"{self.base}authors/{key}.atom", papers_note(n), key)
-            for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            FeedLink(clean_line(name), f"{self.base}authors/{key}.atom", papers_note(int(n)), key)
+            for key, name, n in rows
+            if valid_slug("authors", key)
         ]
         topics = [
             FeedLink(
@@ -312,19 +293,6 @@ class Site:
             if valid_slug("categories", c)
         ]
         return Catalogue(authors=authors, topics=topics, categories=categories)
-
-    async def index(self, query: str | None = None, limit: int | None = None) -> Document:
-        """The HTML index: recent papers, or search results for ``query``, and every feed."""
-        count = limit or self.settings.entries
-        catalogue = await self.catalogue()
-        if query:
-            papers = await self.store.search(query, limit=count)
-            modified = None
-        else:
-            papers = await self.store.latest(count)
-            modified = feed_updated(papers) if papers else None
-        body = render_index(self.settings, papers, catalogue, query=query)
-        return Document(body, HTML_TYPE, modified)
 
     async def opml(self) -> Document:
         catalogue = await self.catalogue()

@@ -8,13 +8,14 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import quote, urlsplit
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from storage.cite import paper_path
 from storage.models import Paper
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,19 @@ def feed_url(settings: FeedSettings, spec: FeedSpec, fmt: str) -> str:
     return f"{base_url_of(settings)}{spec.path_stem}.{fmt}"
 
 
+def feed_home(settings: FeedSettings, spec: FeedSpec) -> str:
+    """The web page a feed follows: the author's, topic's or category's page, else the index."""
+    kind = spec.path_stem.split("/", 1)[0]
+    if kind in ("authors", "topics", "categories") and "/" in spec.path_stem:
+        return base_url_of(settings) + spec.path_stem
+    return base_url_of(settings)
+
+
+def paper_page_url(settings: FeedSettings, paper: Paper) -> str:
+    """The absolute URL of the paper's page on this site."""
+    return base_url_of(settings) + paper_path(paper.key)
+
+
 def entry_id(paper: Paper) -> str:
     """A tag: URI from the paper's key alone, so it survives rebuilds, restarts and moves."""
     return f"tag:paperboy,2024:paper/{quote(clean_line(paper.key), safe='/:-._~')}"
@@ -127,14 +141,44 @@ def published_at(paper: Paper) -> datetime:
 
 
 def updated_at(paper: Paper) -> datetime:
+    """When the store last changed the paper's record (HTTP Last-Modified follows this)."""
     return _utc(paper.updated_at)
+
+
+def revised(paper: Paper) -> bool:
+    """Whether a later source changed what readers see (title, authors, DOI, version, ...).
+
+    The store moves ``updated_at`` only when a merge changes a visible field; on first
+    sight it equals ``first_seen_at``. (A restore from an export keeps the older first
+    sighting, so its papers read as revised on the day of the restore: ids stay, so readers
+    see an update, never a duplicate.)
+    """
+    return paper.updated_at.replace(tzinfo=paper.updated_at.tzinfo or UTC) != paper.first_seen_at.replace(
+        tzinfo=paper.first_seen_at.tzinfo or UTC
+    )
+
+
+def entry_updated(paper: Paper) -> datetime:
+    """An entry's Atom ``updated``: the paper's own date, or the day a reader-visible change came.
+
+    Dates carry no time of day, and feed validators warn when two entries share an
+    ``updated``; the time of day is therefore the store's row id in seconds, which is
+    unique per paper (below 86,400 papers a day apart) and never changes.
+    """
+    day = paper.published if paper.published is not None else paper.first_seen_at.date()
+    if isinstance(day, datetime):
+        day = day.date()
+    if revised(paper):
+        day = max(day, _utc(paper.updated_at).date())
+    return datetime.combine(day, time(0, 0), tzinfo=UTC) + timedelta(seconds=paper.id % 86_400)
 
 
 def feed_updated(papers: Sequence[Paper]) -> datetime:
     """The newest entry's `updated`, or a fixed date for an empty feed (never "now")."""
     if not papers:
         return EMPTY_FEED_UPDATED
-    return max(updated_at(p) for p in papers)
+    # Never older than an entry it holds (an entry's time of day is synthetic).
+    return max(max(updated_at(p), entry_updated(p)) for p in papers)
 
 
 def rfc3339(value: datetime) -> str:
@@ -146,6 +190,7 @@ class _EntryView:
     """A paper's fields, cleaned once and shared by the three renderers."""
 
     id: str
+    page: str
     title: str
     authors: tuple[str, ...]
     authors_truncated: bool
@@ -169,7 +214,7 @@ class _EntryView:
         return cut + "…"
 
 
-def _view(paper: Paper) -> _EntryView:
+def _view(paper: Paper, settings: FeedSettings) -> _EntryView:
     authors = tuple(a for a in (clean_line(name) for name in paper.authors) if a)
     categories: list[str] = []
     for term in (paper.category, *paper.categories):
@@ -191,6 +236,7 @@ def _view(paper: Paper) -> _EntryView:
     abstract = clean_text(paper.abstract).strip() or "No abstract available."
     return _EntryView(
         id=entry_id(paper),
+        page=paper_page_url(settings, paper),
         title=title,
         authors=authors,
         authors_truncated=paper.authors_truncated,
@@ -201,7 +247,7 @@ def _view(paper: Paper) -> _EntryView:
         doi_url=doi,
         categories=tuple(categories),
         published=published_at(paper),
-        updated=updated_at(paper),
+        updated=entry_updated(paper),
         paper=paper,
     )
 
@@ -224,6 +270,7 @@ def _entry_html(view: _EntryView) -> str:
     links = [
         (label, href)
         for label, href in (
+            ("Details and BibTeX", view.page),
             ("Paper", view.url),
             ("PDF", view.pdf_url),
             ("Code", view.code_url),
@@ -238,10 +285,10 @@ def _entry_html(view: _EntryView) -> str:
 
 
 def _entry_links(view: _EntryView) -> list[dict[str, str]]:
-    """Atom links for one entry: at most one alternate, the rest rel=related with a title."""
-    links: list[dict[str, str]] = []
+    """Atom links for one entry: the paper's page as the one alternate, the rest rel=related with a title."""
+    links: list[dict[str, str]] = [{"rel": "alternate", "type": "text/html", "href": view.page}]
     if view.url:
-        links.append({"rel": "alternate", "type": "text/html", "href": view.url})
+        links.append({"rel": "related", "type": "text/html", "title": "Paper", "href": view.url})
     if view.pdf_url:
         links.append({"rel": "related", "type": "application/pdf", "title": "PDF", "href": view.pdf_url})
     if view.code_url:
@@ -291,13 +338,13 @@ def _base_generator(spec: FeedSpec, settings: FeedSettings, papers: Sequence[Pap
 
 def render_atom(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings) -> bytes:
     """An Atom 1.0 document (RFC 4287) of the papers, in the order given."""
-    views = [_view(p) for p in papers]
+    views = [_view(p, settings) for p in papers]
     fg = _base_generator(spec, settings, papers)
     fg.register_extension("paperboy_links", _AtomLinksFeed, _AtomLinksEntry, atom=True, rss=False)
     # A feed-level author keeps entries without listed authors valid (RFC 4287 4.1.1).
     fg.author({"name": clean_line(settings.author) or clean_line(settings.title) or GENERATOR})
     fg.link(href=feed_url(settings, spec, "atom"), rel="self", type="application/atom+xml")
-    fg.link(href=base_url_of(settings), rel="alternate", type="text/html")
+    fg.link(href=feed_home(settings, spec), rel="alternate", type="text/html")
     for view in views:
         fe = fg.add_entry(order="append")
         fe.id(view.id)
@@ -318,23 +365,23 @@ def render_atom(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings)
 
 def render_rss(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings) -> bytes:
     """An RSS 2.0 document of the papers, in the order given."""
-    views = [_view(p) for p in papers]
+    views = [_view(p, settings) for p in papers]
     fg = _base_generator(spec, settings, papers)
     fg.load_extension("dc", atom=False, rss=True)
     fg.pubDate(feed_updated(papers))
     # The channel's <link> is feedgen's last link call: self first, the alternate last.
     fg.link(href=feed_url(settings, spec, "rss"), rel="self", type="application/rss+xml")
-    fg.link(href=base_url_of(settings), rel="alternate", type="text/html")
+    fg.link(href=feed_home(settings, spec), rel="alternate", type="text/html")
     for view in views:
         fe = fg.add_entry(order="append")
         fe.title(view.title)
         fe.guid(view.id, permalink=False)
-        if view.url:
-            fe.link(href=view.url, rel="alternate")
+        fe.link(href=view.page, rel="alternate")
         fe.description(_entry_html(view))
         fe.published(view.published)
         if view.authors:
-            fe.dc.dc_creator(list(view.authors))
+            # One dc:creator holding every name: readers given several show only the last.
+            fe.dc.dc_creator(author_line(view.authors, view.authors_truncated))
         for term in view.categories:
             fe.category(term=term)
     return fg.rss_str(pretty=True, encoding="UTF-8")
@@ -343,12 +390,10 @@ def render_rss(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings) 
 def render_json(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings) -> bytes:
     """A JSON Feed 1.1 document of the papers, in the order given."""
     items: list[dict[str, object]] = []
-    for view in (_view(p) for p in papers):
-        item: dict[str, object] = {"id": view.id}
-        if view.url:
-            item["url"] = view.url
-        if view.code_url:
-            item["external_url"] = view.code_url
+    for view in (_view(p, settings) for p in papers):
+        item: dict[str, object] = {"id": view.id, "url": view.page}
+        if view.url or view.code_url:
+            item["external_url"] = view.url or view.code_url
         item["title"] = view.title
         item["content_text"] = view.abstract
         item["content_html"] = _entry_html(view)
@@ -374,7 +419,7 @@ def render_json(papers: Sequence[Paper], spec: FeedSpec, settings: FeedSettings)
     document: dict[str, object] = {
         "version": JSON_FEED_VERSION,
         "title": clean_line(spec.title) or clean_line(settings.title) or GENERATOR,
-        "home_page_url": base_url_of(settings),
+        "home_page_url": feed_home(settings, spec),
         "feed_url": feed_url(settings, spec, "json"),
         "description": clean_line(spec.subtitle) or clean_line(settings.subtitle),
         "language": clean_line(settings.language) or "en",

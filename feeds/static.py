@@ -1,4 +1,4 @@
-"""Static export: write every feed, the index and the OPML list to a folder, as the server serves them."""
+"""Static export: every feed, the index, each paper/author/topic/category page and the OPML list, as served."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from feeds._web_pages import Pages
 from feeds._web_site import FORMATS, FeedStore, Missing, Moved, Site, feed_path
 from feeds.publish import FeedSettings
+from storage.pages import Filters
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,29 @@ async def build_static(store: FeedStore, settings: FeedSettings, out_dir: Path) 
             continue
         for fmt in FORMATS:
             files[feed_path(kind, slug, fmt)] = result[fmt].body
-    files["index.html"] = (await site.index()).body
+    pages = Pages(store, settings, site.renderer)  # type: ignore[arg-type]
+    files["index.html"] = (await pages.index(query=None, filters=Filters(), page=1)).body
+    files["static/style.css"] = pages.stylesheet().body
+    # Each page as a folder's index.html, so a static server answers the same URL the app does
+    # (filters and later pages take a query string and are served by the app alone).
+    files["authors/index.html"] = (await pages.authors(1)).body
+    files["topics/index.html"] = (await pages.topics(1)).body
+    for (key,) in await store.db.fetchall("SELECT key FROM papers ORDER BY id"):
+        page = await pages.paper(key)
+        bib = await pages.paper_bib(key)
+        if isinstance(page, Missing | Moved) or isinstance(bib, Missing | Moved):
+            continue
+        files[f"papers/{key}/index.html"] = page.body
+        files[f"papers/{key}.bib"] = bib.body
+    for kind, links, build in (
+        ("authors", catalogue.authors, pages.author),
+        ("topics", catalogue.topics, pages.topic),
+        ("categories", catalogue.categories, pages.category),
+    ):
+        for link in links:
+            result = await build(link.slug, year=None, page=1)
+            if not isinstance(result, Missing | Moved):
+                files[f"{kind}/{link.slug}/index.html"] = result.body
     files["feeds.opml"] = (await site.opml()).body
     return await asyncio.to_thread(_write_all, Path(out_dir), files)
 

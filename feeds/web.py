@@ -1,20 +1,31 @@
-"""The HTTP face of the feeds: an aiohttp app serving Atom/RSS/JSON feeds, the index and OPML."""
+"""The HTTP face of the feeds: an aiohttp app serving Atom/RSS/JSON feeds, the site's pages and OPML.
+
+Work per request is bounded: pages are one page of rows, built documents live in a cache
+with a byte budget (search results are never cached), at most a few builds run at once,
+and a build that runs past the time limit answers 503 instead of holding the client.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from feeds._web_cache import VersionedCache, http_date, not_modified, wants_gzip
+from feeds._web_cache import VersionedCache, document_size, http_date, not_modified, wants_gzip
+from feeds._web_http import SiteRunner
+from feeds._web_pages import Pages
 from feeds._web_site import (
+    CATEGORY_RE,
     FEED_KINDS,
     FORMATS,
     MAX_LIMIT,
     MAX_QUERY,
+    SLUG_RE,
     Document,
     FeedStore,
     Missing,
@@ -23,13 +34,18 @@ from feeds._web_site import (
     feed_path,
 )
 from feeds.publish import FeedSettings
+from storage.pages import MAX_PAGE, Filters
 
 log = logging.getLogger(__name__)
+
+__all__ = ["SiteRunner", "add_health_check", "invalidate", "make_app"]
 
 HealthCheck = Callable[[], Awaitable[Mapping[str, Any]]]
 CachedFeed = dict[str, Document] | Missing | Moved
 
 SITE_KEY = web.AppKey("paperboy_site", Site)
+PAGES_KEY = web.AppKey("paperboy_pages", Pages)
+LIMITS_KEY = web.AppKey("paperboy_limits", dict)
 CACHE_KEY = web.AppKey("paperboy_cache", VersionedCache)
 HEALTH_KEY = web.AppKey("paperboy_health", list)  # list[HealthCheck]
 CACHE_CONTROL = "public, max-age=300"
@@ -42,6 +58,9 @@ def make_app(
     extra_routes: Iterable[web.AbstractRouteDef] | None = None,
     health: HealthCheck | None = None,
     check_interval: float = 1.0,
+    cache_bytes: int = 32 * 1024 * 1024,
+    time_limit: float = 10.0,
+    build_slots: int = 4,
 ) -> web.Application:
     """The feed server.
 
@@ -50,18 +69,31 @@ def make_app(
     async callable whose mapping is merged into ``/healthz``'s JSON (a "status"
     other than "ok" turns the answer into a 503). Call ``invalidate(app)`` after
     an ingest so the next request rebuilds without waiting for the version check.
+    ``cache_bytes`` caps what built documents may hold; ``time_limit`` (seconds) caps one
+    build, waiting included; ``build_slots`` is how many builds may run at once.
     """
     app = web.Application(middlewares=[_not_found_middleware])
-    app[SITE_KEY] = Site(store, settings)
-    app[CACHE_KEY] = VersionedCache(store.data_version, check_interval=check_interval)
+    site = Site(store, settings)
+    app[SITE_KEY] = site
+    app[PAGES_KEY] = Pages(store, settings, site.renderer)  # type: ignore[arg-type]
+    app[CACHE_KEY] = VersionedCache(
+        store.data_version, check_interval=check_interval, max_bytes=cache_bytes, size=document_size
+    )
     app[HEALTH_KEY] = [health] if health is not None else []
+    app[LIMITS_KEY] = {"time": time_limit, "slots": asyncio.Semaphore(build_slots)}
     app.add_routes(
         [
             web.get("/", index),
+            web.get("/static/style.css", stylesheet),
             web.get("/feeds.opml", opml),
             web.get("/healthz", healthz),
             web.get(r"/feed.{fmt:atom|rss|json}", main_feed),
             web.get(r"/{kind:authors|topics|categories}/{slug:[^/]+}.{fmt:atom|rss|json}", feed),
+            web.get("/authors/", authors_directory),
+            web.get("/topics/", topics_directory),
+            web.get(r"/{kind:authors|topics|categories}/{slug:[^/]+}", listing_page),
+            web.get(r"/papers/{key:.+}.bib", paper_bib),
+            web.get(r"/papers/{key:.+}", paper_page),
         ]
     )
     if extra_routes:
@@ -102,6 +134,57 @@ def _query(request: web.Request) -> str | None:
     return raw.strip() or None
 
 
+_YEAR = re.compile(r"^\d{4}$")
+
+
+def _page(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise web.HTTPBadRequest(text=f"page must be a whole number from 1 to {MAX_PAGE}; got {raw[:20]!r}.\n")
+    return int(raw)
+
+
+def _year(request: web.Request) -> int | None:
+    raw = request.query.get("year")
+    if not raw:
+        return None
+    if not _YEAR.match(raw) or not 1000 <= int(raw) <= 2999:
+        raise web.HTTPBadRequest(text=f"year must be four digits, such as 2023; got {raw[:20]!r}.\n")
+    return int(raw)
+
+
+def _filters(request: web.Request) -> Filters:
+    category = request.query.get("category") or None
+    if category is not None and (len(category) > 60 or not CATEGORY_RE.match(category)):
+        raise web.HTTPBadRequest(text=f"category must be a category code such as CV; got {category[:20]!r}.\n")
+    topic = request.query.get("topic") or None
+    if topic is not None and (len(topic) > 120 or not SLUG_RE.match(topic)):
+        raise web.HTTPBadRequest(text=f"topic must be a topic slug such as ssl; got {topic[:20]!r}.\n")
+    return Filters(year=_year(request), category=category, topic=topic.lower() if topic else None)
+
+
+async def _bounded(request: web.Request, build: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a build within the app's slots and time limit; past the limit the client gets a 503."""
+    limits = request.app[LIMITS_KEY]
+
+    async def run() -> Any:
+        async with limits["slots"]:
+            return await build()
+
+    try:
+        return await asyncio.wait_for(run(), limits["time"])
+    except TimeoutError:
+        log.warning("%s took more than %.1f s; answered 503", request.path[:200], limits["time"])
+        raise web.HTTPServiceUnavailable(
+            text=f"This page took more than {limits['time']:g} s to build; try again in a moment.\n",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+async def _cached(request: web.Request, key: Any, build: Callable[[], Awaitable[Any]], **kw: Any) -> Any:
+    return await request.app[CACHE_KEY].get(key, lambda: _bounded(request, build), **kw)
+
+
 # -- responses ---------------------------------------------------------------------------
 
 
@@ -137,15 +220,89 @@ def _missing(request: web.Request, missing: Missing) -> web.Response:
 
 async def index(request: web.Request) -> web.Response:
     query = _query(request)
-    limit = _limit(request)
-    site = request.app[SITE_KEY]
-    document = await request.app[CACHE_KEY].get(("index", query, limit), lambda: site.index(query, limit))
+    filters = _filters(request)
+    page = _page(request)
+    pages = request.app[PAGES_KEY]
+    if query:
+        # Distinct queries are unbounded in number: built per request, never cached.
+        document = await _bounded(request, lambda: pages.index(query=query, filters=filters, page=page))
+        response = respond(request, document)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+    key = ("index", filters, page)
+    return respond(request, await _cached(request, key, lambda: pages.index(query=None, filters=filters, page=page)))
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    document = await request.app[CACHE_KEY].get(("css",), _async_value(request.app[PAGES_KEY].stylesheet()))
     return respond(request, document)
+
+
+def _async_value(value: Any) -> Callable[[], Awaitable[Any]]:
+    async def get() -> Any:
+        return value
+
+    return get
 
 
 async def opml(request: web.Request) -> web.Response:
     site = request.app[SITE_KEY]
-    return respond(request, await request.app[CACHE_KEY].get(("opml",), site.opml))
+    return respond(request, await _cached(request, ("opml",), site.opml))
+
+
+def _page_result(request: web.Request, result: Document | Missing | Moved) -> web.Response:
+    if isinstance(result, Moved):
+        location = result.slug
+        if request.query_string:
+            location += "?" + request.query_string
+        raise web.HTTPMovedPermanently(location)
+    if isinstance(result, Missing):
+        return _missing(request, result)
+    return respond(request, result)
+
+
+def _keep(value: Any) -> bool:
+    return not isinstance(value, Missing)
+
+
+async def paper_page(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    pages = request.app[PAGES_KEY]
+    return _page_result(request, await _cached(request, ("paper", key), lambda: pages.paper(key), keep=_keep))
+
+
+async def paper_bib(request: web.Request) -> web.Response:
+    key = request.match_info["key"]
+    pages = request.app[PAGES_KEY]
+    result = await _cached(request, ("bib", key), lambda: pages.paper_bib(key), keep=_keep)
+    response = _page_result(request, result)
+    if response.status == 200:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", key)[:80] or "paper"
+        response.headers["Content-Disposition"] = f'inline; filename="{name}.bib"'
+    return response
+
+
+async def listing_page(request: web.Request) -> web.Response:
+    kind = request.match_info["kind"]
+    slug = request.match_info["slug"]
+    year = _year(request)
+    page = _page(request)
+    pages = request.app[PAGES_KEY]
+    build = {"authors": pages.author, "topics": pages.topic, "categories": pages.category}[kind]
+    result = await _cached(request, (kind, slug, year, page), lambda: build(slug, year=year, page=page), keep=_keep)
+    return _page_result(request, result)
+
+
+async def authors_directory(request: web.Request) -> web.Response:
+    page = _page(request)
+    pages = request.app[PAGES_KEY]
+    return respond(request, await _cached(request, ("authors/", page), lambda: pages.authors(page)))
+
+
+async def topics_directory(request: web.Request) -> web.Response:
+    page = _page(request)
+    pages = request.app[PAGES_KEY]
+    return respond(request, await _cached(request, ("topics/", page), lambda: pages.topics(page)))
 
 
 async def main_feed(request: web.Request) -> web.Response:
@@ -166,8 +323,8 @@ async def _serve_feed(request: web.Request, kind: str | None, slug: str | None) 
     cache: VersionedCache[CachedFeed] = request.app[CACHE_KEY]
     result = await cache.get(
         ("feed", kind, slug, limit),
-        lambda: site.feed(kind, slug, limit),
-        keep=lambda value: not isinstance(value, Missing),
+        lambda: _bounded(request, lambda: site.feed(kind, slug, limit)),
+        keep=_keep,
     )
     if isinstance(result, Moved):
         # Relative to the request's folder, so it also works behind a path-prefixing proxy.
@@ -208,7 +365,7 @@ async def _not_found_middleware(
         if exc.text and not exc.text.startswith("404: Not Found"):
             raise
         raise web.HTTPNotFound(
-            text="Nothing is served at this path. The index at / lists every feed; "
-            "feeds live at /feed.atom, /feed.rss, /feed.json and under /authors/, /topics/ "
-            "and /categories/.\n"
+            text="Nothing is served at this path. The index at / lists the newest papers; "
+            "papers live under /papers/, feeds at /feed.atom, /feed.rss, /feed.json and under "
+            "/authors/, /topics/ and /categories/.\n"
         ) from None

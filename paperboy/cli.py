@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("command_line", metavar="COMMAND", help='e.g. "/author name:Sangheum Hwang"')
     ask.add_argument("--json", action="store_true", help="print the Discord message payload as JSON")
 
+    from paperboy import _cite_command
+
+    _cite_command.add_parser(add)
+
     commands = add("commands", data.cmd_commands, "Print the slash commands that sync would upload.")
     commands.add_argument("--json", action="store_true", help="as Discord's application-command JSON")
 

@@ -76,6 +76,9 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     base_url: str = ""  # public address of the feeds; default http://host:port/
+    # The address readers use (behind a reverse proxy): every absolute link the feeds, pages
+    # and Discord answers carry starts with it. Wins over base_url, its older name.
+    public_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +212,8 @@ class Config:
 
     @property
     def public_base_url(self) -> str:
-        if self.http.base_url:
-            return self.http.base_url.rstrip("/") + "/"
+        if self.http.public_url or self.http.base_url:
+            return (self.http.public_url or self.http.base_url).rstrip("/") + "/"
         return f"http://{self.http.host}:{self.http.port}/"
 
     def webhook_url(self, announce: AnnounceConfig) -> str:
@@ -323,6 +326,12 @@ def from_mapping(data: Mapping[str, Any], *, path: str | None = None) -> Config:
     parts: dict[str, Any] = {
         name: _build(cls, name, data.get(name, {}), f"{label}: [{name}]") for name, cls in _TABLES.items()
     }
+    public = parts["http"].public_url
+    if public and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", public):
+        raise ConfigError(
+            f"{label}: [http] public_url must be an absolute http(s) address such as "
+            f"https://papers.example.org/ (no query or fragment); got {public[:80]!r}"
+        )
     sources = []
     for i, item in enumerate(_array(data, "sources", label)):
         src = _build(SourceConfig, "sources", item, f"{label}: [[sources]] #{i + 1}")

@@ -19,6 +19,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.runner import ops_poster, start_bot, start_webhooks
+from feeds._web_http import SiteRunner
 from feeds.publish import FeedSettings
 from feeds.sources.fetch import Fetcher
 from feeds.web import invalidate, make_app
@@ -126,7 +127,8 @@ async def serve(
         if config.http.enabled:
             sock = _bind(config.http.host, config.http.port)
             port = sock.getsockname()[1]
-            base = config.http.base_url.rstrip("/") + "/" if config.http.base_url else f"http://{config.http.host}:{port}/"
+            public = config.http.public_url or config.http.base_url
+            base = public.rstrip("/") + "/" if public else f"http://{config.http.host}:{port}/"
             settings = FeedSettings(
                 title=config.feeds.title,
                 subtitle=config.feeds.subtitle,
@@ -137,7 +139,7 @@ async def serve(
             app = make_app(store, settings, extra_routes=[running.metrics.route()], health=running.health)
             running.metrics.install(app)
             on_change.append(lambda: invalidate(app))
-            runner = web.AppRunner(app, access_log=None)
+            runner = SiteRunner(app, access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             await web.SockSite(runner, sock).start()

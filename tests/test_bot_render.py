@@ -118,8 +118,12 @@ async def test_author_answer_on_the_seed(seed_store: Store) -> None:
     assert coauthors.startswith("Jihyo Kim (5)")
     assert papers["footer"]["text"].startswith("1–5 of 22")
     # newest first
-    years = [int(y) for y in re.findall(r" · (\d{4})-\d\d-\d\d · ", papers["description"])]
+    years = [int(y) for y in re.findall(r" · (\d{4})-\d\d-\d\d\b", papers["description"])]
     assert years == sorted(years, reverse=True) and len(years) == 5
+    # Every title links (to the paper's page here when it has no arXiv or DOI link); no long keys.
+    assert len(re.findall(r"\*\*\d+\.\*\* \[", papers["description"])) == 5
+    assert f"]({BASE_URL}papers/" in papers["description"]
+    assert "`" not in papers["description"]
     buttons = payload["components"][0]["components"]
     assert [b["custom_id"] for b in buttons][::2] == [PREV_ID, NEXT_ID]
     assert buttons[0]["disabled"] and not buttons[2]["disabled"] and buttons[1]["label"] == "1 / 5"
@@ -138,7 +142,8 @@ async def test_fuzzy_and_reordered_names_find_the_author(seed_store: Store) -> N
 async def test_search_show_topic_and_empty_results(seed_store: Store) -> None:
     found = await answers.ask_payload(seed_store, "/paper search query:domain adaptation", base_url=BASE_URL)
     assert "Source-free Domain Adaptation" in found["embeds"][0]["description"]
-    key = found["embeds"][0]["description"].split("`")[1]
+    # List lines no longer show the key; the title links to the paper's page, whose path is the key.
+    key = re.search(rf"\]\({re.escape(BASE_URL)}papers/([^)]+)\)", found["embeds"][0]["description"]).group(1)
     shown = await answers.ask_payload(seed_store, f"/paper show key:{key}", base_url=BASE_URL)
     names = [f["name"] for f in shown["embeds"][0]["fields"]]
     assert names[:2] == ["Authors", "Published"] and "Code" in names

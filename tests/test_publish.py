@@ -177,8 +177,11 @@ def test_atom_entry_links_keep_their_attributes() -> None:
     by_title = {link.get("title"): link for link in links}
     alternates = [link for link in links if link.get("rel") == "alternate"]
     assert len(alternates) == 1
-    assert alternates[0].get("href") == "https://arxiv.org/abs/2304.00001"
+    # The one alternate is the paper's page on this site; the paper's own page is related.
+    assert alternates[0].get("href") == "https://feeds.example.org/pb/papers/2304.00001"
     assert alternates[0].get("type") == "text/html"
+    assert by_title["Paper"].get("rel") == "related"
+    assert by_title["Paper"].get("href") == "https://arxiv.org/abs/2304.00001"
     assert by_title["PDF"].get("rel") == "related"
     assert by_title["PDF"].get("type") == "application/pdf"
     assert by_title["PDF"].get("href") == "https://arxiv.org/pdf/2304.00001"
@@ -193,7 +196,8 @@ def test_atom_feed_level_fields() -> None:
     root = etree.fromstring(render_atom(papers, SPEC, SETTINGS))
     links = {link.get("rel"): link for link in root.findall(f"{ATOM}link")}
     assert links["self"].get("href") == "https://feeds.example.org/pb/authors/jae-hun-lee.atom"
-    assert links["alternate"].get("href") == "https://feeds.example.org/pb/"
+    # The feed's web page is the author's page on the site.
+    assert links["alternate"].get("href") == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert root.findtext(f"{ATOM}title") == "Papers by Jae-Hun Lee"
     assert root.findtext(f"{ATOM}subtitle") == "New papers by Jae-Hun Lee"
     assert root.findtext(f"{ATOM}generator") == "paperboy"
@@ -222,7 +226,7 @@ def test_feedparser_reads_every_field(fmt: str, version: str) -> None:
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.version == version
     assert parsed.feed.title == "Papers by Jae-Hun Lee"
-    assert parsed.feed.link == "https://feeds.example.org/pb/"
+    assert parsed.feed.link == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert len(parsed.entries) == len(papers)
     for paper, entry in zip(papers, parsed.entries, strict=True):
         assert entry.id == entry_id(paper)
@@ -232,16 +236,22 @@ def test_feedparser_reads_every_field(fmt: str, version: str) -> None:
             assert entry.updated_parsed is not None
         assert entry.summary
         names = [a.get("name") for a in entry.get("authors", [])]
-        expected = [" ".join(clean_text(a).split()) for a in paper.authors]
-        # Atom authors and RSS dc:creator elements: every name, in order.
-        assert names == [n for n in expected if n]
+        expected = [n for n in (" ".join(clean_text(a).split()) for a in paper.authors) if n]
+        if fmt == "atom":
+            # Atom authors: every name, in order.
+            assert names == expected
+        elif expected:
+            # RSS: one dc:creator naming everyone (readers show only the last of several).
+            assert names == [", ".join(expected) + (", et al." if paper.authors_truncated else "")]
+        # Every item links to its page on this site.
+        assert entry.link.startswith("https://feeds.example.org/pb/papers/")
     first = parsed.entries[0]
-    assert first.link == "https://arxiv.org/abs/2304.00001"
+    assert first.link == "https://feeds.example.org/pb/papers/2304.00001"
     third = parsed.entries[2]
     assert third.published_parsed[:3] == (2024, 3, 1)  # no date: first seen, naive read as UTC
     assert "No abstract available." in third.summary
     fourth = parsed.entries[3]
-    assert fourth.link == "https://example.org/paper%204"
+    assert fourth.link == "https://feeds.example.org/pb/papers/doi-only"
 
 
 def test_atom_dates_come_from_the_data() -> None:
@@ -249,9 +259,13 @@ def test_atom_dates_come_from_the_data() -> None:
     root = etree.fromstring(render_atom(papers, SPEC, SETTINGS))
     entries = root.findall(f"{ATOM}entry")
     assert entries[0].findtext(f"{ATOM}published") == "2023-04-02T00:00:00+00:00"
-    assert entries[0].findtext(f"{ATOM}updated") == "2024-02-01T01:00:00+00:00"
+    # Changed after first sight (updated_at a month on): the day of the change; the time of day
+    # is the row id in seconds, so no two entries share an updated.
+    assert entries[0].findtext(f"{ATOM}updated") == "2024-02-01T00:00:01+00:00"
     assert entries[2].findtext(f"{ATOM}published") == "2024-03-01T12:00:00+00:00"
-    assert entries[2].findtext(f"{ATOM}updated") == "2024-03-02T12:00:00+00:00"
+    assert entries[2].findtext(f"{ATOM}updated") == "2024-03-02T00:00:03+00:00"
+    updated = [e.findtext(f"{ATOM}updated") for e in entries]
+    assert len(set(updated)) == len(updated)
     for text in root.itertext():
         if RFC3339.match(text.strip()):
             assert datetime.fromisoformat(text.strip()).tzinfo is not None
@@ -292,7 +306,7 @@ def test_all_three_hundred_authors_in_order() -> None:
     names = [n.text for n in atom.find(f"{ATOM}entry").iter(f"{ATOM}name")]
     assert names == list(paper.authors)
     rss = etree.fromstring(outputs["rss"])
-    assert [c.text for c in rss.find("channel/item").iter(f"{DC}creator")] == list(paper.authors)
+    assert [c.text for c in rss.find("channel/item").iter(f"{DC}creator")] == [", ".join(paper.authors)]
     item = json.loads(outputs["json"])["items"][0]
     assert [a["name"] for a in item["authors"]] == list(paper.authors)
 
@@ -341,7 +355,7 @@ def test_rss_has_what_rss2_requires() -> None:
     channel = channels[0]
     # Required channel elements.
     assert channel.findtext("title") == "Papers by Jae-Hun Lee"
-    assert channel.findtext("link") == "https://feeds.example.org/pb/"
+    assert channel.findtext("link") == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert channel.findtext("description") == "New papers by Jae-Hun Lee"
     self_link = channel.find(f"{ATOM}link")
     assert self_link.get("rel") == "self"
@@ -359,8 +373,9 @@ def test_rss_has_what_rss2_requires() -> None:
         assert parsedate_to_datetime(item.findtext("pubDate")).tzinfo is not None
         for category in item.findall("category"):
             assert category.text
-    assert items[0].findtext("link") == "https://arxiv.org/abs/2304.00001"
-    assert items[2].find("link") is None  # no URL known: no link rather than a made-up one
+    assert items[0].findtext("link") == "https://feeds.example.org/pb/papers/2304.00001"
+    # Even a paper with no URL of its own links to its page here.
+    assert items[2].findtext("link") == "https://feeds.example.org/pb/papers/10.1000/xyz%3C1%3E&%22q%22"
 
 
 # --- JSON Feed 1.1 ----------------------------------------------------------------------------
@@ -371,7 +386,7 @@ def test_json_feed_has_what_json_feed_11_requires() -> None:
     document = json.loads(render_json(papers, SPEC, SETTINGS))
     assert document["version"] == "https://jsonfeed.org/version/1.1"
     assert document["title"] == "Papers by Jae-Hun Lee"
-    assert document["home_page_url"] == "https://feeds.example.org/pb/"
+    assert document["home_page_url"] == "https://feeds.example.org/pb/authors/jae-hun-lee"
     assert document["feed_url"] == "https://feeds.example.org/pb/authors/jae-hun-lee.json"
     assert isinstance(document["items"], list) and len(document["items"]) == len(papers)
     assert "author" not in document  # 1.0's field; 1.1 uses `authors`
@@ -392,12 +407,14 @@ def test_json_feed_has_what_json_feed_11_requires() -> None:
             assert key in JSON_ITEM_FIELDS or key.startswith("_"), key
     assert len(ids) == len(papers)
     first = document["items"][0]
-    assert first["url"] == "https://arxiv.org/abs/2304.00001"
-    assert first["external_url"] == "https://github.com/lab/repo?a=1&b=%3C2%3E"
+    assert first["url"] == "https://feeds.example.org/pb/papers/2304.00001"
+    assert first["external_url"] == "https://arxiv.org/abs/2304.00001"
     assert first["attachments"][0]["mime_type"] == "application/pdf"
-    assert "url" not in document["items"][2]
+    assert document["items"][2]["url"].startswith("https://feeds.example.org/pb/papers/10.1000/")
+    assert "external_url" not in document["items"][2]
     assert document["items"][2]["date_published"] == "2024-03-01T12:00:00Z"
-    assert "external_url" not in document["items"][3]  # javascript: link dropped
+    assert document["items"][3]["external_url"] == "https://example.org/paper%204"
+    assert "javascript" not in json.dumps(document["items"][3])  # javascript: link dropped
 
 
 JSON_ITEM_FIELDS = {
@@ -456,5 +473,5 @@ def test_no_date_is_the_build_time() -> None:
     papers = [make_paper(n) for n in range(3)]
     allowed = {p.updated_at.isoformat() for p in papers} | {
         f"{p.published.isoformat()}T00:00:00+00:00" for p in papers if p.published
-    }
+    } | {f"{p.updated_at.date().isoformat()}T00:00:{p.id:02d}+00:00" for p in papers}
     assert feed_dates(papers) <= allowed

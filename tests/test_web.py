@@ -308,11 +308,16 @@ async def test_non_canonical_slug_redirects(server: Server) -> None:
         ("limit=101", "from 1 to 100"),
         ("limit=ten", "from 1 to 100"),
         ("limit=-5", "from 1 to 100"),
+        ("page=0", "from 1 to 400"),
+        ("page=x", "from 1 to 400"),
+        ("year=23", "four digits"),
+        ("category=a%20b", "category code"),
+        ("topic=..%2Fx", "topic slug"),
     ],
 )
 async def test_bad_parameters_are_400(server: Server, query: str, message: str) -> None:
-    # q is the index's search; limit applies to the index and the feeds.
-    for path in ("", "feed.atom") if query.startswith("limit") else ("",):
+    # q, page and the filters are the index's; limit applies to the feeds (the index pages instead).
+    for path in ("feed.atom",) if query.startswith("limit") else ("",):
         response, body = await server.get(f"{path}?{query}")
         assert response.status == 400
         assert message in body.decode()
@@ -327,8 +332,8 @@ async def test_index_lists_papers_feeds_and_escapes(server: Server) -> None:
     _, body = await server.get("")
     text = body.decode()
     assert "<script>alert" not in text
-    assert "Attack &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; friends" in text
-    assert "O&#x27;Brien &amp; &lt;Sons&gt;" in text
+    assert "Attack &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; friends" in text
+    assert "O&#39;Brien &amp; &lt;Sons&gt;" in text
     for kind, fmt in (
         ("application/atom+xml", "atom"),
         ("application/rss+xml", "rss"),
@@ -339,11 +344,13 @@ async def test_index_lists_papers_feeds_and_escapes(server: Server) -> None:
             rf'feed\.{fmt}"',
             text,
         )
-    for feed in ("authors/jae-hun-lee.atom", "topics/ssl.rss", "categories/cv.json", "feed.json", "feeds.opml"):
-        assert f'href="{server.url}{feed}"' in text, feed
+    # Authors and categories link to their pages; filters are plain links; the feeds sit in the footer.
+    for link in ("authors/jae-hun-lee", "?topic=ssl", "?category=CV", "?year=2023", "categories/cv",
+                 "feed.json", "feeds.opml"):
+        assert f'href="{server.url}{link}"' in text, link
     assert 'name="q"' in text and 'method="get"' in text
     assert "https://github.com/example/active" in text
-    assert "Jae-Hun Lee, Doyoung Yoon, ByeongMoon Ji, et al." in text
+    assert "Jae-Hun Lee, Doyoung Yoon, ByeongMoon Ji, et al." in re.sub(r"<[^>]+>", "", text)
 
 
 async def test_search_shows_matching_papers(server: Server) -> None:
@@ -357,7 +364,7 @@ async def test_search_shows_matching_papers(server: Server) -> None:
     text = body.decode()
     # The query matches the hostile paper's word "script"; both echo and result are escaped.
     assert "<script>" not in text
-    assert "Results for “&quot;&gt;&lt;script&gt;zzqx”" in text
+    assert "Results for “&#34;&gt;&lt;script&gt;zzqx”" in text
     response, body = await server.get("", params={"q": "zzqx"})
     assert "No papers match “zzqx”" in body.decode()
 
@@ -368,8 +375,10 @@ async def test_opml_lists_every_author_feed(server: Server) -> None:
     assert root.tag == "opml" and root.get("version") == "2.0"
     assert root.findtext("head/title")
     outlines = {o.get("text"): o.get("xmlUrl") for o in root.iter("outline") if o.get("xmlUrl")}
-    assert outlines["Jae-Hun Lee"] == server.url + "authors/jae-hun-lee.atom"
-    assert "O'Brien & <Sons>" in outlines
+    assert outlines["Jae-Hun Lee — papers"] == server.url + "authors/jae-hun-lee.atom"
+    assert "O'Brien & <Sons> — papers" in outlines
+    assert outlines[next(t for t in outlines if t.startswith("topic: SSL"))] == server.url + "topics/ssl.atom"
+    assert outlines["category: CV"] == server.url + "categories/cv.atom"
     for url in outlines.values():
         response, _ = await server.get(url.removeprefix(server.url))
         assert response.status == 200, url
@@ -494,10 +503,19 @@ async def test_static_export_matches_served_bytes(server: Server, tmp_path: Path
         "topics/ssl.rss",
         "categories/cv.atom",
         "categories/ml.json",
+        "authors/jae-hun-lee/index.html",
+        "topics/ssl/index.html",
+        "categories/cv/index.html",
+        "authors/index.html",
+        "papers/10.1000/hostile/index.html",
+        "papers/10.1000/hostile.bib",
+        "static/style.css",
     }
     assert expected <= relative
     for name in sorted(relative):
-        served_path = "" if name == "index.html" else name
+        served_path = name.removesuffix("index.html")
+        if served_path.count("/") > 1 or served_path.startswith(("papers/", "categories/")):
+            served_path = served_path.rstrip("/")  # pages are served without the trailing slash
         response, body = await server.get(served_path, headers=IDENTITY)
         assert response.status == 200, name
         assert (out / name).read_bytes() == body, name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -59,7 +60,8 @@ class SubscriptionManageCog(commands.Cog):
 
         async def post() -> subscription_admin.Answer:
             made = await subscription_admin.test_post(
-                self.bot.db, guild_id=guild_id, subscription_id=subscription, announcement=announcement)
+                self.bot.db, guild_id=guild_id, subscription_id=subscription,
+                announcement=partial(announcement, base_url=self.bot.base_url))
             await self.bot.get_partial_messageable(made.channel_id).send(**message_kwargs(made.payload))
             return made.reply
 
