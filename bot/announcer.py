@@ -324,7 +324,8 @@ class Announcer:
             await outbox.mark_failed(d.id, f"paper {row.paper_key} is no longer in the library")
             report.failed += 1
             return
-        payload = outgoing(row, paper, partial(announcement, base_url=self.base_url))  # the role ping, or a resume's summary line
+        # The role ping, or a resume's summary line.
+        payload = outgoing(row, paper, partial(announcement, base_url=self.base_url))
         in_flight = IN_FLIGHT + self.clock().isoformat()
         await outbox.mark_retry(d.id, in_flight, 0)
         self._own_in_flight.add(d.id)

@@ -69,7 +69,9 @@ async def start_bot(
         raise PaperboyError("Discord: DISCORD_TOKEN is not set")
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
     bot = PaperboyBot(store=store, config=config, session=session, metrics=metrics, **(bot_options or {}))
-    announcer = _scheduled(Announcer(store, [ChannelSender(bot)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)), config)
+    announcer = _scheduled(Announcer(
+        store, [ChannelSender(bot)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)
+    ), config)
 
     async def run() -> None:
         try:
@@ -235,7 +237,8 @@ async def start_webhooks(
         return bot
 
     announcer = _scheduled(Announcer(
-        store, [WebhookSender(session, api_base=config.discord.api_base, reader=reader)], base_url=config.public_base_url,
+        store, [WebhookSender(session, api_base=config.discord.api_base, reader=reader)],
+        base_url=config.public_base_url,
         **_with_metrics(announcer_options, metrics),
     ), config)
     jobs.drain = compose(jobs.drain, announcer.drain)
