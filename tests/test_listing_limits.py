@@ -66,9 +66,10 @@ def test_thousands_of_name_shaped_segments_give_one_reading() -> None:
 
 
 def test_a_wrapped_abstract_of_many_lines_is_joined_whole() -> None:
-    text = GOOD + "CVApr 4, 2023\nWrapped AbstractsJane Doe\n" + "\n".join(f"part {i}" for i in range(50_000)) + "\n"
+    text = GOOD + "CVApr 4, 2023\nWrapped AbstractsJane Doe\n" + "\n".join(f"part {i}" for i in range(8_000)) + "\n"
     result = parse_listing(text, as_of=AS_OF)
-    assert result.records[-1].abstract.startswith("part 0 part 1 ") and result.records[-1].abstract.endswith("part 49999")
+    abstract = result.records[-1].abstract
+    assert abstract.startswith("part 0 part 1 ") and abstract.endswith("part 7999")
 
 
 async def test_poll_parses_in_a_worker_thread(tmp_path: Path, monkeypatch) -> None:

@@ -29,6 +29,8 @@ from feeds.sources._listing_names import (
 )
 from storage.errors import InvalidInputError, NotAListingError
 from storage.models import PaperRecord, ParseProblem, ParseResult
+from storage.records import check_result
+from storage.text import CONTROL_CLASS, INVISIBLE_CLASS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,9 @@ _BROKEN_HEADER_RE = re.compile(
 )
 _DATE_ONLY_RE = re.compile(r"[A-Za-z.]*\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\s*(?:Code)?|\d{4}-\d{2}-\d{2}.*")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2007\u202f\u2009\u200a\u3000\f\v]+")
-_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+# Bidi controls and zero-width characters go before the title/author boundary is sought.
+_INVISIBLE_RE = re.compile(f"[{INVISIBLE_CLASS}]")
+_CONTROL_RE = re.compile(f"[{CONTROL_CLASS}]")
 _URL_RE = re.compile(r"https?://[^\s<>\"'`]+")
 _URL_TRAILING = ".,;:!?\"'"
 # The longest line a listing may hold, in characters. Real title/author lines are
@@ -101,7 +105,9 @@ def _header(line: str) -> re.Match[str] | None:
 
 
 def _clean(line: str) -> str:
-    return _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", line)).strip()
+    if not (line.isascii() and line.isprintable()):
+        line = _CONTROL_RE.sub(" ", _INVISIBLE_RE.sub("", line))
+    return _SPACES_RE.sub(" ", line).strip()
 
 
 def _split_lines(text: str) -> list[str]:
@@ -279,7 +285,8 @@ def parse_listing(
         record = _record(entry, as_of, evidence, problems)
         if record is not None:
             records.append(record)
-    return ParseResult(records=records, problems=sorted(problems.items, key=lambda p: p.line))
+    checked = check_result(ParseResult(records=records, problems=problems.items), source=source, label="entry")
+    return ParseResult(records=checked.records, problems=sorted(checked.problems, key=lambda p: p.line))
 
 
 def _record(
