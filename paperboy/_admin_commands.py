@@ -64,8 +64,6 @@ async def cmd_sources(args: argparse.Namespace, config: Config) -> int:
                     else:
                         print(f"{name}: {report.new} new, {report.updated} updated, {report.unchanged} unchanged")
             return 1 if failed else 0
-        for source in config.sources:
-            await store.register_source(source.name, source.kind, source.url or None, source.owner or None)
         sources = await store.sources()
     finally:
         await store.close()
@@ -81,6 +79,15 @@ async def cmd_sources(args: argparse.Namespace, config: Config) -> int:
             "last_error": s.last_error,
         }
         for s in sources
+    ]
+    # Listing is a read and writes nothing: a configured source the store has not
+    # seen yet is shown as never polled rather than registered here.
+    stored = {row["name"] for row in rows}
+    rows += [
+        {"name": spec.name, "kind": spec.kind, "location": spec.url or None, "owner": spec.owner or None,
+         "papers": 0, "last_polled_at": None, "last_success_at": None, "last_error": None}
+        for spec in config.sources
+        if spec.name not in stored
     ]
     if args.json:
         json.dump(rows, sys.stdout, indent=2)

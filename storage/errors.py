@@ -37,3 +37,7 @@ class PermissionDeniedError(PaperboyError):
 
 class StoreError(PaperboyError):
     """The database is unusable (corrupt, newer schema, locked for too long)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the database's write lock for longer than we waited."""
