@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import ConfigError
+from storage.redact import mask_url
 
 DEFAULT_DB = "paperboy.db"
 DEFAULT_PORT = 8650
@@ -324,6 +325,10 @@ def masked(config: Config) -> dict[str, Any]:
     for name in _TABLES:
         out[name] = _plain(getattr(config, name))
     out["sources"] = [_plain(s) for s in config.sources]
+    for item in out["sources"]:
+        # A source URL may carry user info or a token parameter.
+        if item.get("url"):
+            item["url"] = mask_url(item["url"])
     out["announce"] = []
     for ann in config.announce:
         item = _plain(ann)

@@ -8,6 +8,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from storage.redact import mask_secrets
+
 # Discord bot tokens and webhook tokens must never reach a log line.
 _SECRETS = re.compile(
     r"([A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,})|(/webhooks/\d+/)[A-Za-z0-9_-]+"
@@ -15,7 +17,8 @@ _SECRETS = re.compile(
 
 
 def redact(text: str) -> str:
-    return _SECRETS.sub(lambda m: (m.group(2) + "***") if m.group(2) else "***", text)
+    """The text without bot or webhook tokens and without credentials in URLs."""
+    return mask_secrets(_SECRETS.sub(lambda m: (m.group(2) + "***") if m.group(2) else "***", text))
 
 
 class _RedactingFormatter(logging.Formatter):

@@ -28,6 +28,7 @@ from storage.models import (
     Topic,
 )
 from storage.outbox import Outbox
+from storage.redact import mask_secrets
 from storage.search import MAX_QUERY_CHARS, Expansions, build_match
 from storage.search_index import SearchIndex
 from storage.text import author_key
@@ -494,8 +495,12 @@ class Store:
         last_modified: str | None = None,
         content_hash: str | None = None,
     ) -> None:
-        """Remember a poll's outcome: validators on success, the error sentence on failure."""
+        """Remember a poll's outcome: validators on success, the error sentence on failure.
+
+        The sentence is stored with credentials masked: /healthz and `sources` show it.
+        """
         now = iso(utcnow())
+        error = mask_secrets(error) if error is not None else None
         async with self.db.transaction() as conn:
             if error is None:
                 await conn.execute(

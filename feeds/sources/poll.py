@@ -15,6 +15,7 @@ from feeds.sources.listing import decode_listing_bytes, parse_listing
 from feeds.sources.rss import parse_feed
 from storage.errors import ConfigError, NotAListingError, SourceFormatError
 from storage.models import PaperRecord, ParseProblem, ParseResult
+from storage.redact import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ async def poll(
     if fetched.not_modified or fetched.body is None:
         log.info("source %s: unchanged", spec.name)
         return _unchanged(fetched, pages=1)
-    where = str(local_path(spec.url)) if is_local(spec.url) else spec.url
+    where = str(local_path(spec.url)) if is_local(spec.url) else mask_url(spec.url)
     # Parsing a large document takes CPU time: a worker thread keeps the event loop
     # (health checks, feeds, Discord) answering while it runs.
     result = await asyncio.to_thread(_parse_body, spec, fetched, as_of, where)
