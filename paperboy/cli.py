@@ -13,7 +13,7 @@ from datetime import date
 
 from paperboy import config as config_mod
 from paperboy import logs
-from storage.db import store_error
+from storage.db import file_error_in, store_error
 from storage.errors import PaperboyError
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except sqlite3.Error as exc:
         # A failure of the database file (busy, full, read-only, damaged) is one sentence.
-        print(f"paperboy: {store_error(exc, config.store.path)}", file=sys.stderr)
+        print(f"paperboy: {store_error(file_error_in(exc) or exc, config.store.path)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -123,10 +123,18 @@ async def connect(path: str | Path) -> aiosqlite.Connection:
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise store_error(exc, path) from None
+            raise StoreError(
+                f"cannot write {path}: its folder cannot be created ({exc.strerror or exc}); "
+                "point --db at a writable folder"
+            ) from None
+    pending = aiosqlite.connect(str(path), isolation_level=None)
     try:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = await pending
     except sqlite3.Error as exc:
+        # Let aiosqlite's worker thread finish stopping before the loop that awaits it may close.
+        thread = getattr(pending, "_thread", None)
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 5)
         raise store_error(exc, path) from None
     try:
         conn.row_factory = aiosqlite.Row
@@ -194,6 +202,20 @@ async def migrate(conn: aiosqlite.Connection, path: str | Path = "the database")
             raise
         applied.append(migration)
     return applied
+
+
+def file_error_in(exc: BaseException) -> BaseException | None:
+    """The error about the database file behind ``exc``, if any: a full disk makes SQLite end the
+    transaction itself, so the statement that next touches it fails with "no such savepoint" or
+    "cannot rollback", and the cause is only in the exception's context."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, sqlite3.Error) and _is_file_error(current):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
 
 
 def _is_file_error(exc: BaseException) -> bool:
@@ -303,8 +325,9 @@ class Database:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(conn)
-            if _is_file_error(exc):
-                raise store_error(exc, self.path) from None
+            cause = file_error_in(exc)
+            if cause is not None:
+                raise store_error(cause, self.path) from None
             raise
         except BaseException:
             _rollback(conn)
@@ -329,8 +352,9 @@ class Database:
                 await self.conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 await self._rollback_async()
-                if _is_file_error(exc):
-                    raise store_error(exc, self.path) from None
+                cause = file_error_in(exc)
+                if cause is not None:
+                    raise store_error(cause, self.path) from None
                 raise
             except BaseException:
                 await self._rollback_async()
