@@ -32,7 +32,7 @@ from tests.fault_figures import Figures, report, scale
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:feedparser.*")
 FIGURES = Figures("hostile files")
-EXAMPLES = scale(40, 1_000)
+EXAMPLES = scale(30, 1_000)
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 BAD_CHARS = "\u202e\u2066\u2069\u200b\u200f\u00ad\ufeff\x0b\x1f\x85"
 _BAD_RE = re.compile("[\u202a-\u202e\u2066-\u2069\u200b-\u200f\u00ad\ufeff\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
