@@ -191,11 +191,19 @@ class Evidence:
             self.given_tokens.add(fold(tokens[0]))
             self.surname_tokens.add(fold(tokens[-1]))
 
+    seen_raw: set[str] = field(default_factory=set)  # raw words already folded into the above
+
     def add_text(self, text: str) -> None:
-        # A set of the raw words first: abstracts repeat words, and folding is the cost.
-        raw = set(words_of(text))
-        self.words.update(fold(w) for w in raw)
-        self.lower_words.update(w for w in raw if w.islower())
+        # Folding is the cost, and a corpus repeats its words: each distinct raw word
+        # is folded once per document, not once per abstract.
+        raw = set(_WORD_RE.findall(text))
+        for word in [w for w in raw if "-" in w]:
+            raw.update(word.split("-"))
+        new = raw - self.seen_raw
+        if new:
+            self.seen_raw |= new
+            self.words.update(fold(w) for w in new)
+            self.lower_words.update(w for w in new if w.islower())
 
 
 @dataclass(frozen=True, slots=True)
