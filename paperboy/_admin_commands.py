@@ -13,6 +13,7 @@ from paperboy.config import Config, masked
 from paperboy.jobs import Jobs
 from storage.db import connect, migrate
 from storage.errors import StoreError
+from storage.redact import mask_secrets, mask_url
 from storage.store import Store
 
 
@@ -64,8 +65,6 @@ async def cmd_sources(args: argparse.Namespace, config: Config) -> int:
                     else:
                         print(f"{name}: {report.new} new, {report.updated} updated, {report.unchanged} unchanged")
             return 1 if failed else 0
-        for source in config.sources:
-            await store.register_source(source.name, source.kind, source.url or None, source.owner or None)
         sources = await store.sources()
     finally:
         await store.close()
@@ -73,14 +72,23 @@ async def cmd_sources(args: argparse.Namespace, config: Config) -> int:
         {
             "name": s.name,
             "kind": s.kind,
-            "location": s.location,
+            "location": mask_url(s.location) if s.location else None,
             "owner": s.owner,
             "papers": s.papers,
             "last_polled_at": s.last_polled_at.isoformat() if s.last_polled_at else None,
             "last_success_at": s.last_success_at.isoformat() if s.last_success_at else None,
-            "last_error": s.last_error,
+            "last_error": mask_secrets(s.last_error) if s.last_error else None,
         }
         for s in sources
+    ]
+    # Listing is a read and writes nothing: a configured source the store has not
+    # seen yet is shown as never polled rather than registered here.
+    stored = {row["name"] for row in rows}
+    rows += [
+        {"name": spec.name, "kind": spec.kind, "location": mask_url(spec.url) if spec.url else None,
+         "owner": spec.owner or None, "papers": 0, "last_polled_at": None, "last_success_at": None, "last_error": None}
+        for spec in config.sources
+        if spec.name not in stored
     ]
     if args.json:
         json.dump(rows, sys.stdout, indent=2)

@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
 from paperboy import config as config_mod
 from paperboy import logs
+from storage.db import file_error_in, store_error
 from storage.errors import PaperboyError
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(args.handler(args, config))
     except PaperboyError as exc:
         print(f"paperboy: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        # A failure of the database file (busy, full, read-only, damaged) is one sentence.
+        print(f"paperboy: {store_error(file_error_in(exc) or exc, config.store.path)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

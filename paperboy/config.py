@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import ConfigError, InvalidInputError
+from storage.redact import mask_url
 from storage.subscriptions import parse_filters
 
 DEFAULT_DB = "paperboy.db"
@@ -442,6 +443,10 @@ def masked(config: Config) -> dict[str, Any]:
         out[name] = _plain(getattr(config, name))
     out["sources"] = [_plain(s) for s in config.sources]
     out["announce_max_age"] = config.announce_max_age
+    for item in out["sources"]:
+        # A source URL may carry user info or a token parameter.
+        if item.get("url"):
+            item["url"] = mask_url(item["url"])
     out["announce"] = []
     for ann in config.announce:
         item = _plain(ann)

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from storage.redact import mask_secrets
+
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
 
@@ -142,7 +144,7 @@ class Health:
                 "state": "ok",
                 "last_polled_at": _iso(row.last_polled_at if row else None),
                 "last_success_at": _iso(last_ok),
-                "last_error": error,
+                "last_error": mask_secrets(error) if error else None,
             }
             # Downtime before this start is not the source's fault: count from whichever is later.
             since = max(last_ok, self.started_at) if last_ok else self.started_at

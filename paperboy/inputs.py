@@ -9,6 +9,7 @@ from typing import Any
 
 from storage.errors import NotAListingError, SourceFormatError
 from storage.models import Link, Paper, PaperRecord, ParseProblem, ParseResult
+from storage.records import RecordProblem, check_result, describe
 
 
 def paper_json(paper: Paper) -> dict[str, Any]:
@@ -94,45 +95,88 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def parse_export(path: Path, data: bytes) -> ParseResult:
-    """Records from ``paperboy export --json`` output, keeping keys and first sightings."""
+    """Records from ``paperboy export --json`` output, keeping keys and first sightings.
+
+    Each entry is checked on its own: a wrong type or an impossible value skips that
+    entry with a sentence naming the field, and the others are kept.
+    """
     try:
         items = json.loads(_decode(path, data))
     except json.JSONDecodeError as exc:
         raise SourceFormatError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise SourceFormatError(f"{path}: the JSON is nested too deeply to be a paper export") from exc
     if not isinstance(items, list):
         raise SourceFormatError(f"{path}: expected a JSON array of papers as `paperboy export --json` writes")
     result = ParseResult()
     for i, item in enumerate(items, 1):
         try:
             result.records.append(_record_from_export(item, i))
-        except (KeyError, TypeError, ValueError) as exc:
-            field = exc.args[0] if isinstance(exc, KeyError) else "record"
-            result.problems.append(ParseProblem(i, str(field), f"entry {i}: {exc}", str(path)))
-    return result
+        except RecordProblem as exc:
+            result.problems.append(ParseProblem(i, exc.field, f"entry {i} skipped: {exc.message}", str(path)))
+    return check_result(result, source=str(path), label="entry")
 
 
-def _record_from_export(item: dict[str, Any], index: int) -> PaperRecord:
+def _get(item: dict[str, Any], name: str, kind: type | tuple[type, ...], *, required: bool = False) -> Any:
+    value = item.get(name)
+    if value is None:
+        if required:
+            raise RecordProblem(name, f"{name} is missing")
+        return None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        wanted = {str: "text", bool: "true or false", list: "a list"}.get(kind, "a value")  # type: ignore[call-overload]
+        raise RecordProblem(name, f"{name} must be {wanted}, not {describe(value)}")
+    return value
+
+
+def _strings(item: dict[str, Any], name: str) -> tuple[str, ...]:
+    values = _get(item, name, list) or []
+    for value in values:
+        if not isinstance(value, str):
+            raise RecordProblem(name, f"every item of {name} must be text, not {describe(value)}")
+    return tuple(values)
+
+
+def _when(item: dict[str, Any], name: str, parse: Any) -> Any:
+    raw = _get(item, name, str)
+    if not raw:
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise RecordProblem(name, f"{name} {raw[:40]!r} is not an ISO date: {exc}") from exc
+
+
+def _record_from_export(item: Any, index: int) -> PaperRecord:
     if not isinstance(item, dict):
-        raise TypeError(f"entry {index} is not an object")
-    published = date.fromisoformat(item["published"]) if item.get("published") else None
-    first_seen = datetime.fromisoformat(item["first_seen_at"]) if item.get("first_seen_at") else None
+        raise RecordProblem("record", f"entry {index} is {describe(item)}, not an object")
+    categories = item.get("categories")
+    if isinstance(categories, str):
+        raise RecordProblem(
+            "categories", f"categories must be a list such as [\"CV\", \"LG\"], not the string {categories[:40]!r}"
+        )
+    links = []
+    for link in _get(item, "links", list) or []:
+        if not isinstance(link, dict) or not isinstance(link.get("href"), str):
+            raise RecordProblem("links", f"each link must be an object with an href, not {describe(link)}")
+        links.append(Link(link["href"], _get(link, "rel", str) or "alternate", _get(link, "type", str),
+                          _get(link, "title", str)))
     return PaperRecord(
-        title=str(item["title"]),
-        authors=tuple(str(a) for a in item["authors"]),
-        authors_truncated=bool(item.get("authors_truncated", False)),
-        abstract=str(item.get("abstract") or ""),
-        category=item.get("category"),
-        categories=tuple(item.get("categories") or ()),
-        published=published,
-        has_code=bool(item.get("has_code", False)),
-        code_url=item.get("code_url"),
-        arxiv_id=item.get("arxiv_id"),
-        doi=item.get("doi"),
-        links=tuple(Link(lk["href"], lk.get("rel", "alternate"), lk.get("type"), lk.get("title"))
-                    for lk in item.get("links") or ()),
+        title=_get(item, "title", str, required=True),
+        authors=_strings(item, "authors"),
+        authors_truncated=bool(_get(item, "authors_truncated", bool)),
+        abstract=_get(item, "abstract", str) or "",
+        category=_get(item, "category", str),
+        categories=_strings(item, "categories"),
+        published=_when(item, "published", date.fromisoformat),
+        has_code=bool(_get(item, "has_code", bool)),
+        code_url=_get(item, "code_url", str),
+        arxiv_id=_get(item, "arxiv_id", str),
+        doi=_get(item, "doi", str),
+        links=tuple(links),
         line=index,
-        key=item.get("key"),
-        first_seen_at=first_seen,
-        inferred_authors=tuple(str(a) for a in item.get("inferred_authors") or ()),
-        restore_sources=tuple(str(s) for s in item.get("sources") or ()),
+        key=_get(item, "key", str),
+        first_seen_at=_when(item, "first_seen_at", datetime.fromisoformat),
+        inferred_authors=_strings(item, "inferred_authors"),
+        restore_sources=_strings(item, "sources"),
     )

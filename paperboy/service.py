@@ -99,7 +99,8 @@ async def serve(
         print(f"paperboy: {line}", file=out, flush=True)
 
     async with AsyncExitStack() as stack:
-        store = await Store.open(config.store.path, announce_max_age=config.max_age)
+        # The service retries its own writes when a CLI beside it holds the lock (30 s in all).
+        store = await Store.open(config.store.path, announce_max_age=config.max_age, busy_retries=2)
         stack.push_async_callback(store.close)
         store.use_acronyms(search_acronyms(config))
         say(f"database {Path(config.store.path).resolve()} ({await store.count_papers()} papers)")

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import aiosqlite
 
-from storage.errors import StoreError
+from storage.errors import StoreBusyError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,68 @@ def migrations() -> list[Migration]:
     return found
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Whether an SQLite error means another connection holds the lock we need."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc)
+    return "database is locked" in text or "database is busy" in text
+
+
+def store_error(exc: BaseException, path: str | Path, *, waited_s: float | None = None) -> StoreError:
+    """One sentence for a failure of the database file itself: what happened to which file, and what to do.
+
+    Busy lock, full disk, read-only file or folder, damaged file; other errors keep
+    SQLite's own words beside the file name.
+    """
+    if isinstance(exc, StoreError):
+        return exc
+    text = str(exc)
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if is_busy(exc):
+        waited_s = BUSY_TIMEOUT_MS / 1000 if waited_s is None else waited_s
+        return StoreBusyError(
+            f"the database is busy: another paperboy is writing to {path}; retried for {waited_s:g} s. "
+            "Run the command again when that process has finished"
+        )
+    if primary == sqlite3.SQLITE_FULL or "database or disk is full" in text or getattr(exc, "errno", None) == 28:
+        return StoreError(
+            f"the disk holding {path} is full (or the database reached its size limit); nothing was "
+            "half-written: free some space and run the command again"
+        )
+    if (
+        primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+        or "readonly database" in text
+        or isinstance(exc, PermissionError)
+        or getattr(exc, "errno", None) in (1, 13, 30)
+    ):
+        return StoreError(
+            f"cannot write {path}: the file or its folder is read-only or not yours; fix its permissions "
+            "(paperboy needs to create files beside it) or point --db at a writable folder"
+        )
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
+        return StoreError(
+            f"{path} is damaged or not a paperboy database ({text}); restore it from a backup "
+            "(`paperboy db backup` makes one) or point --db at another file"
+        )
+    if primary == sqlite3.SQLITE_IOERR or "disk I/O error" in text:
+        return StoreError(f"reading or writing {path} failed ({text}); check the disk and free space, then retry")
+    return StoreError(f"the database {path} failed: {text}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: SQLite ends it by itself on a full disk or I/O error."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.debug("rollback failed after an error", exc_info=True)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -58,11 +120,22 @@ def iso(dt: datetime) -> str:
 async def connect(path: str | Path) -> aiosqlite.Connection:
     """Open a connection with the pragmas every connection needs."""
     if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write {path}: its folder cannot be created ({exc.strerror or exc}); "
+                "point --db at a writable folder"
+            ) from None
+    pending = aiosqlite.connect(str(path), isolation_level=None)
     try:
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = await pending
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        # Let aiosqlite's worker thread finish stopping before the loop that awaits it may close.
+        thread = getattr(pending, "_thread", None)
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 5)
+        raise store_error(exc, path) from None
     try:
         conn.row_factory = aiosqlite.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -72,9 +145,11 @@ async def connect(path: str | Path) -> aiosqlite.Connection:
         await conn.execute("PRAGMA temp_store = MEMORY")
     except sqlite3.DatabaseError as exc:
         await conn.close()
+        if is_busy(exc) or isinstance(exc, sqlite3.OperationalError):
+            raise store_error(exc, path) from None
         raise StoreError(
             f"{path} is not a paperboy database ({exc}); point --db at another file"
-        ) from exc
+        ) from None
     return conn
 
 
@@ -87,7 +162,7 @@ async def applied_versions(conn: aiosqlite.Connection) -> list[int]:
         return [row[0] async for row in cur]
 
 
-async def migrate(conn: aiosqlite.Connection) -> list[Migration]:
+async def migrate(conn: aiosqlite.Connection, path: str | Path = "the database") -> list[Migration]:
     """Apply every migration not yet recorded, each in one transaction; return those applied."""
     known = migrations()
     try:
@@ -105,7 +180,10 @@ async def migrate(conn: aiosqlite.Connection) -> list[Migration]:
         if migration.version in done:
             continue
         log.info("applying migration %04d_%s", migration.version, migration.name)
-        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise store_error(exc, path) from None
         try:
             # executescript would commit first; run statement by statement instead.
             for statement in _split_sql(migration.sql):
@@ -116,11 +194,40 @@ async def migrate(conn: aiosqlite.Connection) -> list[Migration]:
             )
             await conn.execute(f"PRAGMA user_version = {migration.version}")
             await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error) and _is_file_error(exc):
+                raise store_error(exc, path) from None
             raise
         applied.append(migration)
     return applied
+
+
+def file_error_in(exc: BaseException) -> BaseException | None:
+    """The error about the database file behind ``exc``, if any: a full disk makes SQLite end the
+    transaction itself, so the statement that next touches it fails with "no such savepoint" or
+    "cannot rollback", and the cause is only in the exception's context."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 10:
+        if isinstance(current, sqlite3.Error) and _is_file_error(current):
+            return current
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return None
+
+
+def _is_file_error(exc: BaseException) -> bool:
+    """Errors about the database file (lock, disk, permissions, damage), not about one statement."""
+    if is_busy(exc):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    return primary in (
+        sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT,
+        sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM,
+    )
 
 
 def _split_sql(script: str) -> list[str]:
@@ -158,11 +265,31 @@ class Database:
     the two from interleaving transactions inside this process.
     """
 
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str, *, busy_retries: int = 0) -> None:
         self.conn = conn
         self.path = path
+        # A long-running service waits longer for its own writes than a CLI command does:
+        # each retry waits the busy timeout again before the busy sentence is raised.
+        self.busy_retries = busy_retries
         self._write_lock = asyncio.Lock()
         self._sync: sqlite3.Connection | None = None
+
+    @property
+    def waited_s(self) -> float:
+        return BUSY_TIMEOUT_MS / 1000 * (1 + self.busy_retries)
+
+    def _begin_sync(self, conn: sqlite3.Connection) -> None:
+        for attempt in range(self.busy_retries + 1):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise store_error(exc, self.path) from None
+                if attempt == self.busy_retries:
+                    raise store_error(exc, self.path, waited_s=self.waited_s) from None
+                log.warning("database %s is busy; waiting again (%d of %d)", self.path, attempt + 1,
+                            self.busy_retries)
 
     async def run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one IMMEDIATE transaction on the worker connection, off the event loop."""
@@ -191,35 +318,72 @@ class Database:
                 await asyncio.wait([work])
                 raise
 
-    @staticmethod
-    def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn.execute("BEGIN IMMEDIATE")
+    def _in_transaction(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        self._begin_sync(conn)
         try:
             result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            cause = file_error_in(exc)
+            if cause is not None:
+                raise store_error(cause, self.path) from None
             raise
-        conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
         return result
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            for attempt in range(self.busy_retries + 1):
+                try:
+                    await self.conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not is_busy(exc):
+                        raise store_error(exc, self.path) from None
+                    if attempt == self.busy_retries:
+                        raise store_error(exc, self.path, waited_s=self.waited_s) from None
+                    log.warning("database %s is busy; waiting again", self.path)
             try:
                 yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self.conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._rollback_async()
+                cause = file_error_in(exc)
+                if cause is not None:
+                    raise store_error(cause, self.path) from None
                 raise
-            await self.conn.execute("COMMIT")
+            except BaseException:
+                await self._rollback_async()
+                raise
+
+    async def _rollback_async(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                await self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.debug("rollback failed after an error", exc_info=True)
 
     async def fetchall(self, sql: str, params: tuple | list = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        try:
+            async with self.conn.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+        except sqlite3.Error as exc:
+            if _is_file_error(exc):
+                raise store_error(exc, self.path) from None
+            raise
 
     async def fetchone(self, sql: str, params: tuple | list = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        try:
+            async with self.conn.execute(sql, params) as cur:
+                return await cur.fetchone()
+        except sqlite3.Error as exc:
+            if _is_file_error(exc):
+                raise store_error(exc, self.path) from None
+            raise
 
     async def close(self) -> None:
         async with self._write_lock:

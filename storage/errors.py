@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from storage.redact import mask_secrets
+
 
 class PaperboyError(Exception):
-    """Base of every error a user may see; ``str()`` is the sentence to show them."""
+    """Base of every error a user may see; ``str()`` is the sentence to show them.
+
+    Credentials in URLs inside the sentence are masked here, once for every error.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask_secrets(a) if isinstance(a, str) else a for a in args))
 
 
 class NotAListingError(PaperboyError):
@@ -37,3 +45,7 @@ class PermissionDeniedError(PaperboyError):
 
 class StoreError(PaperboyError):
     """The database is unusable (corrupt, newer schema, locked for too long)."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the database's write lock for longer than we waited."""

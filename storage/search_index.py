@@ -507,8 +507,24 @@ def _rows_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[IndexRow]:
 
 
 def _record_seen(conn: sqlite3.Connection, seq: int) -> None:
-    """Note in the store what the index has committed, and drop the log rows it no longer needs."""
-    conn.execute("BEGIN IMMEDIATE")
+    """Note in the store what the index has committed, and drop the log rows it no longer needs.
+
+    Bookkeeping only, so it never makes a reader wait: nothing is written when
+    there is nothing to note (a search or an export only opens the store), and
+    while another process holds the write lock it is left for the next sync.
+    """
+    pruned = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM search_log WHERE seq <= ?)", (seq,)).fetchone()[0]
+    if pruned and seen_in_store(conn) >= seq:
+        return
+    busy_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 200")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        log.debug("search index bookkeeping left for later: %s", exc)
+        return
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
     try:
         conn.execute(
             "UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'search_index_seen'"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import random
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -16,7 +17,7 @@ from storage import acronyms, searching
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.authors import AuthorIndex
-from storage.db import Database, connect, iso, migrate, utcnow
+from storage.db import Database, connect, is_busy, iso, migrate, store_error, utcnow
 from storage.errors import InvalidInputError, StoreError
 from storage.models import (
     AuthorMatch,
@@ -29,6 +30,7 @@ from storage.models import (
     Topic,
 )
 from storage.outbox import Outbox
+from storage.redact import mask_secrets
 from storage.search import Expansions
 from storage.search_index import SearchIndex
 from storage.search_rank import SearchHit
@@ -79,26 +81,40 @@ class Store:
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, search_index: bool = True, announce_max_age: timedelta | None = DEFAULT_MAX_AGE
+        cls,
+        path: str | Path,
+        *,
+        search_index: bool = True,
+        announce_max_age: timedelta | None = DEFAULT_MAX_AGE,
+        busy_retries: int = 0,
     ) -> Store:
         """Open (creating and migrating) the database at ``path``.
 
         With ``search_index`` (the default for a file), searches are answered by a
         Tantivy index kept in the folder ``<path>.search`` beside the database,
         derived from it and healed from it on open; without it, by SQLite FTS5.
+        Opening writes nothing to an up-to-date database, so readers (search, export,
+        db check) never wait for another process's write lock. ``busy_retries``: how
+        many more times a write waits out the busy timeout (the service's own writes).
         """
         conn = await connect(path)
         try:
-            await migrate(conn)
+            await migrate(conn, path)
+        except sqlite3.Error as exc:
+            await conn.close()
+            raise store_error(exc, path) from None
         except BaseException:
             await conn.close()
             raise
-        store = cls(Database(conn, str(path)))
+        store = cls(Database(conn, str(path), busy_retries=busy_retries))
         store.announce_max_age = announce_max_age
         if search_index and str(path) != ":memory:":
             try:
                 store.index = await asyncio.to_thread(SearchIndex.open, index_folder(path))
                 await store.sync_index()
+            except (sqlite3.Error, OSError) as exc:
+                await store.close()
+                raise store_error(exc, path) from None
             except BaseException:
                 await store.close()
                 raise
@@ -481,8 +497,12 @@ class Store:
         last_modified: str | None = None,
         content_hash: str | None = None,
     ) -> None:
-        """Remember a poll's outcome: validators on success, the error sentence on failure."""
+        """Remember a poll's outcome: validators on success, the error sentence on failure.
+
+        The sentence is stored with credentials masked: /healthz and `sources` show it.
+        """
         now = iso(utcnow())
+        error = mask_secrets(error) if error is not None else None
         async with self.db.transaction() as conn:
             if error is None:
                 await conn.execute(
@@ -523,12 +543,24 @@ class Store:
             f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
             for r in await self.db.fetchall("PRAGMA foreign_key_check")
         ]
+        # FTS5's integrity check is written as an INSERT, so it needs the write lock:
+        # a check never waits for it, and says so when another paperboy is writing.
+        async with self.db.conn.execute("PRAGMA busy_timeout") as cur:
+            row = await cur.fetchone()
+        await self.db.conn.execute("PRAGMA busy_timeout = 0")
         try:
             await self.db.conn.execute(
                 "INSERT INTO papers_fts (papers_fts, rank) VALUES ('integrity-check', 1)"
             )
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                log.warning("full-text index check skipped: another paperboy is writing to %s", self.path)
+            else:
+                problems.append(f"search index: {exc}")
         except Exception as exc:
             problems.append(f"search index: {exc}")
+        finally:
+            await self.db.conn.execute(f"PRAGMA busy_timeout = {int(row[0]) if row else 10_000}")
         orphans = await self.db.fetchone(
             "SELECT count(*) FROM papers p WHERE NOT EXISTS"
             " (SELECT 1 FROM paper_sources ps WHERE ps.paper_id = p.id)"

@@ -120,3 +120,32 @@ def words(text: str) -> list[str]:
 
 def is_stopword(word: str) -> bool:
     return word.lower() in _STOP
+
+
+# Characters that change how text is shown without being seen: bidi embeddings,
+# overrides and isolates, zero-width spaces and joiners, the soft hyphen, BOMs,
+# and code points no text should hold (lone surrogates, non-characters). A title
+# holding U+202E reads backwards; a name holding U+200B splits or merges wrongly.
+INVISIBLE_CLASS = (
+    "\u00ad\u034f\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\ufff9-\ufffb\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff"
+)
+_INVISIBLE = re.compile(f"[{INVISIBLE_CLASS}]")
+# C0 and C1 controls other than tab, line feed and carriage return: read as a space.
+CONTROL_CLASS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{CONTROL_CLASS}]")
+
+
+def strip_invisible(text: str) -> str:
+    """Remove invisible and bidi control characters; turn other control characters into spaces.
+
+    Tabs and line ends stay, so line numbers in a document do not move.
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return _CONTROL.sub(" ", _INVISIBLE.sub("", text))
+
+
+def clean_line(text: str) -> str:
+    """strip_invisible, then every run of whitespace as one space: for titles and names."""
+    return clean_space(strip_invisible(text))

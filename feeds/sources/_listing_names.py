@@ -9,6 +9,7 @@ the title's last word is a word the document uses, how names are shaped).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
@@ -97,6 +98,7 @@ def _piece_ok(piece: str, first: bool) -> bool:
     return not first and shape == "l" * len(shape)
 
 
+@functools.lru_cache(maxsize=65_536)
 def token_kind(token: str) -> str | None:
     """Classify one name token: initial, particle, suffix, word, or None when no name has it."""
     if token in SUFFIXES:
@@ -122,6 +124,7 @@ def token_kind(token: str) -> str | None:
     return "word"
 
 
+@functools.lru_cache(maxsize=65_536)
 def is_name(text: str) -> bool:
     """Whether ``text`` is shaped like one author's display name (or an organisation)."""
     tokens = text.split()
@@ -162,12 +165,6 @@ def words_of(text: str) -> Iterable[str]:
             yield from w.split("-")
 
 
-def _title_word(title: str) -> str:
-    last = title.rsplit(None, 1)[-1] if title.split() else ""
-    last = re.split(r"[-/]", last)[-1]
-    return last.strip("\"'“”‘’()[]{}?!.,;:*")
-
-
 def _is_camel(word: str) -> bool:
     """More than one hump: "ImageNet", "DataJung", "SSLOpen" (but not the plural "LVLMs")."""
     if re.fullmatch(r"[A-Z0-9]+s", word):
@@ -194,11 +191,19 @@ class Evidence:
             self.given_tokens.add(fold(tokens[0]))
             self.surname_tokens.add(fold(tokens[-1]))
 
+    seen_raw: set[str] = field(default_factory=set)  # raw words already folded into the above
+
     def add_text(self, text: str) -> None:
-        # A set of the raw words first: abstracts repeat words, and folding is the cost.
-        raw = set(words_of(text))
-        self.words.update(fold(w) for w in raw)
-        self.lower_words.update(w for w in raw if w.islower())
+        # Folding is the cost, and a corpus repeats its words: each distinct raw word
+        # is folded once per document, not once per abstract.
+        raw = set(_WORD_RE.findall(text))
+        for word in [w for w in raw if "-" in w]:
+            raw.update(word.split("-"))
+        new = raw - self.seen_raw
+        if new:
+            self.seen_raw |= new
+            self.words.update(fold(w) for w in new)
+            self.lower_words.update(w for w in new if w.islower())
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,21 +217,69 @@ class Split:
 
 _LEADING_PARTICLE = re.compile(r"([a-z]+) ")
 _PARTICLE_INITIALS = frozenset(p[0] for p in PARTICLES)
+# No author's display name is longer than this: split points further from the end of
+# a segment are not tried, which keeps the search linear in the line's length.
+MAX_NAME_CHARS = 128
+_SPACE_RE = re.compile(r"\s")
 
 
-def _candidates(line: str) -> list[Split]:
+@dataclass(slots=True)
+class Candidates:
+    """Every plausible split point of one title/author line, kept as offsets, not copies.
+
+    A candidate is ``(k, p, end, first)``: the author list takes the last ``k``
+    comma-separated segments, the first author starts at offset ``p`` of the
+    segment that is glued to the title, the title is ``body[:end]`` and ``first``
+    is the first author. Holding offsets instead of a title and an author tuple per
+    candidate keeps a line with thousands of commas linear rather than quadratic.
+    """
+
+    body: str
+    segs: list[str]
+    truncated: bool
+    rest_rev: list[str]  # the normalised segments after the glued one, last first
+    items: list[tuple[int, int, int, str]]
+
+    def split(self, item: tuple[int, int, int, str]) -> Split:
+        k, _, end, first = item
+        rest = tuple(reversed(self.rest_rev[: k - 1]))
+        return Split(normalise_name(self.body[:end]), (first, *rest), self.truncated)
+
+    def last_title_token(self, end: int) -> str:
+        """The title's last whitespace-separated token, without building the title."""
+        start = 0
+        # Titles rarely end in a long token: look back a little before searching it all.
+        window = self.body[max(0, end - 256) : end]
+        found = [m.start() for m in _SPACE_RE.finditer(window)]
+        if found:
+            start = max(0, end - 256) + found[-1] + 1
+        elif end > 256:
+            head = self.body[:end]
+            found = [m.start() for m in _SPACE_RE.finditer(head)]
+            start = found[-1] + 1 if found else 0
+        return self.body[start:end]
+
+
+def _candidates(line: str) -> Candidates:
     body, truncated = strip_et_al(line)
     segs = body.split(",")
     n = len(segs)
-    out: list[Split] = []
+    starts = [0] * n
+    for i in range(1, n):
+        starts[i] = starts[i - 1] + len(segs[i - 1]) + 1
+    first_alnum = next((i for i, ch in enumerate(body) if ch.isalnum()), len(body))
+    rest_rev: list[str] = []
+    items: list[tuple[int, int, int, str]] = []
     for k in range(1, n + 1):
-        rest = [normalise_name(s) for s in segs[n - k + 1 :]]
-        if rest and not is_name(rest[0]):
-            break  # every larger k would need this segment to be a name too
-        glued = segs[n - k]
-        prefix = ",".join(segs[: n - k])
+        g = n - k
+        if k > 1:
+            name = normalise_name(segs[g + 1])
+            if not is_name(name):
+                break  # every larger k would need this segment to be a name too
+            rest_rev.append(name)
+        glued = segs[g]
         # Only a capital, or a lower-case particle, glued to what precedes can start a name.
-        for p in range(1, len(glued)):
+        for p in range(max(1, len(glued) - MAX_NAME_CHARS), len(glued)):
             c = glued[p]
             if c.isspace() or glued[p - 1].isspace() or not (c.isupper() or c in _PARTICLE_INITIALS):
                 continue
@@ -235,38 +288,39 @@ def _candidates(line: str) -> list[Split]:
                 m = _LEADING_PARTICLE.match(glued, p)
                 if not (m and m.group(1) in PARTICLES):
                     continue
-            head = glued[:p]
-            title = normalise_name((prefix + "," + head) if prefix else head)
-            if not title or title[-1] in _BAD_TITLE_END or not any(ch.isalnum() for ch in title):
+            end = starts[g] + p  # the title is body[:end], whatever segments it spans
+            if body[end - 1] in _BAD_TITLE_END or end <= first_alnum:
                 continue
             first = normalise_name(glued[p:])
             if not is_name(first):
                 continue
-            out.append(Split(title, (first, *rest), truncated))
-    return out
+            items.append((k, p, end, first))
+    return Candidates(body, segs, truncated, rest_rev, items)
 
 
-def learn_from_line(ev: Evidence, line: str) -> None:
+def learn_from_line(ev: Evidence, line: str | Candidates) -> None:
     """Add to the evidence what every reading of a title/author line agrees on.
 
     That is the trailing authors all readings share and the title words before the
     last one (which may be glued to a name: "SSLJae-Hun" must not teach "SSLJae").
     """
-    cands = _candidates(line)
-    if not cands:
+    cands = line if isinstance(line, Candidates) else _candidates(line)
+    if not cands.items:
         return
-    if len(cands) == 1:
-        sure = list(cands[0].authors)
+    if len(cands.items) == 1:
+        sure = list(cands.split(cands.items[0]).authors)
     else:
-        common = min(len(c.authors) for c in cands) - 1
-        tails = {c.authors[len(c.authors) - common :] if common else () for c in cands}
-        sure = list(next(iter(tails))) if len(tails) == 1 else []
+        # Every reading ends in the same normalised segments: all share the last
+        # (fewest authors - 1) of them.
+        common = min(item[0] for item in cands.items) - 1
+        sure = list(reversed(cands.rest_rev[:common]))
     for name in sure:
         ev.add_name(name)
-    shortest = min((c.title for c in cands), key=len)
+    # Titles are prefixes of one another, so the shortest minus its last word is
+    # a title prefix every reading agrees on.
+    shortest = normalise_name(cands.body[: min(item[2] for item in cands.items)])
     safe = shortest.rsplit(None, 1)[0] if " " in shortest else ""
-    if all(c.title.startswith(safe) for c in cands):
-        ev.add_text(safe)
+    ev.add_text(safe)
 
 
 def _name_score(name: str, ev: Evidence, first: bool) -> float:
@@ -294,7 +348,22 @@ def _name_score(name: str, ev: Evidence, first: bool) -> float:
     return score
 
 
+def _title_terms(last: str, ev: Evidence) -> float:
+    """What the title's last token says about a reading."""
+    score = 0.0
+    if re.search(r"[?!)\]”\"][^\W\d_]", last):
+        # Closing punctuation inside a word ("Matters?Byeong") ends a title, not a word.
+        score -= 3.0
+    word = re.split(r"[-/]", last)[-1].strip("\"'“”‘’()[]{}?!.,;:*")
+    if word and fold(word) in ev.words:
+        score += 4.0
+    elif _is_camel(word[:MAX_NAME_CHARS]):
+        score -= 1.0
+    return score
+
+
 def _score(split: Split, ev: Evidence) -> float:
+    """The score of one materialised reading (the same sum choose() computes by offsets)."""
     score = sum(_name_score(a, ev, i == 0) for i, a in enumerate(split.authors))
     # A plausible name where a name is expected is weak evidence for the reading...
     score += 0.5 * len(split.authors)
@@ -302,27 +371,52 @@ def _score(split: Split, ev: Evidence) -> float:
     # Doyoung Yoon, Byeong") has probably swallowed the start of the author list.
     score -= 2.0 * sum(is_name(seg.strip()) for seg in split.title.split(",")[1:])
     last = split.title.rsplit(None, 1)[-1]
-    if re.search(r"[?!)\]”\"][^\W\d_]", last):
-        # Closing punctuation inside a word ("Matters?Byeong") ends a title, not a word.
-        score -= 3.0
-    word = _title_word(split.title)
-    if word and fold(word) in ev.words:
-        score += 4.0
-    elif _is_camel(word):
-        score -= 1.0
-    return score
+    return score + _title_terms(last, ev)
 
 
-def split_title_authors(line: str, ev: Evidence) -> Split | None:
-    """The best reading of a title/author line, or None when no reading is plausible."""
-    cands = _candidates(line)
-    if not cands:
+def choose(cands: Candidates, ev: Evidence) -> Split | None:
+    """The best reading among the candidates, scored by offsets in linear time.
+
+    The score of a reading is the sum of its authors' name scores, half a point per
+    author, minus two per title segment after the first that reads as a name, plus
+    what the title's last token says. Ties go to fewer authors, then the longer title.
+    """
+    if not cands.items:
         return None
-    scored = sorted(
-        ((_score(c, ev), -len(c.authors), len(c.title), c) for c in cands),
-        key=lambda t: (t[0], t[1], t[2]),
-        reverse=True,
-    )
-    if len(scored) > 1:
-        log.debug("split %r: %s", line[:60], [(s, c.title[-15:], c.authors[0]) for s, _, _, c in scored])
-    return scored[0][3]
+    if len(cands.items) == 1:
+        return cands.split(cands.items[0])
+    max_k = max(item[0] for item in cands.items)
+    rest_score = [0.0]  # rest_score[j]: name scores of the last j segments
+    for name in cands.rest_rev[: max_k - 1]:
+        rest_score.append(rest_score[-1] + _name_score(name, ev, False))
+    segs = cands.segs
+    n = len(segs)
+    # named[i]: how many of segs[1..i] read as names (title segments after the first).
+    top = n - min(item[0] for item in cands.items)
+    named = [0] * max(1, top)
+    for i in range(1, top):
+        named[i] = named[i - 1] + is_name(segs[i])
+    best: tuple[float, int, int] | None = None
+    best_item = cands.items[0]
+    for item in cands.items:
+        k, p, end, first = item
+        g = n - k
+        score = _name_score(first, ev, True) + rest_score[k - 1] + 0.5 * k
+        if g >= 1:
+            score -= 2.0 * (named[g - 1] + is_name(segs[g][:p]))
+        score += _title_terms(cands.last_title_token(end), ev)
+        key = (score, -k, end)
+        if best is None or key > best:
+            best, best_item = key, item
+    return cands.split(best_item)
+
+
+def split_title_authors(line: str | Candidates, ev: Evidence) -> Split | None:
+    """The best reading of a title/author line, or None when no reading is plausible."""
+    cands = line if isinstance(line, Candidates) else _candidates(line)
+    return choose(cands, ev)
+
+
+def candidates(line: str) -> Candidates:
+    """The split candidates of one line, to share between learning and choosing."""
+    return _candidates(line)

@@ -14,8 +14,10 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
+from feeds.sources._xml_hygiene import scrub_xml
 from storage.errors import SourceFormatError
 from storage.models import Link, PaperRecord, ParseProblem, ParseResult
+from storage.records import check_result
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ def _load(body: bytes) -> etree._Element:
         raise SourceFormatError("arXiv response is empty: expected an Atom feed")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
-        root = etree.fromstring(body, parser)
+        root = etree.fromstring(scrub_xml(body), parser)
     except etree.XMLSyntaxError as exc:
         raise SourceFormatError(
             f"arXiv response is not XML (line {exc.lineno}): {exc.msg}; expected an Atom feed"
@@ -243,7 +245,7 @@ def parse_arxiv(body: bytes) -> ArxivPage:
             problems.append(
                 ParseProblem(line=line, field=exc.field, message=f"entry {index}: {exc.message}")
             )
-    result = ParseResult(records=records, problems=problems)
+    result = check_result(ParseResult(records=records, problems=problems), label="entry")
     return ArxivPage(
         result=result,
         total_results=_int(root, "opensearch:totalResults", len(entries)),

@@ -14,6 +14,8 @@ from pylatexenc.latex2text import LatexNodes2Text
 from feeds.sources.arxiv import collapse_ws, find_code_url, find_doi, split_arxiv_id
 from storage.errors import SourceFormatError
 from storage.models import Link, PaperRecord, ParseProblem, ParseResult
+from storage.records import check_result
+from storage.text import strip_invisible
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +194,8 @@ def parse_bibtex(text: str) -> ParseResult:
         raise SourceFormatError("BibTeX source is binary data (it contains NUL bytes)")
     if text.startswith("\ufeff"):
         text = text[1:]
+    # Bidi and zero-width characters go before names are split on "and" and commas.
+    text = strip_invisible(text)
     library = bibtexparser.parse_string(text)
     decoder = _decoder()
     records: list[PaperRecord] = []
@@ -220,5 +224,5 @@ def parse_bibtex(text: str) -> ParseResult:
     if not library.entries and text.strip() and not _ENTRY_START_RE.search(text):
         raise SourceFormatError("not a BibTeX document: no @type{key, ...} entry found")
     problems.sort(key=lambda p: p.line)
-    return ParseResult(records=records, problems=problems)
+    return check_result(ParseResult(records=records, problems=problems), label="entry")
 

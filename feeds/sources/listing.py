@@ -20,13 +20,17 @@ from pathlib import Path
 
 from feeds.sources._listing_detect import decode_listing_bytes, describe_non_listing
 from feeds.sources._listing_names import (
+    Candidates,
     Evidence,
+    candidates,
     learn_from_line,
     normalise_name,
     split_title_authors,
 )
 from storage.errors import InvalidInputError, NotAListingError
 from storage.models import PaperRecord, ParseProblem, ParseResult
+from storage.records import check_result
+from storage.text import CONTROL_CLASS, INVISIBLE_CLASS
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +65,15 @@ _BROKEN_HEADER_RE = re.compile(
 )
 _DATE_ONLY_RE = re.compile(r"[A-Za-z.]*\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}\s*(?:Code)?|\d{4}-\d{2}-\d{2}.*")
 _SPACES_RE = re.compile(r"[ \t\u00a0\u2007\u202f\u2009\u200a\u3000\f\v]+")
-_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+# Bidi controls and zero-width characters go before the title/author boundary is sought.
+_INVISIBLE_RE = re.compile(f"[{INVISIBLE_CLASS}]")
+_CONTROL_RE = re.compile(f"[{CONTROL_CLASS}]")
 _URL_RE = re.compile(r"https?://[^\s<>\"'`]+")
 _URL_TRAILING = ".,;:!?\"'"
+# The longest line a listing may hold, in characters. Real title/author lines are
+# under 2,000 and abstracts under 10,000; a longer line is reported and its entry
+# skipped, so one runaway line cannot stall a parse.
+MAX_LINE_CHARS = 65_536
 
 
 @dataclass(slots=True)
@@ -73,7 +83,14 @@ class _Entry:
     raw_header: str
     title_line: int | None = None
     title_text: str = ""
-    abstract: str = ""
+    abstract_parts: list[str] | None = None
+    too_long: int | None = None  # the first over-long line of the entry
+    cands: Candidates | None = None
+
+    @property
+    def abstract(self) -> str:
+        # A wrapped abstract is kept whole rather than losing its tail.
+        return " ".join(self.abstract_parts) if self.abstract_parts else ""
 
 
 def _header(line: str) -> re.Match[str] | None:
@@ -88,7 +105,9 @@ def _header(line: str) -> re.Match[str] | None:
 
 
 def _clean(line: str) -> str:
-    return _SPACES_RE.sub(" ", _INVISIBLE_RE.sub("", line)).strip()
+    if not (line.isascii() and line.isprintable()):
+        line = _CONTROL_RE.sub(" ", _INVISIBLE_RE.sub("", line))
+    return _SPACES_RE.sub(" ", line).strip()
 
 
 def _split_lines(text: str) -> list[str]:
@@ -178,11 +197,23 @@ def _looks_like_broken_header(line: str) -> bool:
     return _BROKEN_HEADER_RE.match(line) is not None or _DATE_ONLY_RE.fullmatch(line) is not None
 
 
-def _collect_entries(lines: list[str], problems: _Problems) -> list[_Entry]:
+def _collect_entries(lines: list[str], problems: _Problems, long_lines: dict[int, int]) -> list[_Entry]:
     entries: list[_Entry] = []
     current: _Entry | None = None
     stray: int | None = None
     for number, line in enumerate(lines, 1):
+        if number in long_lines:
+            # The line stays in place (an empty stand-in) so the entry keeps its shape;
+            # the entry it belongs to is reported and skipped in _record.
+            if current is None:
+                stray = stray or number
+            else:
+                current.too_long = current.too_long or number
+                if current.title_line is None:
+                    current.title_line, current.title_text = number, ""
+                else:
+                    current.abstract_parts = [*(current.abstract_parts or []), ""]
+            continue
         if not line:
             continue
         header = _header(line)
@@ -195,11 +226,10 @@ def _collect_entries(lines: list[str], problems: _Problems) -> list[_Entry]:
             stray = stray or number
         elif current.title_line is None:
             current.title_line, current.title_text = number, line
-        elif not current.abstract:
-            current.abstract = line
+        elif current.abstract_parts is None:
+            current.abstract_parts = [line]
         else:
-            # A wrapped abstract: keep it whole rather than lose its tail.
-            current.abstract = f"{current.abstract} {line}"
+            current.abstract_parts.append(line)
     if stray is not None:
         problems.add(stray, "entry", "text before the first entry header was ignored")
     return entries
@@ -222,12 +252,22 @@ def parse_listing(
         as_of = datetime.now(UTC).date()
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = [_clean(line) for line in _split_lines(text)]
+    raw_lines = _split_lines(text)
+    long_lines = {i: len(line) for i, line in enumerate(raw_lines, 1) if len(line) > MAX_LINE_CHARS}
+    lines = ["" if i in long_lines else _clean(line) for i, line in enumerate(raw_lines, 1)]
+    del raw_lines
     if "\x00" in text or not any(_header(line) for line in lines):
         raise NotAListingError(describe_non_listing(text, source))
 
     problems = _Problems(source)
-    entries = _collect_entries(lines, problems)
+    for number in sorted(long_lines):
+        problems.add(
+            number,
+            "line",
+            f"line is {long_lines[number]:,} characters long, over the "
+            f"{MAX_LINE_CHARS:,}-character limit of a listing line; the entry holding it was skipped",
+        )
+    entries = _collect_entries(lines, problems, long_lines)
 
     evidence = Evidence()
     for name in known_authors:
@@ -237,14 +277,16 @@ def parse_listing(
         evidence.add_name(normalise_name(name))
     for entry in entries:
         evidence.add_text(entry.abstract)
-        learn_from_line(evidence, entry.title_text)
+        entry.cands = candidates(entry.title_text)
+        learn_from_line(evidence, entry.cands)
 
     records: list[PaperRecord] = []
     for entry in entries:
         record = _record(entry, as_of, evidence, problems)
         if record is not None:
             records.append(record)
-    return ParseResult(records=records, problems=sorted(problems.items, key=lambda p: p.line))
+    checked = check_result(ParseResult(records=records, problems=problems.items), source=source, label="entry")
+    return ParseResult(records=checked.records, problems=sorted(checked.problems, key=lambda p: p.line))
 
 
 def _record(
@@ -271,7 +313,9 @@ def _record(
     if entry.title_line is None:
         problems.add(entry.header_line, "title", "entry has no title/author line after its header")
         return None
-    split = split_title_authors(entry.title_text, evidence)
+    if entry.too_long is not None:
+        return None  # already reported, with the line that is too long
+    split = split_title_authors(entry.cands or entry.title_text, evidence)
     if split is None:
         problems.add(
             entry.title_line,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date
@@ -14,6 +15,7 @@ from feeds.sources.listing import decode_listing_bytes, parse_listing
 from feeds.sources.rss import parse_feed
 from storage.errors import ConfigError, NotAListingError, SourceFormatError
 from storage.models import PaperRecord, ParseProblem, ParseResult
+from storage.redact import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +87,10 @@ async def poll(
     if fetched.not_modified or fetched.body is None:
         log.info("source %s: unchanged", spec.name)
         return _unchanged(fetched, pages=1)
-    where = str(local_path(spec.url)) if is_local(spec.url) else spec.url
-    if spec.kind == "feed":
-        result = parse_feed(fetched.body, base_url=None if is_local(spec.url) else spec.url)
-    elif spec.kind == "bibtex":
-        result = parse_bibtex(_decode(fetched.body, where))
-    else:
-        result = _parse_listing(spec, fetched, as_of, where)
-    result = _tag_problems(result, where)
+    where = str(local_path(spec.url)) if is_local(spec.url) else mask_url(spec.url)
+    # Parsing a large document takes CPU time: a worker thread keeps the event loop
+    # (health checks, feeds, Discord) answering while it runs.
+    result = await asyncio.to_thread(_parse_body, spec, fetched, as_of, where)
     log.info(
         "source %s: %d records, %d problems", spec.name, len(result.records), len(result.problems)
     )
@@ -104,6 +102,17 @@ async def poll(
         not_modified=False,
         pages=1,
     )
+
+
+def _parse_body(spec: SourceSpec, fetched: FetchResult, as_of: date | None, where: str) -> ParseResult:
+    assert fetched.body is not None and spec.url is not None
+    if spec.kind == "feed":
+        result = parse_feed(fetched.body, base_url=None if is_local(spec.url) else spec.url)
+    elif spec.kind == "bibtex":
+        result = parse_bibtex(_decode(fetched.body, where))
+    else:
+        result = _parse_listing(spec, fetched, as_of, where)
+    return _tag_problems(result, where)
 
 
 def _parse_listing(
@@ -158,7 +167,7 @@ async def _poll_arxiv(
                 log.info("source %s: first arXiv page unchanged", spec.name)
                 return _unchanged(fetched, pages=1)
         assert fetched.body is not None
-        page = _parse_arxiv_page(fetched.body, url)
+        page = await asyncio.to_thread(_parse_arxiv_page, fetched.body, url)
         total = page.total_results
         for problem in page.result.problems:
             problems.append(

@@ -11,9 +11,11 @@ from typing import Any
 
 import feedparser
 
+from feeds.sources._xml_hygiene import scrub_xml
 from feeds.sources.arxiv import collapse_ws, find_code_url, find_doi, split_arxiv_id
 from storage.errors import SourceFormatError
 from storage.models import Link, PaperRecord, ParseProblem, ParseResult
+from storage.records import check_result
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +227,7 @@ def parse_feed(body: bytes, *, base_url: str | None = None) -> ParseResult:
     if not body or not body.strip():
         raise SourceFormatError(f"feed {base_url or '(no URL)'} is empty: expected RSS or Atom")
     headers = {"content-location": base_url} if base_url else None
-    parsed = feedparser.parse(body, response_headers=headers)
+    parsed = feedparser.parse(scrub_xml(body), response_headers=headers)
     entries = parsed.get("entries") or []
     where = f"feed {base_url}" if base_url else "feed"
     if not entries:
@@ -249,4 +251,4 @@ def parse_feed(body: bytes, *, base_url: str | None = None) -> ParseResult:
             message = f"entry {index}{f' ({label})' if label else ''}: {exc.message}"
             log.warning("%s: %s", where, message)
             problems.append(ParseProblem(line=index, field=exc.field, message=message))
-    return ParseResult(records=records, problems=problems)
+    return check_result(ParseResult(records=records, problems=problems), label="entry")
