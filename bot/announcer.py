@@ -265,7 +265,7 @@ class Announcer:
         week = f"{now.isocalendar().year}-W{now.isocalendar().week:02d}"
         posted = 0
         for sub in await self.store.outbox.subscriptions():
-            if not sub.digest or sub.paused_reason:
+            if not sub.digest or sub.held:  # held: paused by a person or broken
                 continue
             sender = self._sender(sub)
             if sender is None:

@@ -240,3 +240,24 @@ async def test_a_role_the_bot_cannot_ping_is_flagged_and_not_pinged(store: Store
         res = await h.slash("subscription", "edit", options={
             "subscription": await sub_id(store, h.channel.id), "mention": loud.id}, user=h.admin)
         assert "will not actually be pinged" not in res.embeds[0]["description"]
+
+
+async def test_why_explains_papers_from_before_a_subscription_and_other_targets(store: Store) -> None:
+    async with running_bot(store) as h:
+        await h.slash("subscribe", options={"target": "author", "value": "Sangheum Hwang"}, user=h.admin)
+        seed_paper = (await store.latest(1))[0]
+        said = (await h.slash("why", options={"paper": seed_paper.key})).embeds[0]["description"]
+        assert "it was already in the library when #" in said and "backfill: posts recent ones" in said
+        assert "(the target matched: author Sangheum Hwang" in said
+        elsewhere = h.emu.add_channel(h.guild.id, "quiet")
+        none = await h.slash("why", options={"paper": seed_paper.key}, channel_id=elsewhere.id)
+        assert none.embeds[0]["description"].startswith(f"No subscription posts in <#{elsewhere.id}>")
+        await h.slash("subscribe", options={"target": "topic", "value": "SSL", "channel": elsewhere.id},
+                      user=h.admin)
+        other = next(p for p in await store.latest(30) if "SSL" not in p.abstract and "self-supervised" not in
+                     p.abstract.lower())
+        res = await h.slash("why", options={"paper": other.key}, channel_id=elsewhere.id)
+        assert "➖ does not follow it: follows the topic SSL, which this paper is not linked to" in \
+            res.embeds[0]["description"]
+        missing = await h.slash("why", options={"paper": "no-such-paper"})
+        assert missing.ephemeral and "it has not been ingested (yet)" in missing.content
