@@ -59,7 +59,7 @@ def describe(sub: Subscription) -> str:
     return f"**#{sub.id}** {what} → {where}{mode}"
 
 
-def options_line(sub: Subscription) -> str:
+def options_line(sub: Subscription, held: int = 0) -> str:
     """Filters, ping and pause of a subscription in one line (empty when it has none)."""
     parts = []
     if sub.include:
@@ -69,7 +69,8 @@ def options_line(sub: Subscription) -> str:
     if sub.mention_role_id:
         parts.append(f"pings <@&{sub.mention_role_id}>")
     if sub.paused_at is not None:
-        parts.append(f"⏸️ paused since {sub.paused_at.date().isoformat()} (/subscription resume)")
+        waiting = f", {held} paper{'s' if held != 1 else ''} held" if held else ""
+        parts.append(f"⏸️ paused since {sub.paused_at.date().isoformat()}{waiting} (/subscription resume)")
     return " · ".join(parts)
 
 
@@ -151,9 +152,10 @@ async def subscriptions(store: Store, *, guild_id: int | None, channel_id: int |
             color=GREY,
         ), ephemeral=True)
     lines = []
+    held = await store.outbox.held_counts()
     for sub in subs:
         line = describe(sub)
-        extra = options_line(sub)
+        extra = options_line(sub, held.get(sub.id, 0))
         if extra:
             line += f"\n  {extra}"
         if sub.paused_reason:

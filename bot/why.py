@@ -32,8 +32,7 @@ def explain(sub: Subscription, facts: PaperFacts, verdict: Verdict, delivery: De
     matched = escape(verdict.matched)
     if delivery is not None:
         if delivery.status == "sent":
-            when = ""
-            return f"{head}\n✅ posted it{jump_link(sub, delivery.message_id)}{when} — matched {matched}"
+            return f"{head}\n✅ posted it{jump_link(sub, delivery.message_id)} — matched {matched}"
         if delivery.status == "folded":
             return (f"{head}\n✅ held it while paused and counted it in the resume's summary line"
                     f"{jump_link(sub, delivery.message_id)} — matched {matched}")

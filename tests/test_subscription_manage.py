@@ -137,6 +137,8 @@ async def test_resume_posts_at_most_ten_then_one_line_with_the_rest(store: Store
         await ingest_elsewhere(Path(store.path), [paper(f"Held Paper {i:02d}", days_old=1) for i in range(13)],
                                tmp_path / "in")
         assert await drain(store, h.bot) == 0
+        listed = await h.slash("subscriptions", user=h.admin)
+        assert ", 13 papers held (/subscription resume)" in listed.embeds[0]["description"]
         res = await h.slash("subscription", "resume", options={"subscription": number}, user=h.admin)
         assert "The first 10 of 13 held papers will be posted now" in res.embeds[0]["description"]
         assert await drain(store, h.bot) == 11
