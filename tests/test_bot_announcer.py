@@ -157,7 +157,7 @@ async def test_gone_and_forbidden_channels_pause_and_say_why(store: Store) -> No
 async def test_digest_posts_once_a_week_per_subscription(store: Store) -> None:
     async with running_bot(store) as h:
         await store.outbox.subscribe(target="author", value="sangheum-hwang", guild_id=h.guild.id,
-                                     channel_id=h.channel.id, digest=True)
+                                     channel_id=h.channel.id, digest=7)  # days per digest: weekly
         report = await store.ingest(fresh_papers(4, "delta"), source="later")
         assert report.queued_deliveries == 0  # digest subscriptions get no per-paper rows
         announcer = Announcer(store, [ChannelSender(h.bot)])
