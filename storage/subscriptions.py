@@ -318,7 +318,7 @@ class Verdict:
 
     @property
     def matched(self) -> str:
-        return self.target + (f"; include {self.included} matched" if self.included else "")
+        return self.target + (f"; include {self.included}" if self.included else "")
 
 
 @dataclass
@@ -357,7 +357,7 @@ class Rules:
             if program is None:
                 program = self._compiled[item] = compile_regex(item)
             hit = program.search(facts.text)
-            return f"{item} (“{hit.group(0)[:60]}”)" if hit else None
+            return f"{item.label} (“{hit.group(0)[:60]}”)" if hit else None
         query = item.text if item.kind == "word" and len(words(item.text)) == 1 else f'"{item.text}"'
         groups = self._compiled.get(item)
         if groups is None:
@@ -372,7 +372,7 @@ class Rules:
                 return None
             other_form = other_form or hit != group.alternatives[0]
         alias = self._alias(item.text) if other_form else None
-        return f"{item} (as {alias})" if alias else f"{item}"
+        return f"{item.label} (as {alias})" if alias else item.label
 
     def _alias(self, text: str) -> str | None:
         """The learnt other form of a word or phrase: an acronym's long form, or a long form's acronym."""
@@ -397,7 +397,7 @@ class Rules:
 
     def target(self, sub: Subscription, facts: PaperFacts) -> tuple[bool, str]:
         if sub.target == "all":
-            return True, "follows every new paper"
+            return True, "every new paper"
         value = sub.value or ""
         if sub.target == "author":
             found = facts.authors.get(value)

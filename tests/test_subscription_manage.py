@@ -94,8 +94,8 @@ async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
 
         said = await why(CV_DIFFUSION, diffusion)
         assert "✅ posted it ([message](https://discord.com/channels/" in said
-        assert "include “diffusion” matched" in said
-        assert "🚫 did not post it: excluded by the “medical”" in await why(MEDICAL, diffusion)
+        assert "— matched: every new paper; include word “diffusion”" in said
+        assert "🚫 did not post it: excluded by the word “medical”" in await why(MEDICAL, diffusion)
         old = await why(OLD, cv)
         assert "older than max_age: published 2019-03-01, more than 30 days before it was first seen" in old
         # `paperboy ask` answers /why (and /subscriptions) exactly as Discord shows it.
