@@ -15,7 +15,7 @@ from bot.announcer import Announcer
 from bot.senders import ChannelSender
 from storage.store import Store
 from tests.bot_fixtures import BASE_URL, running_bot, seeded_store
-from tests.helpers import needs_seed
+from tests.helpers import needs_seed, record
 from tests.subscription_fixtures import PAPERBOY, ingest_elsewhere, paper, titles_posted
 
 pytestmark = needs_seed
@@ -180,6 +180,16 @@ async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path
                               user=h.admin)
         assert f"<#{daily_channel.id}> now gets every new paper in a daily digest." in daily.embeds[0]["description"]
         assert (await store.outbox.get(await sub_id(store, daily_channel.id))).digest == 1
+        # Digest subscriptions get no message per paper.
+        await store.ingest([record("Robots Again", "Ada Lovelace", published=date.today())], source="x")
+        await drain(store, h.bot)
+        assert len(h.emu.messages(h.channel.id)) == 1 and h.emu.messages(daily_channel.id) == []
+        await h.slash("subscription", "edit", options={"subscription": number, "digest": "none"}, user=h.admin)
+        await store.ingest([record("Graphs Again", "Ada Lovelace", published=date.today())], source="x")
+        await drain(store, h.bot)
+        last = h.emu.messages(h.channel.id)[-1]  # no filter, no role any more
+        assert last["embeds"][0]["title"] == "Graphs Again" and last["content"] == "📄 New paper"
+        assert last["mention_roles"] == [] and h.emu.allowed_mentions(int(last["id"])) == {"parse": []}
         bad = await h.slash("subscription", "edit", options={"subscription": number, "exclude": '"open'},
                             user=h.admin)
         assert bad.ephemeral and bad.content.startswith("exclude: the quote opened at character 1")
