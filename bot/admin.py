@@ -80,6 +80,15 @@ def unpingable_warning(role_id: int) -> str:
             "role's settings, or give the bot that permission.")
 
 
+def check_mention(guild_id: int, role_id: int | None) -> None:
+    """Announcements may ping a role, never @everyone (whose role id is the server's id)."""
+    if role_id is not None and role_id == guild_id:
+        raise InvalidInputError(
+            "mention: announcements never ping @everyone; pick a role for paper alerts (create one, e.g. "
+            "@papers, and let people join it)."
+        )
+
+
 def max_age_sentence(max_age: timedelta | None) -> str:
     if max_age is None:
         return "Papers are announced when they are new to the library, whatever their age."
@@ -106,6 +115,7 @@ async def subscribe(
     if not 0 <= backfill <= MAX_BACKFILL:
         raise InvalidInputError(f"backfill must be between 0 and {MAX_BACKFILL}; you gave {backfill}.")
     days = digest if isinstance(digest, int) else digest_days(digest)
+    check_mention(guild_id, mention_role_id)
     stored, meaning = await resolve_target(store, target, value)
     sub, queued = await store.outbox.subscribe(
         target=target, value=stored, guild_id=guild_id, channel_id=channel_id, backfill=backfill, digest=days,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.admin import describe, options_line, unpingable_warning
+from bot.admin import check_mention, describe, options_line, unpingable_warning
 from bot.announce_options import with_mention
 from bot.markdown import escape, one_line
 from bot.model import AMBER, GREEN, GREY, Answer, Card
@@ -126,6 +126,7 @@ async def edit(
             "Nothing to change: give include:, exclude:, mention:, clear_mention: or digest: "
             f"(include:{CLEAR} removes the include words)."
         )
+    check_mention(guild_id, mention_role_id)
     if mention_role_id is not None and clear_mention:
         raise InvalidInputError("Give mention: or clear_mention:, not both.")
     mention: int | bool | None = False

@@ -240,6 +240,9 @@ def test_paperboy_commands_json_lists_the_subscription_commands() -> None:
 
 async def test_a_role_the_bot_cannot_ping_is_flagged_and_not_pinged(store: Store, tmp_path: Path) -> None:
     async with running_bot(store) as h:
+        everyone = await h.slash("subscribe", options={"target": "all", "mention": h.guild.id}, user=h.admin)
+        assert everyone.ephemeral and everyone.content.startswith("mention: announcements never ping @everyone")
+        assert await store.outbox.subscriptions() == []
         quiet = h.emu.add_role(h.guild.id, "quiet", mentionable=False)
         res = await h.slash("subscribe", options={"target": "all", "mention": quiet.id}, user=h.admin)
         said = res.embeds[0]["description"]
