@@ -60,8 +60,7 @@ async def resume(store: Store, *, guild_id: int, subscription_id: int, base_url:
             f"read them all at {rest_link(sub, base_url)}")
     held, folded = await store.outbox.release(sub.id, note=note)
     if held < 0:
-        hint = f" It is held by the announcer: {one_line(sub.paused_reason)}" if sub.paused_reason else ""
-        return Answer.error(f"Subscription #{sub.id} is not paused.{hint}")
+        return Answer.error(f"Subscription #{sub.id} is not paused.")
     if held == 0:
         said = "Nothing arrived while it was paused."
     elif folded == 0:
@@ -69,6 +68,9 @@ async def resume(store: Store, *, guild_id: int, subscription_id: int, base_url:
     else:
         said = (f"The first {RESUME_POSTS} of {held} held papers will be posted now, then one line "
                 f"counting the other {folded} with a link to them.")
+    if sub.paused_reason and sub.paused_at is None:
+        said += (f" It had stopped by itself ({one_line(sub.paused_reason)}); if that is not fixed yet it will "
+                 "stop again at the next post.")
     return Answer.single(Card(title="Resumed", description=f"{describe(sub)} is running again. {said}",
                               color=GREEN), ephemeral=True)
 

@@ -216,10 +216,12 @@ class Outbox:
     async def release(self, subscription_id: int, *, note: str, keep: int = RESUME_POSTS) -> tuple[int, int]:
         """Resume: the ``keep`` oldest held rows post as usual, the next one becomes ``note``
         (``{n}`` is replaced by how many were not posted one by one) and the rest fold into it.
+        Clears a person's pause and the announcer's (a fixed channel) alike.
         Returns (held, folded); held is -1 when the subscription was not paused."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "UPDATE subscriptions SET paused_at = NULL, paused_by = NULL WHERE id = ? AND paused_at IS NOT NULL",
+                "UPDATE subscriptions SET paused_at = NULL, paused_by = NULL, paused_reason = NULL"
+                " WHERE id = ? AND (paused_at IS NOT NULL OR paused_reason IS NOT NULL)",
                 (subscription_id,),
             )
             if cur.rowcount == 0:

@@ -152,6 +152,16 @@ async def test_resume_posts_at_most_ten_then_one_line_with_the_rest(store: Store
         keys = {p.title: p.key for p in await store.latest(13)}
         why = await h.slash("why", options={"paper": keys["Held Paper 12"]})
         assert "counted it in the resume's summary line" in why.embeds[0]["description"]
+        # A channel the bot lost access to stops the subscription by itself; resume starts it once fixed.
+        h.emu.refuse_channel(h.channel.id, 403)
+        await store.ingest([record("After The Lockout", "Ada Lovelace", published=date.today())], source="x")
+        await drain(store, h.bot)
+        assert (await store.outbox.get(number)).paused_reason is not None
+        h.emu.allow_channel(h.channel.id)
+        res = await h.slash("subscription", "resume", options={"subscription": number}, user=h.admin)
+        assert "It had stopped by itself (the bot may not post in" in res.embeds[0]["description"]
+        assert await drain(store, h.bot) == 1
+        assert h.emu.messages(h.channel.id)[-1]["embeds"][0]["title"] == "After The Lockout"
 
 
 async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path) -> None:
