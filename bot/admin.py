@@ -178,8 +178,8 @@ async def subscriptions(store: Store, *, guild_id: int | None, channel_id: int |
         pages.append(Page(cards=(Card(
             title=f"Subscriptions in {where} ({len(subs)})",
             description="\n".join(chunk),
-            footer="/subscription pause|resume|test|edit take the number; a subscription the announcer "
-                   "paused (⏸️ with a reason) resumes when you /subscribe the same channel and target again.",
+            footer="/subscription pause|resume|test|edit take the number; /subscription resume also "
+                   "restarts one the announcer stopped (⏸️ with a reason) once that is fixed.",
             color=AMBER,
         ),)))
     return Answer(pages=tuple(pages), ephemeral=True)
