@@ -16,7 +16,7 @@ from bot.senders import ChannelSender
 from storage.store import Store
 from tests.bot_fixtures import BASE_URL, running_bot, seeded_store
 from tests.helpers import needs_seed, record
-from tests.subscription_fixtures import PAPERBOY, ingest_elsewhere, paper, titles_posted
+from tests.subscription_fixtures import PAPERBOY, ingest_elsewhere, paper, paperboy_stdout, titles_posted
 
 pytestmark = needs_seed
 
@@ -103,6 +103,10 @@ async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
         assert asked["embeds"][0]["description"] == old
         named = await h.slash("why", options={"paper": keys[OLD], "channel": cv.id}, channel_id=hwang.id)
         assert named.embeds[0]["description"] == old
+        printed = await paperboy_stdout("--db", store.path, "ask", f"/why paper:{keys[OLD]} channel:{cv.id}")
+        assert "older than max_age: published 2019-03-01" in printed and f"**#1** category CV → <#{cv.id}>" in printed
+        refused = await paperboy_stdout("--db", store.path, "ask", "/subscription pause subscription:1")
+        assert "/subscription pause works only in a Discord server" in refused
         listed = await answers.ask_payload(store, "/subscriptions", base_url=BASE_URL)
         assert "(3)" in listed["embeds"][0]["title"] and "pings <@&" in listed["embeds"][0]["description"]
         held = await why(CV_DIFFUSION, hwang)
