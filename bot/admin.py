@@ -59,7 +59,7 @@ def describe(sub: Subscription) -> str:
     return f"**#{sub.id}** {what} → {where}{mode}"
 
 
-def options_line(sub: Subscription) -> str:
+def options_line(sub: Subscription, held: int = 0) -> str:
     """Filters, ping and pause of a subscription in one line (empty when it has none)."""
     parts = []
     if sub.include:
@@ -69,7 +69,8 @@ def options_line(sub: Subscription) -> str:
     if sub.mention_role_id:
         parts.append(f"pings <@&{sub.mention_role_id}>")
     if sub.paused_at is not None:
-        parts.append(f"⏸️ paused since {sub.paused_at.date().isoformat()} (/subscription resume)")
+        waiting = f", {held} paper{'s' if held != 1 else ''} held" if held else ""
+        parts.append(f"⏸️ paused since {sub.paused_at.date().isoformat()}{waiting} (/subscription resume)")
     return " · ".join(parts)
 
 
@@ -77,6 +78,15 @@ def unpingable_warning(role_id: int) -> str:
     return (f"⚠️ <@&{role_id}> will not actually be pinged: the role is not mentionable and the bot lacks "
             "“Mention @everyone, @here, and All Roles”. Turn on “Allow anyone to @mention this role” in the "
             "role's settings, or give the bot that permission.")
+
+
+def check_mention(guild_id: int, role_id: int | None) -> None:
+    """Announcements may ping a role, never @everyone (whose role id is the server's id)."""
+    if role_id is not None and role_id == guild_id:
+        raise InvalidInputError(
+            "mention: announcements never ping @everyone; pick a role for paper alerts (create one, e.g. "
+            "@papers, and let people join it)."
+        )
 
 
 def max_age_sentence(max_age: timedelta | None) -> str:
@@ -105,6 +115,7 @@ async def subscribe(
     if not 0 <= backfill <= MAX_BACKFILL:
         raise InvalidInputError(f"backfill must be between 0 and {MAX_BACKFILL}; you gave {backfill}.")
     days = digest if isinstance(digest, int) else digest_days(digest)
+    check_mention(guild_id, mention_role_id)
     stored, meaning = await resolve_target(store, target, value)
     sub, queued = await store.outbox.subscribe(
         target=target, value=stored, guild_id=guild_id, channel_id=channel_id, backfill=backfill, digest=days,
@@ -151,9 +162,10 @@ async def subscriptions(store: Store, *, guild_id: int | None, channel_id: int |
             color=GREY,
         ), ephemeral=True)
     lines = []
+    held = await store.outbox.held_counts()
     for sub in subs:
         line = describe(sub)
-        extra = options_line(sub)
+        extra = options_line(sub, held.get(sub.id, 0))
         if extra:
             line += f"\n  {extra}"
         if sub.paused_reason:
@@ -166,8 +178,8 @@ async def subscriptions(store: Store, *, guild_id: int | None, channel_id: int |
         pages.append(Page(cards=(Card(
             title=f"Subscriptions in {where} ({len(subs)})",
             description="\n".join(chunk),
-            footer="/subscription pause|resume|test|edit take the number; a subscription the announcer "
-                   "paused (⏸️ with a reason) resumes when you /subscribe the same channel and target again.",
+            footer="/subscription pause|resume|test|edit take the number; /subscription resume also "
+                   "restarts one the announcer stopped (⏸️ with a reason) once that is fixed.",
             color=AMBER,
         ),)))
     return Answer(pages=tuple(pages), ephemeral=True)

@@ -95,7 +95,7 @@ async def post_due(announcer: Announcer, *, force: bool = False, weekday: str = 
             blocked.add(digest.subscription_id)
     now = announcer.clock()
     for sub in await announcer.store.outbox.subscriptions():
-        if not sub.digest or sub.paused_reason or sub.id in blocked or announcer._sender(sub) is None:
+        if not sub.digest or sub.held or sub.id in blocked or announcer._sender(sub) is None:
             continue
         last = await books.last_closed(sub.id)
         if not force and not is_due(sub.digest, last.created_at if last else None, now, weekday=weekday, tz=tz):

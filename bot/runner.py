@@ -19,6 +19,7 @@ from paperboy.config import DIGEST_DAYS, Config
 from storage.errors import PaperboyError
 from storage.models import Subscription
 from storage.store import Store
+from storage.subscriptions import filters_text, parse_filters
 from storage.text import author_key, slugify
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,10 @@ async def _sync_webhook_options(config: Config, store: Store) -> None:
         sub = by_key.get((config.webhook_url(ann), ann.target, _stored_value(ann.target, ann.value)))
         if sub is None:
             continue
-        wanted = (ann.include, ann.exclude, ann.mention_role or None)
+        # Compared in stored form, so a config written "a, b" is not rewritten as "a b" at every start.
+        include = filters_text(parse_filters(ann.include, "include"))
+        exclude = filters_text(parse_filters(ann.exclude, "exclude"))
+        wanted = (include, exclude, ann.mention_role or None)
         if (sub.include, sub.exclude, sub.mention_role_id) != wanted:
             await store.outbox.edit(sub.id, include=ann.include, exclude=ann.exclude,
                                     mention_role_id=ann.mention_role or None)

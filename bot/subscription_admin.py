@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.admin import describe, options_line, unpingable_warning
+from bot.admin import check_mention, describe, options_line, unpingable_warning
 from bot.announce_options import with_mention
 from bot.markdown import escape, one_line
 from bot.model import AMBER, GREEN, GREY, Answer, Card
@@ -60,8 +60,7 @@ async def resume(store: Store, *, guild_id: int, subscription_id: int, base_url:
             f"read them all at {rest_link(sub, base_url)}")
     held, folded = await store.outbox.release(sub.id, note=note)
     if held < 0:
-        hint = f" It is held by the announcer: {one_line(sub.paused_reason)}" if sub.paused_reason else ""
-        return Answer.error(f"Subscription #{sub.id} is not paused.{hint}")
+        return Answer.error(f"Subscription #{sub.id} is not paused.")
     if held == 0:
         said = "Nothing arrived while it was paused."
     elif folded == 0:
@@ -69,6 +68,9 @@ async def resume(store: Store, *, guild_id: int, subscription_id: int, base_url:
     else:
         said = (f"The first {RESUME_POSTS} of {held} held papers will be posted now, then one line "
                 f"counting the other {folded} with a link to them.")
+    if sub.paused_reason and sub.paused_at is None:
+        said += (f" It had stopped by itself ({one_line(sub.paused_reason)}); if that is not fixed yet it will "
+                 "stop again at the next post.")
     return Answer.single(Card(title="Resumed", description=f"{describe(sub)} is running again. {said}",
                               color=GREEN), ephemeral=True)
 
@@ -126,6 +128,7 @@ async def edit(
             "Nothing to change: give include:, exclude:, mention:, clear_mention: or digest: "
             f"(include:{CLEAR} removes the include words)."
         )
+    check_mention(guild_id, mention_role_id)
     if mention_role_id is not None and clear_mention:
         raise InvalidInputError("Give mention: or clear_mention:, not both.")
     mention: int | bool | None = False

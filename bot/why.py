@@ -32,24 +32,23 @@ def explain(sub: Subscription, facts: PaperFacts, verdict: Verdict, delivery: De
     matched = escape(verdict.matched)
     if delivery is not None:
         if delivery.status == "sent":
-            when = ""
-            return f"{head}\n✅ posted it{jump_link(sub, delivery.message_id)}{when} — matched {matched}"
+            return f"{head}\n✅ posted it{jump_link(sub, delivery.message_id)} — matched: {matched}"
         if delivery.status == "folded":
             return (f"{head}\n✅ held it while paused and counted it in the resume's summary line"
-                    f"{jump_link(sub, delivery.message_id)} — matched {matched}")
+                    f"{jump_link(sub, delivery.message_id)} — matched: {matched}")
         if delivery.status == "failed":
             return f"{head}\n❌ could not post it: {escape(clip(one_line(delivery.last_error or ''), 200))}"
         if sub.paused_at is not None:
             return (f"{head}\n⏸️ holds it: #{sub.id} is paused; /subscription resume subscription:{sub.id} "
-                    f"posts it — matched {matched}")
+                    f"posts it — matched: {matched}")
         if sub.paused_reason:
-            return f"{head}\n⏸️ holds it: {escape(clip(one_line(sub.paused_reason), 200))} — matched {matched}"
-        return f"{head}\n⏳ will post it at the announcer's next run — matched {matched}"
+            return f"{head}\n⏸️ holds it: {escape(clip(one_line(sub.paused_reason), 200))} — matched: {matched}"
+        return f"{head}\n⏳ will post it at the announcer's next run — matched: {matched}"
     if not verdict.follows:
         return f"{head}\n➖ does not follow it: {escape(verdict.target)}"
     why_not: list[str] = []
     if verdict.excluded:
-        why_not.append(f"excluded by the {escape(verdict.excluded)}")
+        why_not.append(f"excluded by the {escape(verdict.excluded)}")  # e.g. the word “medical”
     if verdict.include_missed:
         why_not.append(f"none of its include words matched ({escape(verdict.include_missed)})")
     if verdict.too_old:
@@ -61,13 +60,13 @@ def explain(sub: Subscription, facts: PaperFacts, verdict: Verdict, delivery: De
             "ingested later are announced, and backfill: posts recent ones on request"
         )
     if sub.digest and not why_not:
-        return f"{head}\n🗞️ collects it for the {digest_name(sub.digest)} digest — matched {matched}"
+        return f"{head}\n🗞️ collects it for the {digest_name(sub.digest)} digest — matched: {matched}"
     if why_not:
         what = f" (the target matched: {matched})" if not verdict.excluded and not verdict.include_missed else ""
         return f"{head}\n🚫 did not post it: " + "; ".join(why_not) + what
     if sub.paused_at is not None:
-        return f"{head}\n⏸️ would post it, but #{sub.id} is paused — matches {matched}"
-    return (f"{head}\n💡 would post it now — matches {matched} — but it did not when the paper arrived "
+        return f"{head}\n⏸️ would post it, but #{sub.id} is paused — matches: {matched}"
+    return (f"{head}\n💡 would post it now — matches: {matched} — but it did not when the paper arrived "
             "(its filters or the learnt topics have changed since)")
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
+from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import iso, utcnow
 from storage.merge import (
     Reported,
@@ -24,14 +24,7 @@ from storage.merge import (
     record_to_json,
 )
 from storage.models import IngestReport, PaperRecord, ParseProblem
-from storage.subscriptions import (
-    DEFAULT_MAX_AGE,
-    facts_sync,
-    parse_filters,
-    rules_sync,
-    subscriptions_sync,
-    too_old,
-)
+from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import author_key, clean_space, surname, title_key
 from storage.topics import (
     TopicIndex,
@@ -43,6 +36,8 @@ from storage.topics import (
 )
 
 log = logging.getLogger(__name__)
+
+__all__ = ["delivery_nonce", "ingest", "link_pending_topics", "upsert_source", "validate"]
 
 SOURCE_KINDS = ("listing", "arxiv", "feed", "bibtex")
 
@@ -126,7 +121,7 @@ def ingest(
     if batch.new_ids or batch.changed_ids:
         grew = _learn_topics(conn, batch, topic_index)
         _link_topics(conn, batch.new_ids + batch.changed_ids, topic_index, set(batch.new_ids))
-        queued = _queue_deliveries(conn, batch)
+        queued = queue_deliveries(conn, batch.new_ids, now=batch.now, max_age=batch.max_age)
         conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'"
         )
@@ -516,48 +511,3 @@ def _link_topics(conn: sqlite3.Connection, paper_ids: list[int], index: TopicInd
             "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)",
             [(paper_id, tid) for tid in topic_ids],
         )
-
-
-def delivery_nonce(subscription_id: int, paper_key: str) -> str:
-    """Deterministic, at most 25 characters (Discord's limit), so a resend is recognised."""
-    return hashlib.sha256(f"{subscription_id}:{paper_key}".encode()).hexdigest()[:25]
-
-
-def _queue_deliveries(conn: sqlite3.Connection, batch: _Batch) -> int:
-    """One outbox row per (subscription, new paper) that the subscription announces.
-
-    Only papers new to the store and not older than ``[announce] max_age`` when
-    first seen are announced (a new source's backlog is stored, never posted);
-    the target, include and exclude rules are storage/subscriptions.py's.
-    Digest subscriptions get rows too (each digest takes the rows owed since the last);
-    paused ones get them as well, held until resumed.
-    """
-    if not batch.new_ids:
-        return 0
-    subs = subscriptions_sync(conn)
-    if not subs:
-        return 0
-    rules = rules_sync(conn, batch.max_age)
-    filters = [(sub, parse_filters(sub.include, "include"), parse_filters(sub.exclude, "exclude")) for sub in subs]
-    recent = batch.new_ids
-    if batch.max_age is not None and batch.max_age > timedelta(0):
-        # A backlog of old papers is skipped here, before its facts are read.
-        recent = [
-            paper_id for paper_id, published, first_seen in _rows(conn, batch.new_ids, "id, published, first_seen_at")
-            if not too_old(date.fromisoformat(published[:10]) if published else None,
-                           datetime.fromisoformat(first_seen), batch.max_age)
-        ]
-    queued = 0
-    for facts in facts_sync(conn, recent):
-        if too_old(facts.published, facts.first_seen_at, batch.max_age):
-            continue
-        for sub, include, exclude in filters:
-            if not rules.evaluate(sub, facts, include=include, exclude=exclude).wanted:
-                continue
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, nonce, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (sub.id, facts.id, delivery_nonce(sub.id, facts.key), batch.now),
-            )
-            queued += cur.rowcount
-    return queued

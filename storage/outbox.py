@@ -217,10 +217,12 @@ class Outbox:
     async def release(self, subscription_id: int, *, note: str, keep: int = RESUME_POSTS) -> tuple[int, int]:
         """Resume: the ``keep`` oldest held rows post as usual, the next one becomes ``note``
         (``{n}`` is replaced by how many were not posted one by one) and the rest fold into it.
+        Clears a person's pause and the announcer's (a fixed channel) alike.
         Returns (held, folded); held is -1 when the subscription was not paused."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "UPDATE subscriptions SET paused_at = NULL, paused_by = NULL WHERE id = ? AND paused_at IS NOT NULL",
+                "UPDATE subscriptions SET paused_at = NULL, paused_by = NULL, paused_reason = NULL"
+                " WHERE id = ? AND (paused_at IS NOT NULL OR paused_reason IS NOT NULL)",
                 (subscription_id,),
             )
             if cur.rowcount == 0:
@@ -244,15 +246,26 @@ class Outbox:
                     )
             return len(held), len(rest)
 
+    async def held_counts(self) -> dict[int, int]:
+        """Pending deliveries per subscription that is paused (by a person or broken)."""
+        rows = await self.db.fetchall(
+            "SELECT d.subscription_id, count(*) FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+            " WHERE d.status = 'pending' AND (s.paused_at IS NOT NULL OR s.paused_reason IS NOT NULL)"
+            " GROUP BY d.subscription_id"
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
     async def delivery_state(self, subscription_id: int, paper_id: int) -> Delivery | None:
         row = await self.db.fetchone(
             "SELECT id, subscription_id, paper_id, status, attempts, nonce, created_at, message_id, last_error,"
-            " folded_into FROM deliveries WHERE subscription_id = ? AND paper_id = ?",
+            " folded_into, note FROM deliveries WHERE subscription_id = ? AND paper_id = ?",
             (subscription_id, paper_id),
         )
         if row is None:
             return None
         delivery = _delivery(row[0:9])
+        if row[10] is not None and delivery.status == "sent":
+            return replace(delivery, status="folded")  # posted as the resume's summary line itself
         if row[9] is not None:
             summary = await self.db.fetchone("SELECT message_id, status FROM deliveries WHERE id = ?", (row[9],))
             # A folded row is "sent" as part of its summary line: show that line's message.

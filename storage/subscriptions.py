@@ -318,7 +318,7 @@ class Verdict:
 
     @property
     def matched(self) -> str:
-        return self.target + (f"; include {self.included} matched" if self.included else "")
+        return self.target + (f"; include {self.included}" if self.included else "")
 
 
 @dataclass
@@ -357,7 +357,7 @@ class Rules:
             if program is None:
                 program = self._compiled[item] = compile_regex(item)
             hit = program.search(facts.text)
-            return f"{item} (“{hit.group(0)[:60]}”)" if hit else None
+            return f"{item.label} (“{hit.group(0)[:60]}”)" if hit else None
         query = item.text if item.kind == "word" and len(words(item.text)) == 1 else f'"{item.text}"'
         groups = self._compiled.get(item)
         if groups is None:
@@ -365,21 +365,26 @@ class Rules:
         if not groups:
             return None
         terms = self._paper_terms(facts)
-        how: list[str] = []
+        other_form = False
         for group in groups:
             hit = next((alt for alt in group.alternatives if " " + " ".join(alt) + " " in terms), None)
             if hit is None:
                 return None
-            if hit != group.alternatives[0]:
-                phrase = self.expansions.by_acronym.get(fold(item.text).rstrip("s")) or \
-                    self.expansions.by_acronym.get(fold(item.text))
-                if phrase:
-                    how.append(f"as {phrase}")
-                else:
-                    acronym = self.expansions.by_phrase.get(" ".join(words(fold(item.text))))
-                    if acronym:
-                        how.append(f"as {acronym}")
-        return f"{item}" + (f" ({', '.join(how)})" if how else "")
+            other_form = other_form or hit != group.alternatives[0]
+        alias = self._alias(item.text) if other_form else None
+        return f"{item.label} (as {alias})" if alias else item.label
+
+    def _alias(self, text: str) -> str | None:
+        """The learnt other form of a word or phrase: an acronym's long form, or a long form's acronym."""
+        key = fold(text)
+        for candidate in (key, key[:-1] if key.endswith("s") else ""):
+            if candidate in self.expansions.by_acronym:
+                return self.expansions.by_acronym[candidate]
+        spelled = " ".join(words(key.replace("-", " ")))
+        for phrase, acronym in self.expansions.by_phrase.items():
+            if " ".join(words(fold(phrase).replace("-", " "))) == spelled:
+                return acronym
+        return None
 
     def first_match(self, items: Sequence[FilterItem], facts: PaperFacts) -> str | None:
         for item in items:
@@ -392,7 +397,7 @@ class Rules:
 
     def target(self, sub: Subscription, facts: PaperFacts) -> tuple[bool, str]:
         if sub.target == "all":
-            return True, "follows every new paper"
+            return True, "every new paper"
         value = sub.value or ""
         if sub.target == "author":
             found = facts.authors.get(value)

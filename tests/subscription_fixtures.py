@@ -45,3 +45,12 @@ async def ingest_elsewhere(db: Path, papers: list[dict[str, Any]], folder: Path,
 def titles_posted(messages: list[dict[str, Any]]) -> Counter:
     """How often each paper title was announced in these messages (embed titles)."""
     return Counter(m["embeds"][0]["title"] for m in messages if m.get("embeds"))
+
+
+async def paperboy_stdout(*args: str) -> str:
+    """What `paperboy ARGS` prints, run as another process (it must succeed)."""
+    proc = await asyncio.create_subprocess_exec(str(PAPERBOY), *args, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()

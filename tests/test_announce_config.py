@@ -38,3 +38,34 @@ def test_bad_announce_settings_name_the_key(tmp_path: Path, text: str, says: str
     with pytest.raises(ConfigError) as caught:
         load(write(tmp_path, text), env={})
     assert says in str(caught.value)
+
+
+async def test_the_migration_reads_an_old_weekly_digest_flag_as_seven_days(tmp_path: Path) -> None:
+    import sqlite3
+
+    from storage.db import _split_sql, migrations
+    from storage.store import Store
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                 " applied_at TEXT NOT NULL)")
+    mine = next(m.version for m in migrations() if m.name == "subscription_options")
+    for migration in migrations():
+        if migration.version >= mine:
+            break
+        for statement in _split_sql(migration.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')", (migration.version, migration.name))
+    conn.execute("INSERT INTO subscriptions (guild_id, channel_id, target, digest, created_at)"
+                 " VALUES (1, 2, 'all', 1, '2026-01-01T00:00:00+00:00')")
+    conn.execute("INSERT INTO subscriptions (guild_id, channel_id, target, value, digest, created_at)"
+                 " VALUES (1, 3, 'category', 'CV', 0, '2026-01-01T00:00:00+00:00')")
+    conn.close()
+    store = await Store.open(path, search_index=False)
+    try:
+        weekly, plain = await store.outbox.subscriptions()
+        assert (weekly.digest, plain.digest) == (7, 0)
+        assert (plain.include, plain.exclude, plain.mention_role_id, plain.paused_at) == ("", "", None, None)
+    finally:
+        await store.close()

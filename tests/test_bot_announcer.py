@@ -157,7 +157,7 @@ async def test_gone_and_forbidden_channels_pause_and_say_why(store: Store) -> No
 async def test_digest_subscription_gets_one_digest_not_a_post_per_paper(store: Store) -> None:
     async with running_bot(store) as h:
         await store.outbox.subscribe(target="author", value="sangheum-hwang", guild_id=h.guild.id,
-                                     channel_id=h.channel.id, digest=7)
+                                     channel_id=h.channel.id, digest=7)  # days per digest: weekly
         report = await store.ingest(fresh_papers(4, "delta"), source="later")
         assert report.queued_deliveries == 4  # owed to the digest, which keeps the books
         announcer = Announcer(store, [ChannelSender(h.bot)])

@@ -34,7 +34,7 @@ def facts(title: str, abstract: str = "") -> PaperFacts:
 
 
 def rules() -> Rules:
-    rows = [("ssl", "SSL", "acronym", "self-supervised learning"), ("cv", "CV", "category", None)]
+    rows = [("ssl", "SSL", "acronym", "self supervised learning"), ("cv", "CV", "category", None)]
     return Rules.from_topic_rows(rows, None)
 
 
@@ -45,25 +45,25 @@ def sub(include: str = "", exclude: str = "") -> Subscription:
 def test_words_match_as_search_does_and_acronyms_expand() -> None:
     r = rules()
     plural = facts("Diffusion Models for Segmentation")
-    assert r.evaluate(sub(include="model"), plural).included == "“model”"  # stemmed, case-folded
+    assert r.evaluate(sub(include="model"), plural).included == "word “model”"  # stemmed, case-folded
     expanded = r.evaluate(sub(include="SSL"), facts("Pretraining", "We use self-supervised learning here."))
-    assert expanded.included == "“SSL” (as self-supervised learning)"
+    assert expanded.included == "word “SSL” (as self supervised learning)"
     assert r.evaluate(sub(include="ssl"), facts("Plain supervised learning")).include_missed == "“ssl”"
     accents = r.evaluate(sub(include="resume"), facts("A Résumé of Methods"))
-    assert accents.included == "“resume”"
+    assert accents.included == "word “resume”"
 
 
 def test_phrases_regexes_and_exclude_win() -> None:
     r = rules()
     text = facts("Medical Image Diffusion", "Denoising for medical imaging of lungs.")
-    assert r.evaluate(sub(include='"medical imaging"'), text).included == "“medical imaging”"
+    assert r.evaluate(sub(include='"medical imaging"'), text).included == "phrase “medical imaging”"
     assert r.evaluate(sub(include='"imaging medical"'), text).include_missed
     hit = r.evaluate(sub(include="/lung(s)?/"), text)
-    assert hit.included == "/lung(s)?/ (“lungs”)"
+    assert hit.included == "expression /lung(s)?/ (“lungs”)"
     assert r.evaluate(sub(include="/LUNGS/"), text).include_missed  # case-sensitive unless /i
     assert r.evaluate(sub(include="/LUNGS/i"), text).included
     both = r.evaluate(sub(include="diffusion", exclude="medical"), text)
-    assert both.excluded == "“medical”" and not both.wanted
+    assert both.excluded == "word “medical”" and not both.wanted
     assert r.evaluate(sub(include="diffusion, robotics"), text).wanted  # any include
 
 
@@ -111,3 +111,11 @@ async def test_subscribe_filters_end_to_end_from_another_process(tmp_path: Path)
                 "Pretext Tasks Revisited", "Source-Free Domain Adaptation at Scale", "Diffusion for Everything"}
     finally:
         await store.close()
+
+
+def test_a_long_form_matches_its_acronym_and_says_so() -> None:
+    r = rules()
+    hit = r.evaluate(sub(include='"self-supervised learning"'), facts("SSL at Scale", "We scale SSL."))
+    assert hit.included == "phrase “self-supervised learning” (as SSL)"
+    plural = r.evaluate(sub(include="SSLs"), facts("Many Methods", "Several self-supervised learning methods."))
+    assert plural.included == "word “SSLs” (as self supervised learning)"

@@ -15,8 +15,8 @@ from bot.announcer import Announcer
 from bot.senders import ChannelSender
 from storage.store import Store
 from tests.bot_fixtures import BASE_URL, running_bot, seeded_store
-from tests.helpers import needs_seed
-from tests.subscription_fixtures import PAPERBOY, ingest_elsewhere, paper, titles_posted
+from tests.helpers import needs_seed, record
+from tests.subscription_fixtures import PAPERBOY, ingest_elsewhere, paper, paperboy_stdout, titles_posted
 
 pytestmark = needs_seed
 
@@ -94,8 +94,8 @@ async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
 
         said = await why(CV_DIFFUSION, diffusion)
         assert "✅ posted it ([message](https://discord.com/channels/" in said
-        assert "include “diffusion” matched" in said
-        assert "🚫 did not post it: excluded by the “medical”" in await why(MEDICAL, diffusion)
+        assert "— matched: every new paper; include word “diffusion”" in said
+        assert "🚫 did not post it: excluded by the word “medical”" in await why(MEDICAL, diffusion)
         old = await why(OLD, cv)
         assert "older than max_age: published 2019-03-01, more than 30 days before it was first seen" in old
         # `paperboy ask` answers /why (and /subscriptions) exactly as Discord shows it.
@@ -103,6 +103,10 @@ async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
         assert asked["embeds"][0]["description"] == old
         named = await h.slash("why", options={"paper": keys[OLD], "channel": cv.id}, channel_id=hwang.id)
         assert named.embeds[0]["description"] == old
+        printed = await paperboy_stdout("--db", store.path, "ask", f"/why paper:{keys[OLD]} channel:{cv.id}")
+        assert "older than max_age: published 2019-03-01" in printed and f"**#1** category CV → <#{cv.id}>" in printed
+        refused = await paperboy_stdout("--db", store.path, "ask", "/subscription pause subscription:1")
+        assert "/subscription pause works only in a Discord server" in refused
         listed = await answers.ask_payload(store, "/subscriptions", base_url=BASE_URL)
         assert "(3)" in listed["embeds"][0]["title"] and "pings <@&" in listed["embeds"][0]["description"]
         held = await why(CV_DIFFUSION, hwang)
@@ -137,6 +141,8 @@ async def test_resume_posts_at_most_ten_then_one_line_with_the_rest(store: Store
         await ingest_elsewhere(Path(store.path), [paper(f"Held Paper {i:02d}", days_old=1) for i in range(13)],
                                tmp_path / "in")
         assert await drain(store, h.bot) == 0
+        listed = await h.slash("subscriptions", user=h.admin)
+        assert ", 13 papers held (/subscription resume)" in listed.embeds[0]["description"]
         res = await h.slash("subscription", "resume", options={"subscription": number}, user=h.admin)
         assert "The first 10 of 13 held papers will be posted now" in res.embeds[0]["description"]
         assert await drain(store, h.bot) == 11
@@ -150,6 +156,16 @@ async def test_resume_posts_at_most_ten_then_one_line_with_the_rest(store: Store
         keys = {p.title: p.key for p in await store.latest(13)}
         why = await h.slash("why", options={"paper": keys["Held Paper 12"]})
         assert "counted it in the resume's summary line" in why.embeds[0]["description"]
+        # A channel the bot lost access to stops the subscription by itself; resume starts it once fixed.
+        h.emu.refuse_channel(h.channel.id, 403)
+        await store.ingest([record("After The Lockout", "Ada Lovelace", published=date.today())], source="x")
+        await drain(store, h.bot)
+        assert (await store.outbox.get(number)).paused_reason is not None
+        h.emu.allow_channel(h.channel.id)
+        res = await h.slash("subscription", "resume", options={"subscription": number}, user=h.admin)
+        assert "It had stopped by itself (the bot may not post in" in res.embeds[0]["description"]
+        assert await drain(store, h.bot) == 1
+        assert h.emu.messages(h.channel.id)[-1]["embeds"][0]["title"] == "After The Lockout"
 
 
 async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path) -> None:
@@ -178,6 +194,16 @@ async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path
                               user=h.admin)
         assert f"<#{daily_channel.id}> now gets every new paper in a daily digest." in daily.embeds[0]["description"]
         assert (await store.outbox.get(await sub_id(store, daily_channel.id))).digest == 1
+        # Digest subscriptions get no message per paper.
+        await store.ingest([record("Robots Again", "Ada Lovelace", published=date.today())], source="x")
+        await drain(store, h.bot)
+        assert len(h.emu.messages(h.channel.id)) == 1 and h.emu.messages(daily_channel.id) == []
+        await h.slash("subscription", "edit", options={"subscription": number, "digest": "none"}, user=h.admin)
+        await store.ingest([record("Graphs Again", "Ada Lovelace", published=date.today())], source="x")
+        await drain(store, h.bot)
+        last = h.emu.messages(h.channel.id)[-1]  # no filter, no role any more
+        assert last["embeds"][0]["title"] == "Graphs Again" and last["content"] == "📄 New paper"
+        assert last["mention_roles"] == [] and h.emu.allowed_mentions(int(last["id"])) == {"parse": []}
         bad = await h.slash("subscription", "edit", options={"subscription": number, "exclude": '"open'},
                             user=h.admin)
         assert bad.ephemeral and bad.content.startswith("exclude: the quote opened at character 1")
@@ -228,6 +254,9 @@ def test_paperboy_commands_json_lists_the_subscription_commands() -> None:
 
 async def test_a_role_the_bot_cannot_ping_is_flagged_and_not_pinged(store: Store, tmp_path: Path) -> None:
     async with running_bot(store) as h:
+        everyone = await h.slash("subscribe", options={"target": "all", "mention": h.guild.id}, user=h.admin)
+        assert everyone.ephemeral and everyone.content.startswith("mention: announcements never ping @everyone")
+        assert await store.outbox.subscriptions() == []
         quiet = h.emu.add_role(h.guild.id, "quiet", mentionable=False)
         res = await h.slash("subscribe", options={"target": "all", "mention": quiet.id}, user=h.admin)
         said = res.embeds[0]["description"]
@@ -240,3 +269,24 @@ async def test_a_role_the_bot_cannot_ping_is_flagged_and_not_pinged(store: Store
         res = await h.slash("subscription", "edit", options={
             "subscription": await sub_id(store, h.channel.id), "mention": loud.id}, user=h.admin)
         assert "will not actually be pinged" not in res.embeds[0]["description"]
+
+
+async def test_why_explains_papers_from_before_a_subscription_and_other_targets(store: Store) -> None:
+    async with running_bot(store) as h:
+        await h.slash("subscribe", options={"target": "author", "value": "Sangheum Hwang"}, user=h.admin)
+        seed_paper = (await store.latest(1))[0]
+        said = (await h.slash("why", options={"paper": seed_paper.key})).embeds[0]["description"]
+        assert "it was already in the library when #" in said and "backfill: posts recent ones" in said
+        assert "(the target matched: author Sangheum Hwang" in said
+        elsewhere = h.emu.add_channel(h.guild.id, "quiet")
+        none = await h.slash("why", options={"paper": seed_paper.key}, channel_id=elsewhere.id)
+        assert none.embeds[0]["description"].startswith(f"No subscription posts in <#{elsewhere.id}>")
+        await h.slash("subscribe", options={"target": "topic", "value": "SSL", "channel": elsewhere.id},
+                      user=h.admin)
+        other = next(p for p in await store.latest(30) if "SSL" not in p.abstract and "self-supervised" not in
+                     p.abstract.lower())
+        res = await h.slash("why", options={"paper": other.key}, channel_id=elsewhere.id)
+        assert "➖ does not follow it: follows the topic SSL, which this paper is not linked to" in \
+            res.embeds[0]["description"]
+        missing = await h.slash("why", options={"paper": "no-such-paper"})
+        assert missing.ephemeral and "it has not been ingested (yet)" in missing.content

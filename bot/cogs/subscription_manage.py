@@ -14,6 +14,7 @@ from bot import admin, subscription_admin
 from bot.announcer import announcement
 from bot.checks import can_ping, may_manage, require_manage_guild
 from bot.send import message_kwargs
+from storage.errors import PermissionDeniedError
 from storage.subscriptions import FILTER_MAX_CHARS
 
 if TYPE_CHECKING:
@@ -62,7 +63,13 @@ class SubscriptionManageCog(commands.Cog):
             made = await subscription_admin.test_post(
                 self.bot.db, guild_id=guild_id, subscription_id=subscription,
                 announcement=partial(announcement, base_url=self.bot.base_url))
-            await self.bot.get_partial_messageable(made.channel_id).send(**message_kwargs(made.payload))
+            try:
+                await self.bot.get_partial_messageable(made.channel_id).send(**message_kwargs(made.payload))
+            except discord.HTTPException as exc:
+                raise PermissionDeniedError(
+                    f"Could not post the test in <#{made.channel_id}> ({exc.status} {exc.text or ''}); give the "
+                    "bot View Channel, Send Messages and Embed Links there."
+                ) from exc
             return made.reply
 
         await self.bot.reply(interaction, post)
