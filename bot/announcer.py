@@ -319,8 +319,8 @@ class Announcer:
             report.failed += 1
             return
         payload = announcement(paper, sub)
-        in_flight = IN_FLIGHT + self.clock().isoformat()
-        await outbox.mark_retry(d.id, in_flight, 0)
+        in_flight = IN_FLIGHT + datetime.now(UTC).isoformat()  # Discord's time, to look for it later
+        await outbox.mark_in_flight(d.id, in_flight)
         self._own_in_flight.add(d.id)
         try:
             message_id = await sender.send(sub, payload, d.nonce)

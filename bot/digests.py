@@ -13,7 +13,7 @@ was not posted. More papers than fit one message go out as several parts.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -137,7 +137,7 @@ async def _send(announcer: Announcer, books: Digests, digest: Digest, *, since: 
         await books.mark_sent(digest.id, None, "its papers left the library")
         return 0
     payload = digest_payload(sub, digest, papers, since)
-    await books.note(digest.id, IN_FLIGHT + announcer.clock().isoformat())
+    await books.note(digest.id, IN_FLIGHT + datetime.now(UTC).isoformat())
     try:
         message_id = await sender.send(sub, payload, digest_nonce(sub.id, digest.id))
     except TargetGone as exc:
@@ -150,7 +150,7 @@ async def _send(announcer: Announcer, books: Digests, digest: Digest, *, since: 
         return 0
     except Exception as exc:
         # Maybe posted: it stays in flight and is looked for before any resend.
-        await books.note(digest.id, f"{IN_FLIGHT}{announcer.clock().isoformat()} ({exc.__class__.__name__})")
+        await books.note(digest.id, f"{IN_FLIGHT}{datetime.now(UTC).isoformat()} ({exc.__class__.__name__})")
         log.warning("digest %d: outcome unknown (%s)", digest.id, exc)
         return 0
     await books.mark_sent(digest.id, message_id)

@@ -222,6 +222,11 @@ class Outbox:
                 (error[:500], iso(utcnow() + timedelta(seconds=delay)), delivery_id),
             )
 
+    async def mark_in_flight(self, delivery_id: int, note: str) -> None:
+        """Committed before a send: a later drain that finds it knows the outcome is unknown."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE deliveries SET last_error = ? WHERE id = ?", (note[:500], delivery_id))
+
     async def mark_failed(self, delivery_id: int, error: str) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
