@@ -127,11 +127,13 @@ def footer_matches(footer: str, lead: str, sub_id: int) -> bool:
 
 
 def message_marked(message: dict[str, Any], lead: str, sub_id: int) -> bool:
+    """Whether an embed footer, or the content's last line (small text, ``-# ...``), carries the marker."""
     for embed in message.get("embeds") or []:
         text = ((embed.get("footer") or {}).get("text")) or ""
         if footer_matches(text, lead, sub_id):
             return True
-    return False
+    last = (message.get("content") or "").rsplit("\n", 1)[-1]
+    return last.startswith("-# ") and footer_matches(last[3:], lead, sub_id)
 
 
 def published_note(paper: Paper, version: int | None = None) -> str:
@@ -176,7 +178,7 @@ def digest_nonce(sub_id: int, digest_id: int) -> str:
     return hashlib.sha256(f"digest:{sub_id}:{digest_id}".encode()).hexdigest()[:25]
 
 
-def _in_flight_since(last_error: str | None) -> datetime | None:
+def in_flight_since(last_error: str | None) -> datetime | None:
     if not (last_error or "").startswith(IN_FLIGHT):
         return None
     try:
@@ -283,7 +285,7 @@ class Announcer:
     async def _deliver(self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int]) -> None:
         d, sub = row.delivery, row.subscription
         outbox = self.store.outbox
-        began = _in_flight_since(d.last_error)
+        began = in_flight_since(d.last_error)
         if began is not None and d.id not in self._own_in_flight:
             # A send of unknown outcome: look for it before sending again.
             try:

@@ -206,6 +206,11 @@ class Outbox:
         row = await self.db.fetchone("SELECT updated_note FROM deliveries WHERE id = ?", (delivery_id,))
         return row[0] if row else None
 
+    async def note_update(self, delivery_id: int, note: str) -> None:
+        """Remember where an owed update stands (e.g. its reply in flight); it stays owed."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE deliveries SET updated_note = ? WHERE id = ?", (note[:500], delivery_id))
+
     async def mark_updated(self, delivery_id: int, note: str) -> None:
         """The posted message now shows ``note`` (edited, or replied under)."""
         async with self.db.transaction() as conn:
