@@ -187,6 +187,30 @@ def in_flight_since(last_error: str | None) -> datetime | None:
         return datetime.now(UTC) - timedelta(days=1)
 
 
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What looking for an interrupted send found; exactly one field is set."""
+
+    found: int | None = None  # the message it posted: record it, send nothing
+    resend: bool = False  # not posted, or unknowable but the nonce dedupes a resend: send it
+    unverifiable: str | None = None  # unknowable and nothing dedupes a resend: record it unverified
+    later: SendError | None = None  # cannot look now (Discord busy, bot connecting, target gone)
+
+
+async def look_for(sender: Sender, sub: Subscription, lead: str, began: datetime) -> Lookup:
+    """Look for the message marked ``lead`` that an interrupted send (begun at ``began``) may have posted."""
+    try:
+        found = await sender.find(sub, lead, began - LOOKBACK)
+    except CannotCheck as exc:
+        if getattr(sender, "has_nonce", False):
+            log.warning("cannot look for %s (%s); resending it with its nonce", lead, exc)
+            return Lookup(resend=True)
+        return Lookup(unverifiable=str(exc))
+    except SendError as exc:
+        return Lookup(later=exc)
+    return Lookup(found=found) if found is not None else Lookup(resend=True)
+
+
 class Announcer:
     """Drains the outbox through its senders; one drain at a time per announcer."""
 
@@ -288,32 +312,23 @@ class Announcer:
         began = in_flight_since(d.last_error)
         if began is not None and d.id not in self._own_in_flight:
             # A send of unknown outcome: look for it before sending again.
-            try:
-                found = await sender.find(sub, paper_lead(row.paper_key), began - LOOKBACK)
-            except CannotCheck as exc:
-                if not getattr(sender, "has_nonce", False):
-                    await outbox.mark_sent(d.id, None, f"{UNVERIFIED} ({exc})")
-                    report.sent += 1
-                    self._observe("sent")
-                    log.warning("delivery %d: %s", d.id, UNVERIFIED)
-                    return
-                found = None  # a channel send carries its nonce: resending is the best left
-                log.warning("delivery %d: cannot look for the earlier send (%s); resending with its nonce", d.id, exc)
-            except TargetGone as exc:
+            seen = await look_for(sender, sub, paper_lead(row.paper_key), began)
+            if isinstance(seen.later, TargetGone):
                 await outbox.mark_retry(d.id, d.last_error or "", 0)
-                await self._pause(sub, str(exc), report, paused)
+                await self._pause(sub, str(seen.later), report, paused)
                 return
-            except SendError as exc:
+            if seen.later is not None:
                 await outbox.mark_retry(d.id, d.last_error or "", max(self.backoff(d.attempts), self.retry_base))
                 report.retried += 1
-                log.info("delivery %d: cannot check yet whether it was posted (%s); retried later", d.id, exc)
+                log.info("delivery %d: cannot check yet whether it was posted (%s)", d.id, seen.later)
                 return
-            if found is not None:
-                await outbox.mark_sent(d.id, found)
+            if seen.unverifiable is not None or seen.found is not None:
+                note = f"{UNVERIFIED} ({seen.unverifiable})" if seen.unverifiable is not None else None
+                await outbox.mark_sent(d.id, seen.found, note)
                 report.sent += 1
-                report.recovered += 1
+                report.recovered += seen.found is not None
                 self._observe("sent")
-                log.info("delivery %d was already posted (message %d); recorded, not resent", d.id, found)
+                log.info("delivery %d: %s", d.id, note or f"already posted as message {seen.found}; not resent")
                 return
         paper = await self.store.get_paper(row.paper_key)
         if paper is None:

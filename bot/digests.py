@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 from bot.announcer import (
     IN_FLIGHT,
-    LOOKBACK,
-    CannotCheck,
+    UNVERIFIED,
     SendError,
     TargetGone,
     digest_nonce,
+    in_flight_since,
+    look_for,
     marker,
 )
 from bot.answers import paper_line
@@ -116,21 +117,15 @@ async def _send(announcer: Announcer, books: Digests, digest: Digest, *, since: 
     if sub is None or sender is None:
         return 0
     lead = f"digest #{digest.id}"
-    if (digest.last_error or "").startswith(IN_FLIGHT):
-        try:
-            began = datetime.fromisoformat(digest.last_error[len(IN_FLIGHT):].split(" ", 1)[0])  # type: ignore[index]
-            found = await sender.find(sub, lead, began - LOOKBACK)
-        except CannotCheck:
-            if not getattr(sender, "has_nonce", False):
-                await books.mark_sent(digest.id, None, "outcome unknown and the channel cannot be read: not resent")
-                return 0
-            found = None
-        except (SendError, ValueError) as exc:
-            log.info("digest %d: cannot check yet whether it was posted (%s)", digest.id, exc)
+    began = in_flight_since(digest.last_error)
+    if began is not None:
+        seen = await look_for(sender, sub, lead, began)
+        if seen.later is not None:
+            log.info("digest %d: cannot check yet whether it was posted (%s)", digest.id, seen.later)
             return 0
-        if found is not None:
-            await books.mark_sent(digest.id, found)
-            log.info("digest %d was already posted (message %d); recorded, not resent", digest.id, found)
+        if seen.found is not None or seen.unverifiable is not None:
+            await books.mark_sent(digest.id, seen.found, None if seen.found else f"{UNVERIFIED} ({seen.unverifiable})")
+            log.info("digest %d was posted before an interruption; recorded, not resent", digest.id)
             return 0
     papers = [p for p in [await store.get_paper(k) for k in digest.paper_keys] if p is not None]
     if not papers:

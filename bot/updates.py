@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from bot.announcer import (
     IN_FLIGHT,
-    LOOKBACK,
-    CannotCheck,
     MessageGone,
     Refused,
     SendError,
     TargetGone,
     announcement,
     in_flight_since,
+    look_for,
     marker,
     published_note,
 )
@@ -97,16 +96,13 @@ async def _reply(announcer: Announcer, sender: Sender, row: PendingDelivery, pap
     lead = update_lead(paper, note)
     began = in_flight_since(await outbox.updated_note(d.id))
     if began is not None:
-        try:
-            found = await sender.find(sub, lead, began - LOOKBACK)
-        except CannotCheck:
-            if not getattr(sender, "has_nonce", False):
-                return "replied, unverified (interrupted, and the channel cannot be read)"
-            found = None
-        except SendError as exc:
-            log.info("update of delivery %d: cannot check yet whether it was posted (%s)", d.id, exc)
+        seen = await look_for(sender, sub, lead, began)
+        if seen.later is not None:
+            log.info("update of delivery %d: cannot check yet whether it was posted (%s)", d.id, seen.later)
             return None
-        if found is not None:
+        if seen.unverifiable is not None:
+            return "replied, unverified (interrupted, and the channel cannot be read)"
+        if seen.found is not None:
             return "replied (found after an interrupted send)"
     await outbox.note_update(d.id, IN_FLIGHT + datetime.now(UTC).isoformat())
     nonce = hashlib.sha256(f"update:{d.id}:{lead}".encode()).hexdigest()[:25]
