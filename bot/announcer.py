@@ -129,11 +129,13 @@ def footer_matches(footer: str, lead: str, sub_id: int) -> bool:
 
 
 def message_marked(message: dict[str, Any], lead: str, sub_id: int) -> bool:
+    """Whether an embed footer, or the content's last line (small text, ``-# ...``), carries the marker."""
     for embed in message.get("embeds") or []:
         text = ((embed.get("footer") or {}).get("text")) or ""
         if footer_matches(text, lead, sub_id):
             return True
-    return False
+    last = (message.get("content") or "").rsplit("\n", 1)[-1]
+    return last.startswith("-# ") and footer_matches(last[3:], lead, sub_id)
 
 
 def published_note(paper: Paper, version: int | None = None) -> str:
@@ -180,13 +182,37 @@ def digest_nonce(sub_id: int, digest_id: int) -> str:
     return hashlib.sha256(f"digest:{sub_id}:{digest_id}".encode()).hexdigest()[:25]
 
 
-def _in_flight_since(last_error: str | None) -> datetime | None:
+def in_flight_since(last_error: str | None) -> datetime | None:
     if not (last_error or "").startswith(IN_FLIGHT):
         return None
     try:
         return datetime.fromisoformat((last_error or "")[len(IN_FLIGHT):].split(" ", 1)[0])
     except ValueError:
         return datetime.now(UTC) - timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What looking for an interrupted send found; exactly one field is set."""
+
+    found: int | None = None  # the message it posted: record it, send nothing
+    resend: bool = False  # not posted, or unknowable but the nonce dedupes a resend: send it
+    unverifiable: str | None = None  # unknowable and nothing dedupes a resend: record it unverified
+    later: SendError | None = None  # cannot look now (Discord busy, bot connecting, target gone)
+
+
+async def look_for(sender: Sender, sub: Subscription, lead: str, began: datetime) -> Lookup:
+    """Look for the message marked ``lead`` that an interrupted send (begun at ``began``) may have posted."""
+    try:
+        found = await sender.find(sub, lead, began - LOOKBACK)
+    except CannotCheck as exc:
+        if getattr(sender, "has_nonce", False):
+            log.warning("cannot look for %s (%s); resending it with its nonce", lead, exc)
+            return Lookup(resend=True)
+        return Lookup(unverifiable=str(exc))
+    except SendError as exc:
+        return Lookup(later=exc)
+    return Lookup(found=found) if found is not None else Lookup(resend=True)
 
 
 class Announcer:
@@ -289,35 +315,26 @@ class Announcer:
     async def _deliver(self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int]) -> None:
         d, sub = row.delivery, row.subscription
         outbox = self.store.outbox
-        began = _in_flight_since(d.last_error)
+        began = in_flight_since(d.last_error)
         if began is not None and d.id not in self._own_in_flight:
             # A send of unknown outcome: look for it before sending again.
-            try:
-                found = await sender.find(sub, paper_lead(row.paper_key), began - LOOKBACK)
-            except CannotCheck as exc:
-                if not getattr(sender, "has_nonce", False):
-                    await outbox.mark_sent(d.id, None, f"{UNVERIFIED} ({exc})")
-                    report.sent += 1
-                    self._observe("sent")
-                    log.warning("delivery %d: %s", d.id, UNVERIFIED)
-                    return
-                found = None  # a channel send carries its nonce: resending is the best left
-                log.warning("delivery %d: cannot look for the earlier send (%s); resending with its nonce", d.id, exc)
-            except TargetGone as exc:
+            seen = await look_for(sender, sub, paper_lead(row.paper_key), began)
+            if isinstance(seen.later, TargetGone):
                 await outbox.mark_retry(d.id, d.last_error or "", 0)
-                await self._pause(sub, str(exc), report, paused)
+                await self._pause(sub, str(seen.later), report, paused)
                 return
-            except SendError as exc:
+            if seen.later is not None:
                 await outbox.mark_retry(d.id, d.last_error or "", max(self.backoff(d.attempts), self.retry_base))
                 report.retried += 1
-                log.info("delivery %d: cannot check yet whether it was posted (%s); retried later", d.id, exc)
+                log.info("delivery %d: cannot check yet whether it was posted (%s)", d.id, seen.later)
                 return
-            if found is not None:
-                await outbox.mark_sent(d.id, found)
+            if seen.unverifiable is not None or seen.found is not None:
+                note = f"{UNVERIFIED} ({seen.unverifiable})" if seen.unverifiable is not None else None
+                await outbox.mark_sent(d.id, seen.found, note)
                 report.sent += 1
-                report.recovered += 1
+                report.recovered += seen.found is not None
                 self._observe("sent")
-                log.info("delivery %d was already posted (message %d); recorded, not resent", d.id, found)
+                log.info("delivery %d: %s", d.id, note or f"already posted as message {seen.found}; not resent")
                 return
         paper = await self.store.get_paper(row.paper_key)
         if paper is None:
@@ -326,8 +343,8 @@ class Announcer:
             return
         # The role ping, or a resume's summary line.
         payload = outgoing(row, paper, partial(announcement, base_url=self.base_url))
-        in_flight = IN_FLIGHT + self.clock().isoformat()
-        await outbox.mark_retry(d.id, in_flight, 0)
+        in_flight = IN_FLIGHT + datetime.now(UTC).isoformat()  # Discord's time, to look for it later
+        await outbox.mark_in_flight(d.id, in_flight)
         self._own_in_flight.add(d.id)
         try:
             message_id = await sender.send(sub, payload, d.nonce)

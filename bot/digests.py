@@ -13,17 +13,18 @@ was not posted. More papers than fit one message go out as several parts.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.announcer import (
     IN_FLIGHT,
-    LOOKBACK,
-    CannotCheck,
+    UNVERIFIED,
     SendError,
     TargetGone,
     digest_nonce,
+    in_flight_since,
+    look_for,
     marker,
 )
 from bot.answers import paper_line
@@ -118,28 +119,22 @@ async def _send(announcer: Announcer, books: Digests, digest: Digest, *, since: 
     if sub is None or sender is None:
         return 0
     lead = f"digest #{digest.id}"
-    if (digest.last_error or "").startswith(IN_FLIGHT):
-        try:
-            began = datetime.fromisoformat(digest.last_error[len(IN_FLIGHT):].split(" ", 1)[0])  # type: ignore[index]
-            found = await sender.find(sub, lead, began - LOOKBACK)
-        except CannotCheck:
-            if not getattr(sender, "has_nonce", False):
-                await books.mark_sent(digest.id, None, "outcome unknown and the channel cannot be read: not resent")
-                return 0
-            found = None
-        except (SendError, ValueError) as exc:
-            log.info("digest %d: cannot check yet whether it was posted (%s)", digest.id, exc)
+    began = in_flight_since(digest.last_error)
+    if began is not None:
+        seen = await look_for(sender, sub, lead, began)
+        if seen.later is not None:
+            log.info("digest %d: cannot check yet whether it was posted (%s)", digest.id, seen.later)
             return 0
-        if found is not None:
-            await books.mark_sent(digest.id, found)
-            log.info("digest %d was already posted (message %d); recorded, not resent", digest.id, found)
+        if seen.found is not None or seen.unverifiable is not None:
+            await books.mark_sent(digest.id, seen.found, None if seen.found else f"{UNVERIFIED} ({seen.unverifiable})")
+            log.info("digest %d was posted before an interruption; recorded, not resent", digest.id)
             return 0
     papers = [p for p in [await store.get_paper(k) for k in digest.paper_keys] if p is not None]
     if not papers:
         await books.mark_sent(digest.id, None, "its papers left the library")
         return 0
     payload = digest_payload(sub, digest, papers, since, base_url=announcer.base_url)
-    await books.note(digest.id, IN_FLIGHT + announcer.clock().isoformat())
+    await books.note(digest.id, IN_FLIGHT + datetime.now(UTC).isoformat())
     try:
         message_id = await sender.send(sub, payload, digest_nonce(sub.id, digest.id))
     except TargetGone as exc:
@@ -152,7 +147,7 @@ async def _send(announcer: Announcer, books: Digests, digest: Digest, *, since: 
         return 0
     except Exception as exc:
         # Maybe posted: it stays in flight and is looked for before any resend.
-        await books.note(digest.id, f"{IN_FLIGHT}{announcer.clock().isoformat()} ({exc.__class__.__name__})")
+        await books.note(digest.id, f"{IN_FLIGHT}{datetime.now(UTC).isoformat()} ({exc.__class__.__name__})")
         log.warning("digest %d: outcome unknown (%s)", digest.id, exc)
         return 0
     await books.mark_sent(digest.id, message_id)

@@ -84,11 +84,14 @@ class ChannelSender:
     def handles(self, sub: Subscription) -> bool:
         return sub.channel_id is not None
 
-    async def send(self, sub: Subscription, payload: dict[str, Any], nonce: str) -> int | None:
+    async def send(
+        self, sub: Subscription, payload: dict[str, Any], nonce: str,
+        reference: discord.MessageReference | None = None,
+    ) -> int | None:
         assert sub.channel_id is not None
         channel = self.bot.get_partial_messageable(sub.channel_id)
         try:
-            message = await channel.send(**message_kwargs(payload), nonce=nonce)
+            message = await channel.send(**message_kwargs(payload), nonce=nonce, reference=reference)  # type: ignore[arg-type]
         except discord.NotFound as exc:
             raise TargetGone(
                 f"channel {sub.channel_id} no longer exists (404 {exc.text or 'Unknown Channel'}); "
@@ -132,20 +135,13 @@ class ChannelSender:
     async def reply(
         self, sub: Subscription, message_id: int | None, payload: dict[str, Any], nonce: str
     ) -> int | None:
-        """Post under ``message_id`` (Discord keeps the reply even when that message is gone)."""
+        """Post under ``message_id``; when that message is gone, Discord posts it without the reply link."""
         assert sub.channel_id is not None
-        channel = self.bot.get_partial_messageable(sub.channel_id)
         reference = (
             discord.MessageReference(message_id=message_id, channel_id=sub.channel_id, fail_if_not_exists=False)
             if message_id else None
         )
-        try:
-            message = await channel.send(**message_kwargs(payload), nonce=nonce, reference=reference)  # type: ignore[arg-type]
-        except discord.HTTPException as exc:
-            raise RetryLater(f"Discord answered {exc.status}: {exc.text or exc}") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RetryLater(f"could not reach Discord: {exc or exc.__class__.__name__}") from exc
-        return message.id
+        return await self.send(sub, payload, nonce, reference)
 
 
 class WebhookSender:

@@ -13,9 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.announcer import MessageGone, SendError, TargetGone, announcement, published_note
+from bot.announcer import (
+    IN_FLIGHT,
+    MessageGone,
+    Refused,
+    SendError,
+    TargetGone,
+    announcement,
+    in_flight_since,
+    look_for,
+    marker,
+    published_note,
+)
 from bot.markdown import escape
 from storage.outbox import PendingDelivery
 
@@ -26,13 +38,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def update_reply(paper: Paper, note: str) -> dict[str, Any]:
-    """The short message posted under an announcement that cannot be edited."""
+def update_lead(paper: Paper, note: str) -> str:
+    """What marks one update of one paper (a later update of the same paper gets another)."""
+    digest = hashlib.sha256(f"{paper.title}\n{note}".encode()).hexdigest()[:8]
+    return f"update {paper.key} {digest}"
+
+
+def update_reply(paper: Paper, note: str, sub_id: int) -> dict[str, Any]:
+    """The short message posted under an announcement that cannot be edited; its last line is its marker."""
     title = escape(paper.title)
     if paper.url:
         title = f"[{title}]({paper.url})"
     text = f"🔔 Update: **{title}**" + (f" — {note}" if note else " — the title or details changed")
-    return {"content": text[:2000], "embeds": [], "allowed_mentions": {"parse": []}}
+    tail = f"\n-# {update_lead(paper, note)} · {marker(sub_id)}"
+    return {"content": text[: 2000 - len(tail)] + tail, "embeds": [], "allowed_mentions": {"parse": []}}
 
 
 async def apply_update(announcer: Announcer, sender: Sender, row: PendingDelivery, report: DrainReport) -> None:
@@ -55,13 +74,10 @@ async def apply_update(announcer: Announcer, sender: Sender, row: PendingDeliver
         await sender.edit(sub, d.message_id, announcement(paper, sub, note=note, base_url=announcer.base_url))
         how = "edited"
     except MessageGone as gone:
-        nonce = hashlib.sha256(f"update:{d.id}:{paper.title}:{note}".encode()).hexdigest()[:25]
-        try:
-            await sender.reply(sub, d.message_id, update_reply(paper, note), nonce)
-        except SendError as exc:
-            log.info("update of delivery %d not posted yet: %s", d.id, exc)
+        how = await _reply(announcer, sender, row, paper, note)
+        if how is None:
             return
-        how = f"replied ({gone})"
+        how = f"{how} ({gone})"
     except TargetGone as exc:
         await announcer._pause(sub, str(exc), report, set())
         return
@@ -71,3 +87,32 @@ async def apply_update(announcer: Announcer, sender: Sender, row: PendingDeliver
     await outbox.mark_updated(d.id, f"{how}: {note or 'title or details changed'}")
     report.updated += 1
     log.info("announcement of %s for subscription %d %s", paper.key, sub.id, how)
+
+
+async def _reply(announcer: Announcer, sender: Sender, row: PendingDelivery, paper: Paper, note: str) -> str | None:
+    """Post the update under the message, exactly once (in flight, then looked for); None: not yet."""
+    d, sub = row.delivery, row.subscription
+    outbox = announcer.store.outbox
+    lead = update_lead(paper, note)
+    began = in_flight_since(await outbox.updated_note(d.id))
+    if began is not None:
+        seen = await look_for(sender, sub, lead, began)
+        if seen.later is not None:
+            log.info("update of delivery %d: cannot check yet whether it was posted (%s)", d.id, seen.later)
+            return None
+        if seen.unverifiable is not None:
+            return "replied, unverified (interrupted, and the channel cannot be read)"
+        if seen.found is not None:
+            return "replied (found after an interrupted send)"
+    await outbox.note_update(d.id, IN_FLIGHT + datetime.now(UTC).isoformat())
+    nonce = hashlib.sha256(f"update:{d.id}:{lead}".encode()).hexdigest()[:25]
+    try:
+        await sender.reply(sub, d.message_id, update_reply(paper, note, sub.id), nonce)
+    except (TargetGone, Refused) as exc:
+        await outbox.note_update(d.id, str(exc))  # not posted
+        log.info("update of delivery %d not posted: %s", d.id, exc)
+        return None
+    except SendError as exc:
+        log.info("update of delivery %d not posted yet: %s", d.id, exc)
+        return None
+    return "replied"

@@ -45,6 +45,9 @@ class Health:
     failed once is reported as "failing" but keeps the service healthy (the next poll may
     well succeed, and restarting paperboy would not fix someone else's server); one that
     has not succeeded for ``stale_after`` intervals since start is "stale" and unhealthy.
+    What the ops channel is told (paperboy.ops: a source failing polls in a row or "dropped"
+    after a sharp drop, a broken subscription) is read from the store and listed under
+    ``warnings``; it keeps the service healthy.
     """
 
     def __init__(

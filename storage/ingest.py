@@ -14,7 +14,7 @@ from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import iso, utcnow
 from storage.merge import (
     Reported,
-    is_published_version,
+    find_preprint,
     merge,
     normalise_doi,
     pack,
@@ -163,25 +163,7 @@ def _find_existing(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
                 continue
         return int(paper_id)
     if record.doi and not record.arxiv_id and record.authors:
-        return _find_preprint(conn, record)
-    return None
-
-
-def _find_preprint(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
-    """The unpublished preprint a retitled, DOI-only published version belongs to (storage.merge rules)."""
-    cur = conn.execute(
-        "SELECT p.id, p.title, p.published, p.authors_truncated FROM papers p"
-        " WHERE p.doi IS NULL AND p.arxiv_id IS NOT NULL AND p.id IN (SELECT pa.paper_id FROM paper_authors pa"
-        " JOIN authors a ON a.id = pa.author_id WHERE a.key = ? AND pa.inferred = 0)",
-        (author_key(record.authors[0]),),
-    )
-    for paper_id, title, published, truncated in cur.fetchall():
-        names = tuple(row[0] for row in conn.execute(
-            "SELECT name FROM paper_authors WHERE paper_id = ? AND inferred = 0 ORDER BY position", (paper_id,)
-        ))
-        when = date.fromisoformat(published) if published else None
-        if is_published_version(record, title, names, bool(truncated), when):
-            return int(paper_id)
+        return find_preprint(conn, record)
     return None
 
 

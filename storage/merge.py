@@ -1,9 +1,10 @@
-"""Merging what several sources say about one paper, field by field, by source precedence."""
+"""Merging what sources say about one paper by source precedence; joining a published version to its preprint."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import zlib
 from dataclasses import dataclass
 from datetime import date
@@ -236,3 +237,21 @@ def is_published_version(
         and years_agree(record.published, published)
         and titles_close(record.title, title)
     )
+
+
+def find_preprint(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
+    """The unpublished preprint a retitled, DOI-only published version belongs to (rules above)."""
+    cur = conn.execute(
+        "SELECT p.id, p.title, p.published, p.authors_truncated FROM papers p"
+        " WHERE p.doi IS NULL AND p.arxiv_id IS NOT NULL AND p.id IN (SELECT pa.paper_id FROM paper_authors pa"
+        " JOIN authors a ON a.id = pa.author_id WHERE a.key = ? AND pa.inferred = 0)",
+        (author_key(record.authors[0]),),
+    )
+    for paper_id, title, published, truncated in cur.fetchall():
+        names = tuple(row[0] for row in conn.execute(
+            "SELECT name FROM paper_authors WHERE paper_id = ? AND inferred = 0 ORDER BY position", (paper_id,)
+        ))
+        when = date.fromisoformat(published) if published else None
+        if is_published_version(record, title, names, bool(truncated), when):
+            return int(paper_id)
+    return None

@@ -317,6 +317,11 @@ class Outbox:
         row = await self.db.fetchone("SELECT updated_note FROM deliveries WHERE id = ?", (delivery_id,))
         return row[0] if row else None
 
+    async def note_update(self, delivery_id: int, note: str) -> None:
+        """Remember where an owed update stands (e.g. its reply in flight); it stays owed."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE deliveries SET updated_note = ? WHERE id = ?", (note[:500], delivery_id))
+
     async def mark_updated(self, delivery_id: int, note: str) -> None:
         """The posted message now shows ``note`` (edited, or replied under)."""
         async with self.db.transaction() as conn:
@@ -332,6 +337,11 @@ class Outbox:
                 " next_attempt_at = ? WHERE id = ?",
                 (error[:500], iso(utcnow() + timedelta(seconds=delay)), delivery_id),
             )
+
+    async def mark_in_flight(self, delivery_id: int, note: str) -> None:
+        """Committed before a send: a later drain that finds it knows the outcome is unknown."""
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE deliveries SET last_error = ? WHERE id = ?", (note[:500], delivery_id))
 
     async def mark_failed(self, delivery_id: int, error: str) -> None:
         async with self.db.transaction() as conn:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.announcer import Announcer, footer_matches, paper_lead
+from bot.announcer import IN_FLIGHT, Announcer, footer_matches, paper_lead
 from bot.senders import ChannelSender, WebhookSender
 from storage.merge import TITLE_CLOSENESS, title_closeness
 from storage.store import Store
@@ -79,8 +79,19 @@ async def test_a_deleted_post_gets_a_reply_under_it_not_a_new_announcement(tmp_p
         assert "message_reference" not in reply
         assert reply["content"].startswith("🔔 Update: ") and "https://doi.org/10.1000/x.1" in reply["content"]
         assert not reply["embeds"]  # a short note, not the announcement again
+        assert reply["content"].endswith(" · sub #1") and "\n-# update 2611.01234 " in reply["content"]
         await announcer.drain()
         assert len(h.emu.messages(h.channel.id)) == 1
+        # Killed after the reply was posted and before it was recorded, restarted after the nonce
+        # window: the reply is found by its marker line, not posted twice.
+        async with store.db.transaction() as conn:
+            await conn.execute("UPDATE deliveries SET update_pending = 1, updated_note = ?",
+                               (IN_FLIGHT + datetime.now(UTC).isoformat(),))
+        h.emu.honour_nonce = False
+        await announcer.drain()
+        assert len(h.emu.messages(h.channel.id)) == 1
+        [note] = await store.db.fetchone("SELECT updated_note FROM deliveries")
+        assert note.startswith("replied (found after an interrupted send)")
 
 
 async def test_webhook_posts_are_edited_and_without_an_id_get_an_update_note(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ between Discord honouring the nonce and ignoring it (a restart after the nonce w
 and the final clean run ignores it too: only the footer marker can prevent a double post.
 
 CI runs 24 kill points. ``PAPERBOY_KILL_SWEEP=200 ./dev test tests/test_fault_announce_kills.py -q -s``
-runs the long sweep; both print their figures.
+runs the long sweep, which also SIGKILLs the whole ``paperboy run`` service 20 times (N/10) while it
+announces to a channel and an [[announce]] webhook; each prints its figures.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
+
+import pytest
 
 from bot.announcer import IN_FLIGHT, footer_matches, paper_lead
 from storage.store import Store
@@ -47,6 +50,26 @@ async def read_line(stream: asyncio.StreamReader) -> str:
     if not raw:
         raise AssertionError("the announce worker exited")
     return raw.decode().strip()
+
+
+async def tally(store: Store, emu: DiscordEmulator, subs: dict) -> tuple[list, Counter, list, int, int]:
+    """Every delivery against the posts its marker finds: (owed, posted, lost, doubled, unverified)."""
+    owed = await store.db.fetchall(
+        "SELECT d.subscription_id, p.key, d.status, d.last_error FROM deliveries d"
+        " JOIN papers p ON p.id = d.paper_id"
+    )
+    posted: Counter[tuple[int, str]] = Counter()
+    for channel in {c.id: c for c in subs.values()}.values():
+        for message in emu.messages(channel.id):
+            footer = message["embeds"][0]["footer"]["text"]
+            sub_id = int(footer.rsplit("#", 1)[1])
+            key = footer.split(" · ")[0].removeprefix("key ")
+            assert footer_matches(footer, paper_lead(key), sub_id) and subs[sub_id] is channel
+            posted[(sub_id, key)] += 1
+    lost = [(s, k) for s, k, _, _ in owed if posted[(s, k)] == 0]
+    doubled = sum(n - 1 for n in posted.values() if n > 1)
+    unverified = sum(1 for *_, status, err in owed if status == "sent" and (err or "").startswith("outcome"))
+    return list(owed), posted, lost, doubled, unverified
 
 
 async def test_kill_sweep_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
@@ -109,21 +132,7 @@ async def test_kill_sweep_loses_nothing_and_doubles_nothing(tmp_path: Path) -> N
                 await asyncio.wait_for(worker.wait(), 10)
         elapsed = time.monotonic() - started
 
-        owed = await store.db.fetchall(
-            "SELECT d.subscription_id, p.key, d.status, d.last_error FROM deliveries d"
-            " JOIN papers p ON p.id = d.paper_id"
-        )
-        posted: Counter[tuple[int, str]] = Counter()
-        for channel in {c.id: c for c in subs.values()}.values():
-            for message in emu.messages(channel.id):
-                footer = message["embeds"][0]["footer"]["text"]
-                sub_id = int(footer.rsplit("#", 1)[1])
-                key = footer.split(" · ")[0].removeprefix("key ")
-                assert footer_matches(footer, paper_lead(key), sub_id) and subs[sub_id] is channel
-                posted[(sub_id, key)] += 1
-        lost = [(s, k) for s, k, _, _ in owed if posted[(s, k)] == 0]
-        doubled = sum(n - 1 for n in posted.values() if n > 1)
-        unverified = sum(1 for *_, status, err in owed if status == "sent" and (err or "").startswith("outcome"))
+        owed, posted, lost, doubled, unverified = await tally(store, emu, subs)
         print(
             f"\nkill sweep (seed {seed}): {KILLS} kill points ({ended_by_itself} runs ended before the kill), "
             f"{in_flight_at_kill} kills left a send of unknown outcome, {len(owed)} deliveries to "
@@ -134,3 +143,75 @@ async def test_kill_sweep_loses_nothing_and_doubles_nothing(tmp_path: Path) -> N
         assert lost == [] and doubled == 0 and unverified == 0
         assert sum(posted.values()) == len(owed)
         assert in_flight_at_kill > 0, "no kill landed inside a send: the sweep tested nothing"
+
+
+RUN_KILLS = max(2, KILLS // 10)
+PAPERBOY = Path(sys.executable).with_name("paperboy")
+
+
+@pytest.mark.skipif("PAPERBOY_KILL_SWEEP" not in os.environ,
+                    reason="the long sweep: each `paperboy run` life takes seconds; set PAPERBOY_KILL_SWEEP=N")
+async def test_sigkill_of_paperboy_run_while_announcing_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
+    """The whole service, killed mid-announcement and restarted after the nonce window (N/10 kills)."""
+    rng = random.Random(7)
+    db = tmp_path / "run.db"
+    async with DiscordEmulator(token=TOKEN, message_rate=FAST, webhook_rate=FAST, default_rate=FAST) as emu, \
+            await Store.open(db, search_index=False) as store:
+        guild = emu.add_guild("Lab")
+        news, hooked = emu.add_channel(guild.id, "news"), emu.add_channel(guild.id, "hooked")
+        hook = emu.add_webhook(hooked.id)
+        subs = {(await store.outbox.subscribe(target="all", value=None, guild_id=guild.id,
+                                              channel_id=news.id))[0].id: news}
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[discord]\napi_base = "{emu.api_base}"\ngateway_url = "{emu.gateway_url}"\nguild_ids = [{guild.id}]\n'
+            '[http]\nport = 0\n[schedule]\noutbox_interval = "0.1s"\njitter = 0\n'
+            f'[[announce]]\nname = "hook"\nwebhook_url = "{hook.url}"\n',
+            encoding="utf-8",
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PAPERBOY_", "DISCORD_"))}
+        env["DISCORD_TOKEN"] = TOKEN
+        emu.post_delay = 0.02
+        next_paper, kills = 0, 0
+
+        async def start() -> asyncio.subprocess.Process:
+            return await asyncio.create_subprocess_exec(
+                str(PAPERBOY), "--db", str(db), "run", "--config", str(config),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=env, cwd=REPO,
+            )
+
+        for point in range(RUN_KILLS + 1):
+            last = point == RUN_KILLS
+            if not last:
+                await store.ingest(papers(1000 + next_paper, 8), source="sweep")
+                next_paper += 8
+            emu.honour_nonce = not last and point % 2 == 0
+            before = sum(emu.message_count(c.id) for c in (news, hooked))
+            proc = await start()
+            try:
+                for _ in range(600):
+                    if last and (await store.outbox.depth())[0] == 0:
+                        break
+                    if not last and sum(emu.message_count(c.id) for c in (news, hooked)) > before:
+                        await asyncio.sleep(rng.uniform(0.0, 0.15))
+                        proc.kill()
+                        kills += 1
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("paperboy run posted nothing in 30 s")
+            finally:
+                if proc.returncode is None:
+                    if last:
+                        proc.terminate()
+                    else:
+                        proc.kill()
+                await asyncio.wait_for(proc.wait(), 20)
+        [webhook_sub] = [s for s in await store.outbox.subscriptions(webhooks=True)]
+        subs[webhook_sub.id] = hooked
+        owed, _, lost, doubled, unverified = await tally(store, emu, subs)
+        print(f"\npaperboy run kills: {kills} SIGKILLs, {len(owed)} deliveries (1 channel, 1 webhook), "
+              f"posts lost {len(lost)}, posts doubled {doubled}, recorded unverified {unverified}")
+        assert kills == RUN_KILLS
+        assert {status for _, _, status, _ in owed} == {"sent"}
+        assert lost == [] and doubled == 0 and unverified == 0

@@ -7,6 +7,8 @@
 ALTER TABLE deliveries ADD COLUMN update_pending INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE deliveries ADD COLUMN updated_note TEXT;
 CREATE INDEX deliveries_update_pending ON deliveries (update_pending) WHERE update_pending = 1;
+-- The trigger below finds a paper's deliveries by paper: without this it would scan them all.
+CREATE INDEX deliveries_paper ON deliveries (paper_id);
 CREATE TRIGGER deliveries_paper_changed AFTER UPDATE OF title, doi, journal_ref, comment, arxiv_version ON papers
 WHEN new.title IS NOT old.title OR new.doi IS NOT old.doi OR new.journal_ref IS NOT old.journal_ref
   OR new.comment IS NOT old.comment OR new.arxiv_version IS NOT old.arxiv_version

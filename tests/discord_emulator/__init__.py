@@ -22,6 +22,12 @@ discord.py is pointed at the emulator through two process-wide class attributes,
 ``point_discord_py_at(api_base, gateway_url)`` sets both and returns a function
 that restores them; ``emu.point_discord_py()`` does the same and undoes it on close.
 A bot that reads these from its own config can set them itself instead.
+
+For breaking things on purpose: ``emu.honour_nonce = False`` ignores ``enforce_nonce`` (a
+resend after Discord's few-minute nonce window); ``emu.post_delay = 0.02`` answers each
+message create that long after posting it (a kill lands between the two more often);
+``emu.drop_after_posting(n)`` posts the next ``n`` messages and drops their connections
+unanswered; ``fail_next`` and ``refuse_channel`` answer with errors.
 """
 
 from ._emulator import DiscordEmulator, point_discord_py_at

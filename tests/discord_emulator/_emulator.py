@@ -202,6 +202,10 @@ class DiscordEmulator(InteractionDriver):
     def post_delay(self, value: float) -> None:
         self._rest.post_delay = value
 
+    def drop_after_posting(self, count: int = 1) -> None:
+        """The next ``count`` message creates are posted, then their connection is dropped unanswered."""
+        self._rest.drop_after_post = count
+
     @property
     def message_rate(self) -> tuple[int, float]:
         """Per-channel message-send limit: (messages, per seconds); Discord: (5, 5.0)."""

@@ -73,6 +73,9 @@ class Rest:
         # Seconds between storing a posted message and answering: widens the window in which a
         # killed client has been posted to but has not heard so (the kill sweep aims there).
         self.post_delay = 0.0
+        # How many more message creates (channel or webhook) are stored and then answered by a
+        # dropped connection: the client cannot know whether its message was posted.
+        self.drop_after_post = 0
 
     # -- app and middleware -------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -427,9 +430,18 @@ class Rest:
         if nonce is not None and body.get("enforce_nonce"):
             self.world.nonces[(cid, str(nonce))] = int(message["id"])
         await self.announce("MESSAGE_CREATE", message)
+        await self.after_post(request)
+        return json_response(message)
+
+    async def after_post(self, request: web.Request) -> None:
+        """The injected delay, or a dropped connection, between posting a message and answering."""
         if self.post_delay:
             await asyncio.sleep(self.post_delay)
-        return json_response(message)
+        if self.drop_after_post > 0:
+            self.drop_after_post -= 1
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
 
     def _resolve_reference(self, cid: int, body: dict[str, Any]) -> dict[str, Any]:
         """A reply to a missing message fails (400), or with fail_if_not_exists false posts as no reply."""

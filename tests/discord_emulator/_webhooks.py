@@ -231,8 +231,7 @@ class Webhooks:
         self.world.store_message(message)
         self.rest.allowed_mentions[int(message["id"])] = body.get("allowed_mentions")
         await self.rest.announce("MESSAGE_CREATE", message)
-        if self.rest.post_delay:
-            await asyncio.sleep(self.rest.post_delay)
+        await self.rest.after_post(request)
         if request.query.get("wait") in _TRUE:
             return json_response(message)
         return web.Response(status=204)
