@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot import answers
+from bot import answers, citing
 from bot.model import Answer
 from bot.render import render
 from storage.errors import InvalidInputError, PaperboyError
@@ -48,6 +48,7 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(("paper", "latest"), ("count",),
                 lambda s, o, b: answers.paper_latest(s, _int(o, "count", 5), base_url=b)),
     CommandSpec(("paper", "random"), (), lambda s, o, b: answers.paper_random(s, base_url=b)),
+    CommandSpec(("paper", "cite"), ("key",), lambda s, o, b: citing.cite_answer(s, o.get("key", ""), base_url=b)),
     CommandSpec(("author",), ("name",), lambda s, o, b: answers.author(s, o.get("name", ""), base_url=b)),
     CommandSpec(("topic",), ("name",), lambda s, o, b: answers.topic(s, o.get("name", ""), base_url=b)),
     CommandSpec(("topics",), (), lambda s, o, b: answers.topics(s, base_url=b)),

@@ -59,3 +59,8 @@ async def paper_cite(store: Store, keys: str, *, base_url: str | None = None) ->
         f"({len(text.encode('utf-8')):,} bytes: too long for a message)."
     )
     return Citation(Answer.single(content=note), filename=f"{name}.bib", data=text.encode("utf-8"))
+
+
+async def cite_answer(store: Store, keys: str, *, base_url: str | None = None) -> Answer:
+    """What `paperboy ask "/paper cite key:..."` prints: the message (a long list names its attachment)."""
+    return (await paper_cite(store, keys, base_url=base_url)).answer

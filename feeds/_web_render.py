@@ -119,7 +119,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.stylesheet = resources.files("feeds").joinpath("static/style.css").read_bytes()
+        self.stylesheet = resources.files("feeds").joinpath("assets/style.css").read_bytes()
 
     @property
     def base(self) -> str:

@@ -130,6 +130,9 @@ def test_cli_cite_prints_each_format(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().out.startswith("TY  - GEN\nID  - ")
     assert main(["--db", db, "cite", keys[0], keys[1], "--format", "csl-json"]) == 0
     assert [i["id"] for i in json.loads(capsys.readouterr().out)] == [cite.citation_key(p) for p in papers]
+    # `paperboy ask` shows what /paper cite would post.
+    assert main(["--db", db, "ask", f"/paper cite key:{keys[0]}"]) == 0
+    assert capsys.readouterr().out.startswith("```bibtex\n@misc{" + cite.citation_key(papers[0]) + ",")
     assert main(["--db", db, "cite", "no-such-key"]) != 0
     assert "no paper has the key 'no-such-key'" in capsys.readouterr().err
 
