@@ -28,7 +28,8 @@ from storage.text import author_key
 
 MAX_PREFIX_PIECES = 3_000
 MAX_CANDIDATES = 1_000
-PREFIX_TAKE = 100  # authors taken from pieces the query only starts, most prolific first
+PREFIX_TAKE = 100
+MAX_TYPO_CANDIDATES = 300  # authors taken from pieces the query only starts, most prolific first
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +179,13 @@ class AuthorIndex:
                     keep.add(i)
             whole_ids = set(self._authors_for("".join(distinct), matched["".join(distinct)]))
             found = keep | whole_ids
-            if not found:
+            if not found and typos:
                 # No author has every piece: settle for those with most of them.
                 for q in distinct:
                     found |= set(self._authors_for(q, matched[q])[:MAX_CANDIDATES // len(distinct)])
+        if typos and len(found) > MAX_TYPO_CANDIDATES:
+            # Similarity is scored in Python: only the most prolific of a typo's many namesakes.
+            found = set(heapq.nlargest(MAX_TYPO_CANDIDATES, found, key=self.counts.__getitem__))
         scored = []
         for i in found:
             score = self.score(query_pieces, i)

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from storage.models import Paper
@@ -252,12 +253,9 @@ def fuzzy_distance(stem: str) -> int:
 def near_terms(stem: str, vocabulary: Iterable[tuple[str, int]], limit: int = 3) -> list[Alt]:
     """Terms of the index one or two edits from ``stem`` (sharing its first letters), closest first."""
     distance = fuzzy_distance(stem)
-    found = []
-    for term, count in vocabulary:
-        if term != stem and abs(len(term) - len(stem)) <= distance:
-            d = Levenshtein.distance(term, stem, score_cutoff=distance)
-            if d <= distance:
-                found.append((d, -count, term))
+    counts = {t: n for t, n in vocabulary if t != stem and abs(len(t) - len(stem)) <= distance}
+    found = [(d, -counts[t], t) for t, d, _ in process.extract(
+        stem, list(counts), scorer=Levenshtein.distance, score_cutoff=distance, limit=50)]
     found.sort()
     return [Alt((term,), "fuzzy", "~" + term) for _, _, term in found[:limit]]
 
