@@ -38,9 +38,11 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
     plan = build_plan(query[:MAX_QUERY_CHARS], store._analyzer, await store.expansions())
     if not plan.groups:
         return []
-    plan = await _approximated(store, plan)
-    # A query that is exactly someone's name also finds that person's papers.
+    # A query that is exactly someone's name also finds that person's papers (and a name is
+    # not a misspelt word: it gets no approximate forms).
     people = await _people_named(store, query)
+    if not people:
+        plan = await _approximated(store, plan)
     # One group: every candidate matches it, and the engine's BM25 (title boosted) is the order.
     single = len(plan.groups) == 1 and not people
     wanted = offset + limit if single else max(rank.POOL, offset + limit)
