@@ -29,6 +29,8 @@ from storage.text import author_key
 MAX_PREFIX_PIECES = 3_000
 MAX_CANDIDATES = 1_000
 PREFIX_TAKE = 100  # authors taken from pieces the query only starts, most prolific first
+MAX_TYPO_CANDIDATES = 300
+SHORT_PREFIX_PIECES = 200  # pieces kept per two-letter start, by their most prolific author
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,12 @@ class AuthorIndex:
         self.postings = {piece: array("I", sorted(ids, key=by_count, reverse=True))
                          for piece, ids in postings.items()}
         self.pieces = sorted(self.postings)
+        # Two letters start thousands of pieces: keep, for each pair, those with the most prolific authors.
+        by_pair: dict[str, list[str]] = {}
+        for piece in self.pieces:
+            by_pair.setdefault(piece[:2], []).append(piece)
+        self.by_pair = {pair: heapq.nlargest(SHORT_PREFIX_PIECES, found, key=lambda p: self.counts[self.postings[p][0]])
+                        if len(found) > SHORT_PREFIX_PIECES else found for pair, found in by_pair.items()}
         # Typos are looked for among pieces of the same initial and a similar length only.
         by_shape: dict[tuple[str, int], list[str]] = {}
         for piece in self.pieces:
@@ -85,6 +93,11 @@ class AuthorIndex:
 
     def _pieces_for(self, query_piece: str, typos: bool = True) -> set[str]:
         """Name pieces that ``query_piece`` starts, or (with ``typos``) is a small typo of."""
+        if len(query_piece) <= 2:
+            found = set(self.by_pair.get(query_piece, ()))
+            if query_piece in self.postings:
+                found.add(query_piece)
+            return found
         start = bisect.bisect_left(self.pieces, query_piece)
         stop = min(len(self.pieces), start + MAX_PREFIX_PIECES)
         end = bisect.bisect_left(self.pieces, query_piece + "\uffff", start, stop)
@@ -154,6 +167,24 @@ class AuthorIndex:
             return exact
         return self._candidates(key.split("-"), limit, typos=True)
 
+    def _first_scored(self, query_pieces: list[str], ordered: list[int], limit: int) -> list[Candidate]:
+        """Score authors most prolific first, stopping once ``limit`` match a whole name part.
+
+        Later authors have fewer papers, so none of them could outrank those already found.
+        """
+        scored = []
+        whole_parts = 0
+        for i in ordered:
+            score = self.score(query_pieces, i)
+            if score >= 0.5 * FUZZY_MAX:
+                scored.append(Candidate(i, score))
+                if score >= PART:
+                    whole_parts += 1
+                    if whole_parts >= limit:
+                        break
+        scored.sort(key=lambda c: (-round(c.score, 1), -self.counts[c.index], self.keys[c.index]))
+        return scored[:limit]
+
     def _candidates(self, query_pieces: list[str], limit: int, *, typos: bool) -> list[Candidate]:
         distinct = list(dict.fromkeys(query_pieces))
         matched = {q: self._pieces_for(q, typos) for q in distinct}
@@ -167,7 +198,10 @@ class AuthorIndex:
         else:
             sizes = {q: sum(len(self.postings[p]) for p in matched[q]) for q in distinct}
             driver = min(distinct, key=sizes.__getitem__)
-        found = set(self._authors_for(driver, matched[driver]))
+        ordered = self._authors_for(driver, matched[driver])
+        if len(distinct) == 1 and not typos:
+            return self._first_scored(query_pieces, ordered, limit)
+        found = set(ordered)
         others = [matched[q] for q in distinct if q != driver]
         if others:
             keep = set()
@@ -178,10 +212,13 @@ class AuthorIndex:
                     keep.add(i)
             whole_ids = set(self._authors_for("".join(distinct), matched["".join(distinct)]))
             found = keep | whole_ids
-            if not found:
+            if not found and typos:
                 # No author has every piece: settle for those with most of them.
                 for q in distinct:
                     found |= set(self._authors_for(q, matched[q])[:MAX_CANDIDATES // len(distinct)])
+        if typos and len(found) > MAX_TYPO_CANDIDATES:
+            # Similarity is scored in Python: only the most prolific of a typo's many namesakes.
+            found = set(heapq.nlargest(MAX_TYPO_CANDIDATES, found, key=self.counts.__getitem__))
         scored = []
         for i in found:
             score = self.score(query_pieces, i)

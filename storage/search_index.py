@@ -29,15 +29,13 @@ import tantivy
 
 from storage.errors import StoreError
 from storage.search import Expansions
-from storage.search_query import QueryBuilder, QueryGroup, make_analyzer
-from storage.search_rank import Alt, Group, Plan
+from storage.search_query import TITLE_BOOST, QueryBuilder, QueryGroup, make_analyzer, plan_query
+from storage.search_rank import Plan
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 ANALYZER = "paperboy_en"
-TITLE_BOOST = 10.0
-APPROX_BOOST = 0.3  # an approximate form counts for less than the word itself
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
 _WRITER_HEAP = 64_000_000
 _REBUILD_HEAP = 128_000_000  # the service's RSS budget is 300 MB
@@ -266,46 +264,9 @@ class SearchIndex:
                 counts[term] = counts.get(term, 0) + int(n)
         return list(counts.items())
 
-    def _alt_query(self, alt: Alt, field: str) -> tantivy.Query:
-        if alt.kind == "prefix":
-            q = tantivy.Query.regex_query(self._schema, field, alt.terms[0] + ".*")
-        elif len(alt.terms) == 1:
-            q = tantivy.Query.term_query(self._schema, field, alt.terms[0])
-        else:
-            q = tantivy.Query.phrase_query(self._schema, field, list(alt.terms))
-        boost = (TITLE_BOOST if field == "title" else 1.0) * (APPROX_BOOST if alt.approximate else 1.0)
-        return q if boost == 1.0 else tantivy.Query.boost_query(q, boost)
-
-    def _group_clauses(self, group: Group) -> list[tantivy.Query]:
-        return [self._alt_query(a, f) for a in group.alts if a.terms for f in ("title", "abstract")]
-
     def plan_query(self, plan: Plan, *, any_group: bool = False) -> tantivy.Query | None:
-        """Every required group (stop words optional), or with ``any_group`` any group.
-
-        A learnt phrase matches as a unit or, when every group is required, by all of
-        its own words apart; with ``any_group`` each of its words counts alone.
-        """
-        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        required = {id(g) for g in plan.required}
-        should = tantivy.Occur.Should
-        for group in plan.groups:
-            alts = self._group_clauses(group)
-            if group.parts and any_group:
-                alts += [q for part in group.parts for q in self._group_clauses(part)]
-            elif group.parts:
-                together = [tantivy.Query.boolean_query([(should, q) for q in self._group_clauses(part)])
-                            for part in group.parts]
-                alts.append(tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in together]))
-            if not alts:
-                continue
-            q = alts[0] if len(alts) == 1 else tantivy.Query.boolean_query([(should, a) for a in alts])
-            must = not any_group and id(group) in required
-            clauses.append((tantivy.Occur.Must if must else should, q))
-        if not clauses:
-            return None
-        if len(clauses) == 1:
-            return clauses[0][1]
-        return tantivy.Query.boolean_query(clauses)
+        """Every required group (stop words optional), or with ``any_group`` any group."""
+        return plan_query(self._schema, plan, any_group=any_group)
 
     def _top(self, query: tantivy.Query, limit: int, offset: int = 0) -> list[tuple[int, float]]:
         searcher = self._index.searcher()

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import tantivy
 
 from storage.search import MAX_QUERY_CHARS, MAX_TOKENS, Expansions
 from storage.text import fold, phrase_words, words
+
+if TYPE_CHECKING:
+    from storage.search_rank import Alt, Group, Plan
 
 _MAX_TERM_CHARS = 40
 
@@ -121,4 +125,54 @@ class QueryBuilder:
         self._add(out, alternatives)
 
 
-__all__ = ["QueryBuilder", "QueryGroup", "make_analyzer"]
+# -- query plans (storage.search_rank) as Tantivy queries ----------------------------------
+
+TITLE_BOOST = 10.0
+APPROX_BOOST = 0.3  # an approximate form counts for less than the word itself
+
+
+def _alt_query(schema: tantivy.Schema, alt: Alt, field: str) -> tantivy.Query:
+    if alt.kind == "prefix":
+        q = tantivy.Query.regex_query(schema, field, alt.terms[0] + ".*")
+    elif len(alt.terms) == 1:
+        q = tantivy.Query.term_query(schema, field, alt.terms[0])
+    else:
+        q = tantivy.Query.phrase_query(schema, field, list(alt.terms))
+    boost = (TITLE_BOOST if field == "title" else 1.0) * (APPROX_BOOST if alt.approximate else 1.0)
+    return q if boost == 1.0 else tantivy.Query.boost_query(q, boost)
+
+
+def _group_clauses(schema: tantivy.Schema, group: Group) -> list[tantivy.Query]:
+    return [_alt_query(schema, a, f) for a in group.alts if a.terms for f in ("title", "abstract")]
+
+
+def plan_query(schema: tantivy.Schema, plan: Plan, *, any_group: bool = False) -> tantivy.Query | None:
+    """Every required group (stop words optional), or with ``any_group`` any group.
+
+    A learnt phrase matches as a unit or, when every group is required, by all of
+    its own words apart; with ``any_group`` each of its words counts alone.
+    """
+    clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
+    required = {id(g) for g in plan.required}
+    should = tantivy.Occur.Should
+    for group in plan.groups:
+        alts = _group_clauses(schema, group)
+        if group.parts and any_group:
+            alts += [q for part in group.parts for q in _group_clauses(schema, part)]
+        elif group.parts:
+            together = [tantivy.Query.boolean_query([(should, q) for q in _group_clauses(schema, part)])
+                        for part in group.parts]
+            alts.append(tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in together]))
+        if not alts:
+            continue
+        q = alts[0] if len(alts) == 1 else tantivy.Query.boolean_query([(should, a) for a in alts])
+        must = not any_group and id(group) in required
+        clauses.append((tantivy.Occur.Must if must else should, q))
+    if not clauses:
+        return None
+    if len(clauses) == 1:
+        return clauses[0][1]
+    return tantivy.Query.boolean_query(clauses)
+
+
+__all__ = ["QueryBuilder", "QueryGroup", "make_analyzer", "plan_query"]

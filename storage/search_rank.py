@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from storage.models import Paper
@@ -33,7 +34,7 @@ from storage.search import MAX_QUERY_CHARS, MAX_TOKENS, Expansions
 from storage.search_query import make_analyzer
 from storage.text import fold, is_stopword, phrase_words, words
 
-POOL = 40  # candidates re-ranked; pages within it are stable whatever the offset
+POOL = 30  # candidates re-ranked; pages within it are stable whatever the offset
 APPROX_MIN_STEM = 5  # shorter words are too ambiguous to match approximately
 APPROX_MAX_DF = 2  # a word this rare (or rarer, per mille of papers) gets approximate forms
 APPROX_PER_MILLE = 0.5
@@ -252,12 +253,9 @@ def fuzzy_distance(stem: str) -> int:
 def near_terms(stem: str, vocabulary: Iterable[tuple[str, int]], limit: int = 3) -> list[Alt]:
     """Terms of the index one or two edits from ``stem`` (sharing its first letters), closest first."""
     distance = fuzzy_distance(stem)
-    found = []
-    for term, count in vocabulary:
-        if term != stem and abs(len(term) - len(stem)) <= distance:
-            d = Levenshtein.distance(term, stem, score_cutoff=distance)
-            if d <= distance:
-                found.append((d, -count, term))
+    counts = {t: n for t, n in vocabulary if t != stem and abs(len(t) - len(stem)) <= distance}
+    found = [(d, -counts[t], t) for t, d, _ in process.extract(
+        stem, list(counts), scorer=Levenshtein.distance, score_cutoff=distance, limit=50)]
     found.sort()
     return [Alt((term,), "fuzzy", "~" + term) for _, _, term in found[:limit]]
 
@@ -306,9 +304,12 @@ def _head(term: str, prefix: bool = False) -> str:
 
 
 @lru_cache(maxsize=4_096)
-def _pattern(terms: tuple[str, ...], prefix: bool = False) -> re.Pattern[str]:
+def _pattern(terms: tuple[str, ...], prefix: bool = False, bounded: bool = False) -> re.Pattern[str]:
     """Words in a row whose stems may be ``terms``: each word starts with its stem (less a letter)."""
-    return re.compile(_GAP.join("(" + re.escape(_head(t, prefix)) + r"[^\W_]*)" for t in terms))
+    # A stem of a letter or two is the whole word (the stemmer leaves such words alone).
+    body = _GAP.join("(" + re.escape(_head(t, prefix)) + (r"[^\W_]*)" if prefix or len(t) > 2 else r")(?![^\W_])")
+                     for t in terms)
+    return re.compile((r"\b" if bounded else "") + body)
 
 
 def _fold(text: str) -> str:
@@ -343,6 +344,10 @@ class _Text:
         low = self.low
         head = _head(terms[0], prefix)
         pattern = _pattern(terms, prefix)
+        if len(head) <= 2:
+            # A letter or two is everywhere: let the expression scan, from word starts only.
+            yield from _pattern(terms, prefix, bounded=True).finditer(low)
+            return
         at = low.find(head)
         while at != -1:
             if at == 0 or not (low[at - 1].isalnum()):

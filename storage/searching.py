@@ -38,11 +38,11 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
     plan = build_plan(query[:MAX_QUERY_CHARS], store._analyzer, await store.expansions())
     if not plan.groups:
         return []
-    row = await store.db.fetchone("SELECT max(id) FROM papers")
-    papers = int(row[0] or 0) if row else 0
-    plan = await _approximated(store, plan, papers)
-    # A query that is exactly someone's name also finds that person's papers.
+    # A query that is exactly someone's name also finds that person's papers (and a name is
+    # not a misspelt word: it gets no approximate forms).
     people = await _people_named(store, query)
+    if not people:
+        plan = await _approximated(store, plan)
     # One group: every candidate matches it, and the engine's BM25 (title boosted) is the order.
     single = len(plan.groups) == 1 and not people
     wanted = offset + limit if single else max(rank.POOL, offset + limit)
@@ -99,20 +99,26 @@ async def _people_named(store: Store, query: str) -> list[int]:
 
 
 async def _papers_of(store: Store, people: list[int], n: int) -> list[int]:
+    # The newest stored first, straight from the (author_id, paper_id) index: no sort of a
+    # prolific author's thousands of papers.
     rows = await store.db.fetchall(
-        f"SELECT DISTINCT pa.paper_id FROM paper_authors pa JOIN papers p ON p.id = pa.paper_id"
-        f" WHERE pa.author_id IN ({','.join('?' * len(people))}) ORDER BY p.published DESC, p.id LIMIT ?",
+        f"SELECT DISTINCT paper_id FROM paper_authors WHERE author_id IN ({','.join('?' * len(people))})"
+        " ORDER BY paper_id DESC LIMIT ?",
         [*people, n],
     )
     return [int(r[0]) for r in rows]
 
 
-async def _approximated(store: Store, plan: rank.Plan, papers: int) -> rank.Plan:
+async def _approximated(store: Store, plan: rank.Plan) -> rank.Plan:
     """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
     groups = []
+    papers = -1
     for group in plan.groups:
         stem = rank.approximable(group)
         if stem is not None:
+            if papers < 0:
+                row = await store.db.fetchone("SELECT max(id) FROM papers")
+                papers = int(row[0] or 0) if row else 0
             if store.index is not None:
                 index = store.index
                 df = index.doc_freq(stem)
