@@ -3,6 +3,8 @@ a read-only folder, a damaged file. Readers keep answering; writers say one sent
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -42,13 +44,26 @@ def _print_figures(request: pytest.FixtureRequest) -> Iterator[None]:
     report(request, FIGURES)
 
 
-@pytest.fixture
-def stored(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    listing = tmp_path / "lab.txt"
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ingested store per module; each test works on its own copy."""
+    folder = tmp_path_factory.mktemp("built")
+    listing = folder / "lab.txt"
     listing.write_text(LISTING)
+    db = folder / "p.db"
+    assert main(["--db", str(db), "--log-level", "WARNING", "ingest", str(listing)]) == 0
+    logging.getLogger().handlers.clear()
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return db
+
+
+@pytest.fixture
+def stored(built: Path, tmp_path: Path) -> Path:
     db = tmp_path / "p.db"
-    assert main(["--db", str(db), "ingest", str(listing)]) == 0
-    capsys.readouterr()
+    shutil.copyfile(built, db)
+    shutil.copytree(built.with_name(built.name + ".search"), db.with_name(db.name + ".search"))
     return db
 
 

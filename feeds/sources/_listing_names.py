@@ -260,6 +260,31 @@ class Candidates:
         return self.body[start:end]
 
 
+# Where a name may start in ASCII text: a capital, or a particle running up to a space
+# ("...Modelde Silva"), right after a character that is not a space.
+_ASCII_START_RE = re.compile(
+    r"(?<=\S)(?=[A-Z]|(?:" + "|".join(sorted(PARTICLES, key=len, reverse=True)) + r") )"
+)
+
+
+def _split_points(glued: str, lo: int) -> list[int]:
+    """Offsets from ``lo`` on at which a name glued to the text before it may start."""
+    if glued.isascii():
+        return [m.start() for m in _ASCII_START_RE.finditer(glued, lo)]
+    points = []
+    for p in range(lo, len(glued)):
+        c = glued[p]
+        if c.isspace() or glued[p - 1].isspace() or not (c.isupper() or c in _PARTICLE_INITIALS):
+            continue
+        if not c.isupper():
+            # A first author may open with a particle: "...Modelde Silva".
+            m = _LEADING_PARTICLE.match(glued, p)
+            if not (m and m.group(1) in PARTICLES):
+                continue
+        points.append(p)
+    return points
+
+
 def _candidates(line: str) -> Candidates:
     body, truncated = strip_et_al(line)
     segs = body.split(",")
@@ -278,16 +303,7 @@ def _candidates(line: str) -> Candidates:
                 break  # every larger k would need this segment to be a name too
             rest_rev.append(name)
         glued = segs[g]
-        # Only a capital, or a lower-case particle, glued to what precedes can start a name.
-        for p in range(max(1, len(glued) - MAX_NAME_CHARS), len(glued)):
-            c = glued[p]
-            if c.isspace() or glued[p - 1].isspace() or not (c.isupper() or c in _PARTICLE_INITIALS):
-                continue
-            if not c.isupper():
-                # A first author may open with a particle: "...Modelde Silva".
-                m = _LEADING_PARTICLE.match(glued, p)
-                if not (m and m.group(1) in PARTICLES):
-                    continue
+        for p in _split_points(glued, max(1, len(glued) - MAX_NAME_CHARS)):
             end = starts[g] + p  # the title is body[:end], whatever segments it spans
             if body[end - 1] in _BAD_TITLE_END or end <= first_alnum:
                 continue
