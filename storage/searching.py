@@ -56,7 +56,8 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
         seen = {i for i, _ in found}
         found += [(i, 0.0) for i in await _papers_of(store, people, wanted) if i not in seen]
     if single:
-        found = found[offset : offset + limit]
+        # Equal scores in a stable order (the index's own order of ties depends on its segments).
+        found = sorted(found, key=lambda hit: (-round(hit[1], 4), -hit[0]))[offset : offset + limit]
         if not explain:
             return await _hits(store, [rank.Ranked(i, 1, plan.words, 0.0, s) for i, s in found])
     scores = dict(found)
