@@ -113,23 +113,22 @@ async def _papers_of(store: Store, people: list[int], n: int) -> list[int]:
 async def _approximated(store: Store, plan: rank.Plan) -> rank.Plan:
     """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
     groups = []
-    papers = -1
     for group in plan.groups:
         stem = rank.approximable(group)
         if stem is not None:
-            if papers < 0:
-                row = await store.db.fetchone("SELECT max(id) FROM papers")
-                papers = int(row[0] or 0) if row else 0
             if store.index is not None:
                 index = store.index
-                df = index.doc_freq(stem)
-                near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rank.is_rare(df, papers) else []
+                df, papers = index.rarity(stem)
+                rare = rank.is_rare(df, papers)
+                near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rare else []
             else:
                 row = await store.db.fetchone(
-                    "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (build_match(group.text),)
+                    "SELECT (SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?), (SELECT max(id) FROM papers)",
+                    (build_match(group.text),),
                 )
-                df, near = (int(row[0]) if row else 0), []
-            if rank.is_rare(df, papers):
+                df, papers = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+                rare, near = rank.is_rare(df, papers), []
+            if rare:
                 prefix = rank.prefix_alt(stem, df)
                 group = group.with_alts([*([prefix] if prefix else []), *near])
         groups.append(group)
