@@ -76,10 +76,13 @@ class AuthorIndex:
         self.postings = {piece: array("I", sorted(ids, key=by_count, reverse=True))
                          for piece, ids in postings.items()}
         self.pieces = sorted(self.postings)
-        # Two letters start thousands of pieces: keep, for each pair, those with the most prolific authors.
+        # One or two letters start thousands of pieces: keep, for each start, those with the most
+        # prolific authors.
         by_pair: dict[str, list[str]] = {}
         for piece in self.pieces:
-            by_pair.setdefault(piece[:2], []).append(piece)
+            by_pair.setdefault(piece[:1], []).append(piece)
+            if len(piece) > 1:
+                by_pair.setdefault(piece[:2], []).append(piece)
         self.by_pair = {pair: heapq.nlargest(SHORT_PREFIX_PIECES, found, key=lambda p: self.counts[self.postings[p][0]])
                         if len(found) > SHORT_PREFIX_PIECES else found for pair, found in by_pair.items()}
         # Typos are looked for among pieces of the same initial and a similar length only.
@@ -174,7 +177,11 @@ class AuthorIndex:
         """
         scored = []
         whole_parts = 0
+        seen: set[int] = set()
         for i in ordered:
+            if i in seen:
+                continue  # found again through another of their pieces
+            seen.add(i)
             score = self.score(query_pieces, i)
             if score >= 0.5 * FUZZY_MAX:
                 scored.append(Candidate(i, score))

@@ -250,10 +250,11 @@ class SearchIndex:
                 clauses.append((tantivy.Occur.Should, q))
         return tantivy.Query.boolean_query(clauses)
 
-    def doc_freq(self, term: str) -> int:
-        """Papers whose title or abstract holds the analysed ``term`` (counted once per field)."""
+    def rarity(self, term: str) -> tuple[int, int]:
+        """(papers whose title or abstract holds the analysed ``term``, documents in the index)."""
         searcher = self._index.searcher()
-        return int(searcher.doc_freq("title", term)) + int(searcher.doc_freq("abstract", term))
+        df = int(searcher.doc_freq("title", term)) + int(searcher.doc_freq("abstract", term))
+        return df, int(searcher.num_docs)
 
     def vocabulary(self, prefix: str, limit: int = 5_000) -> list[tuple[str, int]]:
         """Analysed terms of titles and abstracts starting with ``prefix``, with their paper counts."""

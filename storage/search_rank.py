@@ -34,7 +34,7 @@ from storage.search import MAX_QUERY_CHARS, MAX_TOKENS, Expansions
 from storage.search_query import make_analyzer
 from storage.text import fold, is_stopword, phrase_words, words
 
-POOL = 30  # candidates re-ranked; pages within it are stable whatever the offset
+POOL = 20  # candidates re-ranked; pages within it are stable whatever the offset
 APPROX_MIN_STEM = 5  # shorter words are too ambiguous to match approximately
 APPROX_MAX_DF = 2  # a word this rare (or rarer, per mille of papers) gets approximate forms
 APPROX_PER_MILLE = 0.5

@@ -56,7 +56,8 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
         seen = {i for i, _ in found}
         found += [(i, 0.0) for i in await _papers_of(store, people, wanted) if i not in seen]
     if single:
-        found = found[offset : offset + limit]
+        # Equal scores in a stable order (the index's own order of ties depends on its segments).
+        found = sorted(found, key=lambda hit: (-round(hit[1], 4), -hit[0]))[offset : offset + limit]
         if not explain:
             return await _hits(store, [rank.Ranked(i, 1, plan.words, 0.0, s) for i, s in found])
     scores = dict(found)
@@ -112,23 +113,22 @@ async def _papers_of(store: Store, people: list[int], n: int) -> list[int]:
 async def _approximated(store: Store, plan: rank.Plan) -> rank.Plan:
     """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
     groups = []
-    papers = -1
     for group in plan.groups:
         stem = rank.approximable(group)
         if stem is not None:
-            if papers < 0:
-                row = await store.db.fetchone("SELECT max(id) FROM papers")
-                papers = int(row[0] or 0) if row else 0
             if store.index is not None:
                 index = store.index
-                df = index.doc_freq(stem)
-                near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rank.is_rare(df, papers) else []
+                df, papers = index.rarity(stem)
+                rare = rank.is_rare(df, papers)
+                near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rare else []
             else:
                 row = await store.db.fetchone(
-                    "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (build_match(group.text),)
+                    "SELECT (SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?), (SELECT max(id) FROM papers)",
+                    (build_match(group.text),),
                 )
-                df, near = (int(row[0]) if row else 0), []
-            if rank.is_rare(df, papers):
+                df, papers = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+                rare, near = rank.is_rare(df, papers), []
+            if rare:
                 prefix = rank.prefix_alt(stem, df)
                 group = group.with_alts([*([prefix] if prefix else []), *near])
         groups.append(group)

@@ -62,7 +62,11 @@ def test_ood_detection_finds_every_spelling(capsys: pytest.CaptureFixture[str], 
 
 @pytest.mark.parametrize("query", ["OOD", "ood", "OoD"])
 def test_acronym_in_any_casing(capsys: pytest.CaptureFixture[str], db: str, query: str) -> None:
-    assert set(search_keys(capsys, db, query)[:3]) == OOD
+    keys = search_keys(capsys, db, query)
+    # The two that write OoD/OoDD in their titles first; the benchmark that names
+    # out-of-distribution detection once ties with a paper that also does.
+    assert set(keys[:2]) == {k for k in OOD if not k.startswith("a-unified")}
+    assert OOD <= set(keys[:4]) and len(keys) >= 5
 
 
 def test_vision_transformer_fine_tuning_puts_the_vit_papers_first(capsys: pytest.CaptureFixture[str],
@@ -181,3 +185,11 @@ async def test_the_same_order_in_discord(store: Store) -> None:
         first_two = vit.embeds[0]["description"].split("\n\n")[:2]
         assert any("GTA:" in line for line in first_two) and any("StochCA" in line for line in first_two)
         assert h.emu.unhandled == []
+
+
+def test_autocomplete_never_names_a_person_twice(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    for typed in ("h", "hy", "j", "ki", "s"):
+        keys = [m["key"] for m in json.loads(cli(capsys, "--db", db, "author", typed, "--json"))["matches"]]
+        assert keys and len(keys) == len(set(keys)), (typed, keys)
+    first = json.loads(cli(capsys, "--db", db, "author", "h", "--json"))["matches"][0]
+    assert first["key"] == "sangheum-hwang"  # the most prolific of those the letter starts
