@@ -164,11 +164,25 @@ class SearchIndex:
             try:
                 self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
                 self._read_only = False
+                self._collect_garbage()
             except ValueError as exc:
                 if not self._read_only:
                     log.info("search index is written by another process (%s); searching only", exc)
                 self._read_only = True
         return self._writer
+
+    def _collect_garbage(self) -> None:
+        """Delete files a killed writer left behind and no commit refers to.
+
+        A SIGKILL between writing a delete file and committing leaves an orphan
+        (``<segment>.<opstamp>.del``) whose name the next commit computes again: every
+        later commit then failed with FileAlreadyExists, searches included.
+        """
+        assert self._writer is not None
+        try:
+            self._writer.garbage_collect_files()
+        except ValueError as exc:
+            log.warning("search index: could not remove files left by an earlier writer (%s)", exc)
 
     def add_or_update(self, rows: Iterable[IndexRow]) -> int:
         """Replace each row's document (uncommitted until ``commit``); returns how many."""

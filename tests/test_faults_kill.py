@@ -96,7 +96,9 @@ def test_sigkill_of_ingest_never_loses_a_paper_or_moves_first_seen(tmp_path: Pat
     while kills < KILLS:
         rounds += 1
         proc = _ingest(db, listing(rounds))
-        time.sleep(rng.uniform(startup * 0.8, max(span * 0.85, startup)))
+        # Every other kill aims at the end of a run (commit, topic linking, index sync).
+        low = startup * 0.8 if rounds % 2 else max(span * 0.6, startup)
+        time.sleep(rng.uniform(low, max(span * (0.85 if rounds % 2 else 1.0), low)))
         killed = proc.poll() is None
         if killed:
             proc.send_signal(signal.SIGKILL)
