@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import engine_bench, ingest_bench, search_bench, serve_bench
+from bench import disk_bench, engine_bench, ingest_bench, search_bench, serve_bench
 from bench.announce_bench import announcer_figures
 from bench.common import Figure, db_size, dir_size, ms, percentile, render_table
 from bench.corpus import CorpusGenerator, corpus_file
@@ -173,6 +173,7 @@ async def run(args: argparse.Namespace) -> list[Figure]:
                           note=f"db {store_bytes / n:,.0f} B + index {index_bytes / n:,.0f} B"))
     figures.append(Figure("disk per paper beyond the text", beyond, "B", target=1536.0,
                           target_text="< 1.5 KB", note=f"text {ingest.text_bytes / n:,.0f} B/paper"))
+    figures += disk_bench.byte_figures(ws.db, ws.index, n)
     figures.append(Figure("bench wall time", time.perf_counter() - started, "s"))
     return figures
 

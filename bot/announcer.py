@@ -231,6 +231,7 @@ class Announcer:
         on_outcome: Callable[[str], None] | None = None,
         on_paused: Callable[[Subscription, str], Awaitable[None]] | None = None,
         base_url: str | None = None,
+        max_lanes: int = 8,
     ) -> None:
         self.store = store
         self.senders = senders
@@ -244,7 +245,9 @@ class Announcer:
         self.base_url = base_url  # the site's public address: titles link to paper pages
         self._lock = asyncio.Lock()
         self._own_in_flight: set[int] = set()
-        self._current: asyncio.Future[None] | None = None
+        self._current: asyncio.Future[None] | None = None  # the update being applied
+        self._sending: set[asyncio.Future[None]] = set()  # deliveries being sent, one per lane
+        self.max_lanes = max_lanes
         self.last = DrainReport()
         self.digest_weekday = "mon"  # when weekly digests go out (set from [schedule])
         self.digest_timezone = "UTC"
@@ -284,22 +287,63 @@ class Announcer:
         while len(seen) < self.max_per_drain:
             rows = await self.store.outbox.pending(limit=limit, now=self.clock())
             fresh = [r for r in rows if r.delivery.id not in seen]
+            lanes: dict[tuple[str, object], list[tuple[PendingDelivery, Sender]]] = {}
             for row in fresh:
                 seen.add(row.delivery.id)
                 sender = self._sender(row.subscription)
                 if sender is None or row.subscription.id in paused:
                     continue
-                self._current = asyncio.ensure_future(self._deliver(row, sender, report, paused))
-                await asyncio.shield(self._current)
+                lanes.setdefault(_lane(row.subscription), []).append((row, sender))
+            await self._run_lanes(list(lanes.values()), report, paused)
             if len(rows) < limit or not fresh:
                 break
             limit = min(limit + self.batch, self.max_per_drain)
 
+    async def _run_lanes(
+        self, lanes: list[list[tuple[PendingDelivery, Sender]]], report: DrainReport, paused: set[int]
+    ) -> None:
+        """Each channel (or webhook) in order, several channels at once.
+
+        Discord limits sends per channel: while one channel waits for its window, another
+        can post. discord.py (bot) and WebhookSender (webhooks) pace each route by the
+        rate-limit headers Discord answers with, and discord.py keeps the global limit.
+        """
+        gate = asyncio.Semaphore(max(1, self.max_lanes))
+
+        async def lane(items: list[tuple[PendingDelivery, Sender]]) -> None:
+            async with gate:
+                for row, sender in items:
+                    if row.subscription.id in paused:
+                        continue
+                    future = asyncio.ensure_future(self._deliver(row, sender, report, paused))
+                    self._sending.add(future)
+                    future.add_done_callback(self._sending.discard)
+                    await asyncio.shield(future)
+
+        if len(lanes) == 1:
+            await lane(lanes[0])
+            return
+        tasks = [asyncio.ensure_future(lane(items)) for items in lanes]
+        try:
+            await asyncio.gather(*tasks)
+        except Exception:
+            # One lane failed (the store, say): stop the others once what they are sending is recorded.
+            for task in tasks:
+                task.cancel()
+            await self.wait_idle()
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+
     async def wait_idle(self) -> None:
-        """Until the delivery being made (if any) is sent and recorded, or IDLE_WAIT seconds pass."""
+        """Until the deliveries being made (if any) are sent and recorded, or IDLE_WAIT seconds pass."""
+        busy = {f for f in self._sending if not f.done()}
         current = self._current
         if current is not None and not current.done():
-            await asyncio.wait({current}, timeout=IDLE_WAIT)
+            busy.add(current)
+        if busy:
+            await asyncio.wait(busy, timeout=IDLE_WAIT)
 
     async def _pause(self, sub: Subscription, reason: str, report: DrainReport, paused: set[int]) -> None:
         await self.store.outbox.pause(sub.id, reason)
@@ -402,6 +446,13 @@ class Announcer:
         from bot.digests import post_due
 
         return await post_due(self, force=force, weekday=self.digest_weekday, tz=self.digest_timezone)
+
+
+def _lane(sub: Subscription) -> tuple[str, object]:
+    """What Discord limits sends by: the channel, or the webhook."""
+    if sub.webhook_url:
+        return ("webhook", sub.webhook_url)
+    return ("channel", sub.channel_id)
 
 
 def compose(*drains: Callable[[], Awaitable[int]] | None) -> Callable[[], Awaitable[int]]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from feeds.sources.fetch import stat_validator
 from paperboy.config import Config, search_acronyms
 from paperboy.inputs import paper_json, read_records
 from paperboy.progress import Progress
@@ -40,6 +41,17 @@ def _fingerprint(path: Path, args: argparse.Namespace) -> str:
     return digest.hexdigest()
 
 
+def _validator(path: Path, args: argparse.Namespace) -> str | None:
+    """The file's size and modification time with the options that read it; None if not a settled file."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if not path.is_file():
+        return None
+    return stat_validator(stat, f"|as_of={args.as_of}|owner={args.owner}")
+
+
 def _by_source(records: list[PaperRecord], default: str) -> dict[str, list[PaperRecord]]:
     """Group records by the source names an export kept, so a restore recreates them."""
     groups: dict[str, list[PaperRecord]] = {}
@@ -57,11 +69,20 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         # Parse everything before writing anything: a file that is not a listing
         # stops the run, so the database stays as it was.
         parsed = []
+        validators: dict[Path, str | None] = {}
+        stale_validators: dict[Path, str | None] = {}
         for name in args.paths:
             path = Path(name)
             source_name = args.source or path.name
-            fingerprint = _fingerprint(path, args) if path.is_file() else None
             known = await store.source(source_name)
+            validator = _validator(path, args)
+            if validator and known and known.content_hash and known.etag == validator:
+                # Size and modification time as when it was last hashed: not even read.
+                fingerprint: str | None = known.content_hash
+            else:
+                fingerprint = _fingerprint(path, args) if path.is_file() else None
+            validators[path] = validator
+            stale_validators[path] = known.etag if known else None
             if fingerprint and known and known.content_hash == fingerprint:
                 # The same bytes read the same way: every paper is as stored.
                 parsed.append((path, source_name, known.kind, None, fingerprint, known.papers))
@@ -72,6 +93,9 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
             parsed.append((path, source_name, kind, result, fingerprint, 0))
         for path, source_name, kind, result, fingerprint, known_papers in parsed:
             if result is None:
+                if validators.get(path) and validators[path] != stale_validators.get(path):
+                    # Hashed again because the file was touched: remember its new size and time.
+                    await store.record_poll(source_name, content_hash=fingerprint, etag=validators[path])
                 item = {"path": str(path), "kind": kind, "new": 0, "updated": 0, "unchanged": known_papers,
                         "skipped": [], "queued_deliveries": 0}
             else:
@@ -91,7 +115,7 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                     for key in counts:
                         counts[key] += getattr(report, key)
                     skipped += report.skipped
-                await store.record_poll(source_name, content_hash=fingerprint)
+                await store.record_poll(source_name, content_hash=fingerprint, etag=validators.get(path))
                 item = {
                     "path": str(path),
                     "kind": kind,

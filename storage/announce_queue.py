@@ -52,15 +52,13 @@ def queue_deliveries(conn: sqlite3.Connection, new_ids: list[int], *, now: str, 
         return 0
     rules = rules_sync(conn, max_age)
     filters = [(sub, parse_filters(sub.include, "include"), parse_filters(sub.exclude, "exclude")) for sub in subs]
-    queued = 0
-    for facts in facts_sync(conn, recent):
-        for sub, include, exclude in filters:
-            if not rules.evaluate(sub, facts, include=include, exclude=exclude).wanted:
-                continue
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, nonce, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (sub.id, facts.id, delivery_nonce(sub.id, facts.key), now),
-            )
-            queued += cur.rowcount
-    return queued
+    rows = [
+        (sub.id, facts.id, delivery_nonce(sub.id, facts.key), now)
+        for facts in facts_sync(conn, recent)
+        for sub, include, exclude in filters
+        if rules.evaluate(sub, facts, include=include, exclude=exclude).wanted
+    ]
+    cur = conn.executemany(
+        "INSERT OR IGNORE INTO deliveries (subscription_id, paper_id, nonce, created_at) VALUES (?, ?, ?, ?)", rows
+    )
+    return max(cur.rowcount, 0) if rows else 0

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 
+from storage import ingest_batch as bulk
 from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import iso, utcnow
+from storage.ingest_topics import learn_topics, link_pending_topics, link_topics
 from storage.merge import (
     Reported,
     find_preprint,
@@ -23,17 +24,10 @@ from storage.merge import (
     record_hash,
     record_to_json,
 )
-from storage.models import IngestReport, PaperRecord, ParseProblem
+from storage.models import IngestReport, Link, PaperRecord, ParseProblem
 from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import author_key, clean_space, surname, title_key
-from storage.topics import (
-    TopicIndex,
-    acronym_slug,
-    find_definitions,
-    min_phrase_papers,
-    phrase_slug,
-    title_phrases,
-)
+from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +47,7 @@ class _Batch:
     unchanged: int = 0
     skipped: list[ParseProblem] = field(default_factory=list)
     author_ids: dict[str, int] = field(default_factory=dict)
+    owner: str | None = None  # the source's owner, whom a truncated author list implies
     had_papers: bool = False  # papers stored before this batch need new topics linked later
     max_age: timedelta | None = DEFAULT_MAX_AGE  # [announce] max_age: older papers are not announced
 
@@ -97,30 +92,35 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     max_age: timedelta | None = DEFAULT_MAX_AGE,
 ) -> tuple[IngestReport, bool]:
-    """Store records inside the caller's transaction; returns the report and whether topics grew."""
+    """Store records inside the caller's transaction; returns the report and whether topics grew.
+
+    Records are stored a chunk at a time with set-based statements (storage/ingest_batch.py);
+    a chunk that hits a database error is stored again one record at a time, so only the
+    record at fault is skipped.
+    """
     source_id = upsert_source(conn, source, kind, location, owner)
     batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()), max_age=max_age)
+    batch.owner = conn.execute("SELECT owner FROM sources WHERE id = ?", (source_id,)).fetchone()[0]
     batch.had_papers = conn.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0] == 1
+    chunk: list[PaperRecord] = []
+    done = 0
     for done, record in enumerate(records, 1):
-        if progress is not None and done % 500 == 0:
-            progress(done)
         problem = validate(record)
         if problem is not None:
             batch.skipped.append(ParseProblem(problem.line, problem.field, problem.message, source))
-            continue
-        conn.execute("SAVEPOINT record")
-        try:
-            _store_record(conn, batch, record)
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK TO record")
-            batch.author_ids.clear()  # ids handed out inside the rolled-back record are gone
-            log.warning("skipped %s line %s: %s", source, record.line, exc)
-            batch.skipped.append(ParseProblem(record.line or 0, "record", str(exc), source))
-        conn.execute("RELEASE record")
+        else:
+            chunk.append(record)
+        if len(chunk) >= CHUNK:
+            _store_chunk(conn, batch, chunk, source)
+            chunk = []
+        if progress is not None and done % 500 == 0:
+            progress(done)
+    if chunk:
+        _store_chunk(conn, batch, chunk, source)
     grew = False
     if batch.new_ids or batch.changed_ids:
-        grew = _learn_topics(conn, batch, topic_index)
-        _link_topics(conn, batch.new_ids + batch.changed_ids, topic_index, set(batch.new_ids))
+        grew = learn_topics(conn, batch.new_ids, batch.changed_ids, batch.had_papers, topic_index)
+        link_topics(conn, batch.new_ids + batch.changed_ids, topic_index, set(batch.new_ids))
         queued = queue_deliveries(conn, batch.new_ids, now=batch.now, max_age=batch.max_age)
         conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'"
@@ -136,6 +136,128 @@ def ingest(
         queued_deliveries=queued,
     )
     return report, grew
+
+
+# Records stored per set-based round: big enough that per-statement costs vanish, small
+# enough that a chunk redone one by one after an error costs little.
+CHUNK = 2000
+
+
+def _store_chunk(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRecord], source: str) -> None:
+    mark = (len(batch.new_ids), len(batch.changed_ids), len(batch.new_keys), batch.unchanged)
+    conn.execute("SAVEPOINT chunk")
+    try:
+        _store_set(conn, batch, records)
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO chunk")
+        conn.execute("RELEASE chunk")
+        del batch.new_ids[mark[0]:], batch.changed_ids[mark[1]:], batch.new_keys[mark[2]:]
+        batch.unchanged = mark[3]
+        batch.author_ids.clear()  # ids handed out inside the rolled-back chunk are gone
+        log.info("storing %d records of %s together failed (%s); storing them one by one", len(records), source, exc)
+        for record in records:
+            _store_one(conn, batch, record, source)
+        return
+    conn.execute("RELEASE chunk")
+
+
+def _store_one(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord, source: str) -> None:
+    conn.execute("SAVEPOINT record")
+    try:
+        _store_record(conn, batch, record)
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO record")
+        batch.author_ids.clear()  # ids handed out inside the rolled-back record are gone
+        log.warning("skipped %s line %s: %s", source, record.line, exc)
+        batch.skipped.append(ParseProblem(record.line or 0, "record", str(exc), source))
+    conn.execute("RELEASE record")
+
+
+@dataclass(slots=True)
+class _Prepared:
+    record: PaperRecord
+    rec_json: str
+    rec_hash: str
+    aliases: tuple[str, ...]
+    tkey: str
+
+
+def _prepare(record: PaperRecord) -> _Prepared:
+    rec_json = record_to_json(record)
+    aliases = tuple(a for a in (record.arxiv_id, normalise_doi(record.doi)) if a)
+    return _Prepared(record, rec_json, record_hash(rec_json), aliases, title_key(record.title))
+
+
+def _store_set(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRecord]) -> None:
+    """Store records in order, as one-by-one storing would, but a run of independent ones at a time.
+
+    A record that may name a paper stored earlier in the same run (same alias or title key),
+    or that may be a published version joining its preprint, ends the run and is stored alone.
+    """
+    run: list[_Prepared] = []
+    aliases: set[str] = set()
+    tkeys: set[str] = set()
+    for record in records:
+        item = _prepare(record)
+        alone = bool(record.doi and not record.arxiv_id and record.authors)
+        if alone or item.tkey in tkeys or any(a in aliases for a in item.aliases):
+            _store_run(conn, batch, run)
+            run, aliases, tkeys = [], set(), set()
+            if alone:
+                _store_record(conn, batch, record, item)
+                continue
+        run.append(item)
+        aliases.update(item.aliases)
+        tkeys.add(item.tkey)
+    _store_run(conn, batch, run)
+
+
+def _store_run(conn: sqlite3.Connection, batch: _Batch, run: list[_Prepared]) -> None:
+    """Records that cannot name each other: match all at once, then update or insert."""
+    if not run:
+        return
+    by_alias = bulk.alias_matches(conn, [a for item in run for a in item.aliases])
+    by_title = bulk.title_matches(conn, [item.tkey for item in run])
+    matched: list[tuple[_Prepared, int]] = []
+    fresh: list[_Prepared] = []
+    for item in run:
+        paper_id = _match(item, by_alias, by_title)
+        if paper_id is None:
+            fresh.append(item)
+        else:
+            matched.append((item, paper_id))
+    if matched:
+        hashes = bulk.source_hashes(conn, batch.source_id, [pid for _, pid in matched])
+        seen: set[int] = set()
+        for item, paper_id in matched:
+            if paper_id in seen:  # a second report of one paper in the run: read what the first wrote
+                _update_existing(conn, batch, paper_id, item)
+                continue
+            seen.add(paper_id)
+            if hashes.get(paper_id) == item.rec_hash:
+                batch.unchanged += 1
+            else:
+                _update_existing(conn, batch, paper_id, item, known=hashes.get(paper_id, _UNKNOWN))
+    if fresh:
+        _insert_papers(conn, batch, fresh)
+
+
+def _match(
+    item: _Prepared, by_alias: dict[str, int], by_title: dict[str, list[tuple[int, str | None, str | None]]]
+) -> int | None:
+    """_find_existing's rules on look-ups made for the whole run (no preprint search: see _store_set)."""
+    for alias in item.aliases:
+        if alias in by_alias:
+            return by_alias[alias]
+    record = item.record
+    for paper_id, published, first_author in by_title.get(item.tkey, ()):
+        if record.authors and first_author and surname(record.authors[0]) != surname(first_author):
+            continue
+        if record.published and published:
+            if abs(record.published.year - int(published[:4])) > 1:
+                continue
+        return paper_id
+    return None
 
 
 def _find_existing(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
@@ -167,27 +289,39 @@ def _find_existing(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
     return None
 
 
-def _store_record(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord) -> None:
-    rec_json = record_to_json(record)
-    rec_hash = record_hash(rec_json)
+def _store_record(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord, item: _Prepared | None = None) -> None:
+    item = item or _prepare(record)
     paper_id = _find_existing(conn, record)
     if paper_id is None:
-        _insert_paper(conn, batch, record, rec_json, rec_hash)
-        return
-    cur = conn.execute(
-        "SELECT record_hash FROM paper_sources WHERE paper_id = ? AND source_id = ?",
-        (paper_id, batch.source_id),
-    )
-    row = cur.fetchone()
-    if row is not None and row[0] == rec_hash:
+        _insert_papers(conn, batch, [item])
+    else:
+        _update_existing(conn, batch, paper_id, item)
+
+
+_UNKNOWN = "?"  # no record hash read yet: look it up
+
+
+def _update_existing(
+    conn: sqlite3.Connection, batch: _Batch, paper_id: int, item: _Prepared, known: str | None = _UNKNOWN
+) -> None:
+    """A source reports a stored paper: keep its record and re-merge if it says something new."""
+    if known == _UNKNOWN:
+        row = conn.execute(
+            "SELECT record_hash FROM paper_sources WHERE paper_id = ? AND source_id = ?",
+            (paper_id, batch.source_id),
+        ).fetchone()
+        known = row[0] if row is not None else None
+    if known == item.rec_hash:
         batch.unchanged += 1
         return
+    # The paper's row is about to change: records kept as "same as the paper" are spelt out first.
+    _spell_out_records(conn, paper_id)
     conn.execute(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (paper_id, source_id) DO UPDATE SET"
         " record = excluded.record, record_hash = excluded.record_hash,"
         " updated_at = excluded.updated_at",
-        (paper_id, batch.source_id, pack(rec_json), rec_hash, batch.now, batch.now),
+        (paper_id, batch.source_id, pack(item.rec_json), item.rec_hash, batch.now, batch.now),
     )
     if _remerge(conn, batch, paper_id):
         if paper_id not in batch.changed_ids and paper_id not in batch.new_ids:
@@ -196,9 +330,13 @@ def _store_record(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord) 
         batch.unchanged += 1
 
 
-def _unique_key(conn: sqlite3.Connection, key: str) -> str:
+def _unique_key(conn: sqlite3.Connection, key: str, used: set[str] | None = None) -> str:
     candidate, n = key, 1
     while True:
+        if used and candidate in used:
+            n += 1
+            candidate = f"{key}-{n}"
+            continue
         cur = conn.execute(
             "SELECT 1 FROM papers WHERE key = ? UNION ALL SELECT 1 FROM paper_aliases"
             " WHERE alias = ?",
@@ -210,51 +348,119 @@ def _unique_key(conn: sqlite3.Connection, key: str) -> str:
         candidate = f"{key}-{n}"
 
 
-def _insert_paper(
-    conn: sqlite3.Connection, batch: _Batch, record: PaperRecord, rec_json: str, rec_hash: str
-) -> None:
-    key = _unique_key(conn, record.key or paper_key(record))
-    merged = merge([Reported(batch.kind, batch.now, record)])
-    first_seen = iso(record.first_seen_at) if record.first_seen_at else batch.now
+def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepared]) -> None:
+    """New papers, each from this one record: one executemany per table for them all."""
+    merged = [merge([Reported(batch.kind, batch.now, item.record)]) for item in items]
+    wanted = [item.record.key or paper_key(item.record) for item in items]
+    taken = bulk.taken_keys(conn, wanted) if len(items) > 1 else set()
+    used: set[str] = set()
+    keys: list[str] = []
+    for key in wanted:
+        if len(items) == 1 or key in taken or key in used:
+            key = _unique_key(conn, key, used)
+        used.add(key)
+        keys.append(key)
+    first_id = bulk.next_paper_id(conn)
+    ids = list(range(first_id, first_id + len(items)))
+    authors: list[list[tuple[int, str, int]]] = []  # per paper: (position, name, inferred)
+    for m in merged:
+        names = [(pos, clean_space(name), 0) for pos, name in enumerate(m.authors)]
+        if m.authors_truncated:
+            names += _inferred_names(m, {batch.owner} if batch.owner else set())
+        authors.append(names)
+    bulk.resolve_authors(conn, (name for names in authors for _, name, _ in names), batch.author_ids)
     # The whole row in one INSERT: the search index trigger then writes it once.
-    cur = conn.execute(
-        "INSERT INTO papers (key, title, title_key, authors_truncated, abstract, category, categories,"
+    conn.executemany(
+        "INSERT INTO papers (id, key, title, title_key, authors_truncated, abstract, category, categories,"
         " published, has_code, code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref,"
-        " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (key, merged.title, title_key(merged.title), *_merged_columns(merged)[1:], first_seen, batch.now),
+        " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (pid, key, m.title, title_key(m.title), *bulk.merged_columns(m)[1:],
+             iso(item.record.first_seen_at) if item.record.first_seen_at else batch.now, batch.now)
+            for pid, key, m, item in zip(ids, keys, merged, items, strict=True)
+        ),
     )
-    paper_id = int(cur.lastrowid or 0)
-    conn.execute(
+    conn.executemany(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (paper_id, batch.source_id, pack(rec_json), rec_hash, batch.now, batch.now),
+        (
+            (pid, batch.source_id, _kept_record(item, m), item.rec_hash, batch.now, batch.now)
+            for pid, m, item in zip(ids, merged, items, strict=True)
+        ),
     )
-    _write_authors(conn, paper_id, merged, batch.author_ids)
-    _write_aliases(conn, paper_id, merged)
-    if merged.authors_truncated:
-        _write_inferred(conn, paper_id, merged, batch.author_ids)
-    batch.new_ids.append(paper_id)
-    batch.new_keys.append(key)
+    conn.executemany(
+        "INSERT INTO paper_authors (paper_id, position, author_id, name, inferred) VALUES (?, ?, ?, ?, ?)",
+        (
+            (pid, pos, batch.author_ids[bulk.author_cache_key(name)], name, inferred)
+            for pid, names in zip(ids, authors, strict=True)
+            for pos, name, inferred in names
+        ),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO paper_aliases (alias, kind, paper_id) VALUES (?, ?, ?)",
+        (
+            (alias, kind, pid)
+            for pid, m in zip(ids, merged, strict=True)
+            for alias, kind in ((m.arxiv_id, "arxiv"), (m.doi, "doi"))
+            if alias
+        ),
+    )
+    batch.new_ids += ids
+    batch.new_keys += keys
 
 
-def _merged_columns(merged: PaperRecord) -> tuple:
-    """The papers-table columns a merged record fills, title first, in schema order."""
-    return (
-        merged.title,
-        int(merged.authors_truncated),
-        merged.abstract,
-        merged.category,
-        json.dumps(list(merged.categories)),
-        merged.published.isoformat() if merged.published else None,
-        int(merged.has_code),
-        merged.code_url,
-        merged.arxiv_id,
-        merged.arxiv_version,
-        merged.doi,
-        json.dumps([[lk.href, lk.rel, lk.type, lk.title] for lk in merged.links]),
-        merged.comment,
-        merged.journal_ref,
+# paper_sources.record for a source whose record is exactly the paper as stored: it is
+# read back from the paper's row (see _spell_out_records), saving the record's bytes.
+SAME_AS_PAPER = b""
+
+
+def _kept_record(item: _Prepared, merged: PaperRecord) -> bytes:
+    record = item.record
+    if (
+        not record.inferred_authors
+        and all(clean_space(name) == name for name in record.authors)
+        and record_to_json(merged) == item.rec_json
+    ):
+        return SAME_AS_PAPER
+    return pack(item.rec_json)
+
+
+def _record_of_paper(conn: sqlite3.Connection, paper_id: int) -> PaperRecord:
+    """The record a "same as the paper" source sent, rebuilt from the paper's row."""
+    row = conn.execute(
+        "SELECT title, authors_truncated, abstract, category, categories, published, has_code, code_url,"
+        " arxiv_id, arxiv_version, doi, links, comment, journal_ref FROM papers WHERE id = ?",
+        (paper_id,),
+    ).fetchone()
+    names = tuple(
+        r[0] for r in conn.execute(
+            "SELECT name FROM paper_authors WHERE paper_id = ? AND inferred = 0 ORDER BY position", (paper_id,)
+        )
     )
+    (title, truncated, abstract, category, categories, published, has_code, code_url,
+     arxiv_id, arxiv_version, doi, links, comment, journal_ref) = row
+    return PaperRecord(
+        title=title, authors=names, authors_truncated=bool(truncated), abstract=abstract, category=category,
+        categories=tuple(json.loads(categories)),
+        published=date.fromisoformat(published) if published else None,
+        has_code=bool(has_code), code_url=code_url, arxiv_id=arxiv_id, arxiv_version=arxiv_version, doi=doi,
+        links=tuple(Link(*item) for item in json.loads(links)), comment=comment, journal_ref=journal_ref,
+    )
+
+
+def _spell_out_records(conn: sqlite3.Connection, paper_id: int) -> None:
+    """Write out any "same as the paper" record of this paper while its row still says it."""
+    sources = [
+        row[0] for row in conn.execute(
+            "SELECT source_id FROM paper_sources WHERE paper_id = ? AND record = ?", (paper_id, SAME_AS_PAPER)
+        )
+    ]
+    if sources:
+        record = pack(record_to_json(_record_of_paper(conn, paper_id)))
+        conn.executemany(
+            "UPDATE paper_sources SET record = ? WHERE paper_id = ? AND source_id = ?",
+            [(record, paper_id, source_id) for source_id in sources],
+        )
 
 
 def _write_aliases(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord) -> None:
@@ -290,7 +496,7 @@ def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
             (paper_id,),
         )
     ]
-    after = _merged_columns(merged)
+    after = bulk.merged_columns(merged)
     changed = before != after or before_authors != [clean_space(n) for n in merged.authors]
     if changed:
         conn.execute(
@@ -343,153 +549,20 @@ def _write_inferred(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord
         " WHERE ps.paper_id = ? AND s.owner IS NOT NULL",
         (paper_id,),
     )
-    owners = sorted({row[0] for row in cur.fetchall()} | set(merged.inferred_authors))
+    rows = _inferred_names(merged, {row[0] for row in cur.fetchall()})
+    conn.executemany(
+        "INSERT INTO paper_authors (paper_id, position, author_id, name, inferred) VALUES (?, ?, ?, ?, 1)",
+        [(paper_id, pos, _author_id(conn, owner, cache), owner) for pos, owner, _ in rows],
+    )
+
+
+def _inferred_names(merged: PaperRecord, owners: set[str]) -> list[tuple[int, str, int]]:
+    """(position, name, 1) for each source owner or inferred author the truncated list does not show."""
     seen = {author_key(name) for name in merged.authors}
-    for offset, owner in enumerate(owners):
+    out: list[tuple[int, str, int]] = []
+    for offset, owner in enumerate(sorted(owners | set(merged.inferred_authors))):
         if author_key(owner) in seen:
             continue
         seen.add(author_key(owner))
-        conn.execute(
-            "INSERT INTO paper_authors (paper_id, position, author_id, name, inferred)"
-            " VALUES (?, ?, ?, ?, 1)",
-            (paper_id, _INFERRED_BASE + offset, _author_id(conn, owner, cache), owner),
-        )
-
-
-def _rows(conn: sqlite3.Connection, ids: list[int], columns: str) -> Iterator[tuple]:
-    """Papers by id, in chunks that stay under SQLite's bound-variable limit."""
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        yield from conn.execute(f"SELECT {columns} FROM papers WHERE id IN ({marks})", chunk)
-
-
-def _learn_topics(conn: sqlite3.Connection, batch: _Batch, index: TopicIndex) -> bool:
-    """Create topics that this batch teaches; link every stored paper that mentions them."""
-    grew = False
-    new_set = set(batch.new_ids)
-    phrases: Counter[str] = Counter()
-    for paper_id, title, abstract, category in _rows(
-        conn, batch.new_ids + batch.changed_ids, "id, title, abstract, category"
-    ):
-        for definition in find_definitions(f"{title}. {abstract}"):
-            slug = acronym_slug(definition.acronym)
-            if definition.acronym in index.acronyms or _topic_exists(conn, slug):
-                continue
-            topic_id = _create_topic(
-                conn, slug, definition.acronym, "acronym", definition.phrase, pending=batch.had_papers
-            )
-            index.acronyms[definition.acronym] = topic_id
-            index.phrases.setdefault(definition.phrase, topic_id)
-            grew = True
-        if category and not _topic_exists(conn, category.lower()):
-            _create_topic(conn, category.lower(), category, "category", None)
-            grew = True
-        if paper_id in new_set:
-            phrases.update(title_phrases(title))
-    conn.executemany(
-        "INSERT INTO phrase_counts (phrase, papers) VALUES (?, ?)"
-        " ON CONFLICT (phrase) DO UPDATE SET papers = papers + excluded.papers",
-        phrases.items(),
-    )
-    # Only phrases this batch counted can have just become common enough.
-    candidates = list(phrases)
-    ripe: list[str] = []
-    for start in range(0, len(candidates), 500):
-        chunk = candidates[start : start + 500]
-        ripe += [
-            row[0]
-            for row in conn.execute(
-                f"SELECT phrase FROM phrase_counts WHERE phrase IN ({','.join('?' * len(chunk))})"
-                " AND papers >= ?",
-                (*chunk, min_phrase_papers()),
-            )
-        ]
-    for phrase in ripe:
-        slug = phrase_slug(phrase)
-        if phrase in index.phrases or _topic_exists(conn, slug):
-            continue
-        topic_id = _create_topic(conn, slug, phrase, "phrase", None, pending=batch.had_papers)
-        index.phrases[phrase] = topic_id
-        grew = True
-    return grew
-
-
-def _topic_exists(conn: sqlite3.Connection, slug: str) -> bool:
-    cur = conn.execute("SELECT 1 FROM topics WHERE slug = ?", (slug,))
-    return cur.fetchone() is not None
-
-
-def _create_topic(
-    conn: sqlite3.Connection, slug: str, name: str, kind: str, expansion: str | None, *, pending: bool = False
-) -> int:
-    cur = conn.execute(
-        "INSERT INTO topics (slug, name, kind, expansion, link_pending) VALUES (?, ?, ?, ?, ?)",
-        (slug, name, kind, expansion, int(pending)),
-    )
-    return int(cur.lastrowid or 0)
-
-
-def link_pending_topics(conn: sqlite3.Connection, limit: int) -> int:
-    """Link up to ``limit`` recently learnt topics to every stored paper naming them.
-
-    Runs in its own short transaction after an ingest; returns how many topics
-    it finished (0 when none are left).
-    """
-    rows = conn.execute(
-        "SELECT id, kind, name, expansion FROM topics WHERE link_pending = 1 ORDER BY id LIMIT ?", (limit,)
-    ).fetchall()
-    linked = 0
-    for topic_id, kind, name, expansion in rows:
-        spellings = [name] + ([expansion] if kind == "acronym" and expansion else [])
-        linked += _link_everywhere(conn, topic_id, spellings)
-        conn.execute("UPDATE topics SET link_pending = 0 WHERE id = ?", (topic_id,))
-    if linked:
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
-    return len(rows)
-
-
-def _link_everywhere(conn: sqlite3.Connection, topic_id: int, spellings: list[str]) -> int:
-    """Link a new topic to every stored paper whose title or abstract names it."""
-    query = " OR ".join(
-        '"' + " ".join(spelling.replace('"', '""').split()) + '"' for spelling in spellings
-    )
-    index = TopicIndex(phrases={}, acronyms={})
-    for spelling in spellings:
-        if any(c.isupper() for c in spelling):
-            index.acronyms[spelling] = topic_id
-        else:
-            index.phrases[spelling] = topic_id
-    cur = conn.execute(
-        "SELECT p.id, p.title, p.abstract FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
-        " WHERE papers_fts MATCH ?",
-        (query,),
-    )
-    rows = list(cur.fetchall())
-    # FTS stems and folds case; the index check keeps only exact mentions.
-    added = 0
-    for paper_id, title, abstract in rows:
-        if index.topics_for(f"{title}. {abstract}"):
-            added += conn.execute(
-                "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)",
-                (paper_id, topic_id),
-            ).rowcount
-    return added
-
-
-def _link_topics(conn: sqlite3.Connection, paper_ids: list[int], index: TopicIndex, fresh: set[int]) -> None:
-    """Link each paper to the topics its text names and to its category, afresh."""
-    category_ids = {
-        slug: topic_id for topic_id, slug in conn.execute("SELECT id, slug FROM topics WHERE kind = 'category'")
-    }
-    for paper_id, title, abstract, category in list(_rows(conn, paper_ids, "id, title, abstract, category")):
-        if paper_id not in fresh:
-            # The category link is recomputed below with the rest.
-            conn.execute("DELETE FROM paper_topics WHERE paper_id = ?", (paper_id,))
-        topic_ids = index.topics_for(f"{title}. {abstract}")
-        if category and category.lower() in category_ids:
-            topic_ids.add(category_ids[category.lower()])
-        conn.executemany(
-            "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)",
-            [(paper_id, tid) for tid in topic_ids],
-        )
+        out.append((_INFERRED_BASE + offset, owner, 1))
+    return out

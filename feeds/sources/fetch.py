@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -132,7 +133,7 @@ class Fetcher:
         bodies over ``max_bytes``.
         """
         if is_local(url):
-            return await self._read_local(url, previous_hash)
+            return await self._read_local(url, previous_hash, etag)
         scheme = urlsplit(url).scheme.lower()
         if scheme not in ("http", "https"):
             raise FetchError(f"cannot fetch {url}: unsupported URL scheme {scheme!r}")
@@ -260,19 +261,23 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _read_local(self, url: str, previous_hash: str | None) -> FetchResult:
+    async def _read_local(self, url: str, previous_hash: str | None, validator: str | None = None) -> FetchResult:
+        """Read a file, unless its size and modification time say it is the one hashed last time."""
         path = local_path(url)
 
-        def read() -> tuple[bytes, float]:
+        def read() -> tuple[bytes | None, float, str | None]:
             stat = path.stat()
             if path.is_dir():
                 raise IsADirectoryError(str(path))
+            current = stat_validator(stat)
+            if previous_hash is not None and current is not None and current == validator:
+                return None, stat.st_mtime, current
             if stat.st_size > self.max_bytes:
                 raise FetchError(f"{path}: file is {stat.st_size} bytes, over the {self.max_bytes}-byte limit")
-            return path.read_bytes(), stat.st_mtime
+            return path.read_bytes(), stat.st_mtime, current
 
         try:
-            body, mtime = await asyncio.to_thread(read)
+            body, mtime, current = await asyncio.to_thread(read)
         except FileNotFoundError as exc:
             raise FetchError(f"{path}: no such file") from exc
         except IsADirectoryError as exc:
@@ -281,15 +286,34 @@ class Fetcher:
             raise FetchError(f"{path}: permission denied") from exc
         except OSError as exc:
             raise FetchError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        if body is None:
+            # Same size and modification time as when it was last hashed: not read at all.
+            return FetchResult(status=304, body=None, etag=current, last_modified=formatdate(mtime, usegmt=True),
+                               content_hash=previous_hash, not_modified=True)
         digest = sha256_hex(body)
         return FetchResult(
             status=200,
             body=body,
-            etag=None,
+            etag=current,
             last_modified=formatdate(mtime, usegmt=True),
             content_hash=digest,
             not_modified=previous_hash is not None and digest == previous_hash,
         )
+
+
+# A file modified this recently may change again within the clock's resolution without its
+# modification time moving, so its size and time are not trusted as a validator yet.
+RACY_SECONDS = 2.0
+
+
+def stat_validator(stat: os.stat_result, suffix: str = "") -> str | None:
+    """What stands in for an ETag of a local file: its size and modification time (ns).
+
+    None while the file is younger than RACY_SECONDS: then only its hash decides.
+    """
+    if time.time() - stat.st_mtime < RACY_SECONDS:
+        return None
+    return f"file-stat:{stat.st_size}:{stat.st_mtime_ns}{suffix}"
 
 
 def _retry_after(value: str | None) -> float | None:
