@@ -15,7 +15,7 @@ from tests.helpers import record
 
 
 async def test_a_send_interrupted_after_posting_is_found_by_its_marker_not_posted_again(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "x.db") as store, running_bot(store) as h, \
+    async with await Store.open(tmp_path / "x.db", announce_max_age=None) as store, running_bot(store) as h, \
             aiohttp.ClientSession() as session:
         hooked = h.emu.add_channel(h.guild.id, "hooked")
         hook = h.emu.add_webhook(hooked.id)
@@ -47,7 +47,7 @@ async def test_a_send_interrupted_after_posting_is_found_by_its_marker_not_poste
 
 
 async def test_a_dropped_answer_is_never_recorded_failed(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "x.db") as store, running_bot(store) as h, \
+    async with await Store.open(tmp_path / "x.db", announce_max_age=None) as store, running_bot(store) as h, \
             aiohttp.ClientSession() as session:
         hooked = h.emu.add_channel(h.guild.id, "hooked")
         hook = h.emu.add_webhook(hooked.id)
