@@ -253,7 +253,8 @@ async def test_pacing_spaces_requests_to_the_same_host(loop_server, session) -> 
         await fetcher.get(loop_server.url("/page"))
     times = [t for _, _, t in loop_server.seen]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert len(gaps) == 2 and min(gaps) >= 0.035, gaps  # 50 ms asked; stamps are taken server-side, so a busy machine shaves a few ms
+    # 50 ms asked; stamps are taken server-side, so a busy machine shaves a few ms.
+    assert len(gaps) == 2 and min(gaps) >= 0.035, gaps
 
 
 async def test_pacing_holds_for_concurrent_requests(loop_server, session) -> None:
