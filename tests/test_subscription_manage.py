@@ -129,6 +129,21 @@ async def test_the_issue_scenario(store: Store, tmp_path: Path) -> None:
         assert trial["mention_roles"] == []  # a test shows the role but never pings it
         assert await store.outbox.counts() == before  # nothing recorded
 
+        # A later ingest, from another process, says the CV paper was published: every post of it is
+        # edited in place (the ping is not repeated) and nothing is posted a second time.
+        posts = {c.id: len(h.emu.messages(c.id)) for c in (cv, diffusion, hwang)}
+        published = paper(CV_DIFFUSION, "Sangheum Hwang", "Mina Park", category="CV", days_old=2,
+                          abstract="We adapt latent diffusion models to segment unseen classes.")
+        await ingest_elsewhere(Path(store.path), [dict(published, doi="10.5555/diffusion.2026")], tmp_path / "in")
+        await drain(store, h.bot)
+        assert {c.id: len(h.emu.messages(c.id)) for c in (cv, diffusion, hwang)} == posts
+        for channel in (cv, diffusion, hwang):
+            [edited] = [m for m in h.emu.messages(channel.id)
+                        if m["embeds"] and m["embeds"][0]["title"] == CV_DIFFUSION
+                        and "Test post" not in (m["content"] or "")]
+            assert "📰 Published: https://doi.org/10.5555/diffusion.2026" in edited["content"], edited["content"]
+            assert edited.get("edited_timestamp")
+
 
 async def test_resume_posts_at_most_ten_then_one_line_with_the_rest(store: Store, tmp_path: Path) -> None:
     async with running_bot(store) as h:
