@@ -35,9 +35,22 @@ class PendingDelivery:
     note: str | None = None  # set on a resume's summary row: post this line instead of the paper
 
 
-_SUB_COLUMNS = SUB_COLUMNS
-_subscription = subscription_from_row
 _SUB_COUNT = len(SUB_COLUMNS.split(","))
+# A delivery's columns, its paper's key, then its subscription's: the rows pending() and
+# pending_updates() read; the subscription starts at _DELIVERY_SUB_AT.
+_DELIVERY_SELECT = (
+    "SELECT d.id, d.subscription_id, d.paper_id, d.status, d.attempts, d.nonce,"
+    " d.created_at, d.message_id, d.last_error, p.key, d.note, "
+    + ", ".join("s." + c.strip() for c in SUB_COLUMNS.split(","))
+    + " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+    " JOIN papers p ON p.id = d.paper_id"
+)
+_DELIVERY_SUB_AT = 11
+
+
+def _pending(row) -> PendingDelivery:
+    sub = subscription_from_row(row[_DELIVERY_SUB_AT : _DELIVERY_SUB_AT + _SUB_COUNT])
+    return PendingDelivery(_delivery(row[0:9]), sub, row[9], row[10])
 
 
 def _delivery(row) -> Delivery:
@@ -69,7 +82,7 @@ class Outbox:
         channel_id: int | None = None,
         webhook_url: str | None = None,
         backfill: int = 0,
-        digest: int | bool = 0,
+        digest: int = 0,
         include: str = "",
         exclude: str = "",
         mention_role_id: int | None = None,
@@ -105,14 +118,14 @@ class Outbox:
                  mention_role_id),
             )
             async with conn.execute(
-                f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE"
+                f"SELECT {SUB_COLUMNS} FROM subscriptions WHERE"
                 " COALESCE(channel_id, webhook_url) = COALESCE(?, ?) AND target = ?"
                 " AND COALESCE(value, '') = COALESCE(?, '')",
                 (channel_id, webhook_url, target, value),
             ) as cur:
                 row = await cur.fetchone()
             assert row is not None
-            sub = _subscription(row)
+            sub = subscription_from_row(row)
             queued = 0
             if backfill:
                 for paper_id, key in await matching_papers(conn, sub, backfill):
@@ -136,9 +149,9 @@ class Outbox:
 
     async def get(self, subscription_id: int) -> Subscription | None:
         row = await self.db.fetchone(
-            f"SELECT {_SUB_COLUMNS} FROM subscriptions WHERE id = ?", (subscription_id,)
+            f"SELECT {SUB_COLUMNS} FROM subscriptions WHERE id = ?", (subscription_id,)
         )
-        return _subscription(row) if row else None
+        return subscription_from_row(row) if row else None
 
     async def subscriptions(
         self, *, guild_id: int | None = None, webhooks: bool | None = None, channel_id: int | None = None
@@ -154,9 +167,9 @@ class Outbox:
             clauses.append("webhook_url IS NOT NULL" if webhooks else "webhook_url IS NULL")
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = await self.db.fetchall(
-            f"SELECT {_SUB_COLUMNS} FROM subscriptions {where} ORDER BY id", params
+            f"SELECT {SUB_COLUMNS} FROM subscriptions {where} ORDER BY id", params
         )
-        return [_subscription(r) for r in rows]
+        return [subscription_from_row(r) for r in rows]
 
     async def pause(self, subscription_id: int, reason: str) -> None:
         async with self.db.transaction() as conn:
@@ -276,20 +289,14 @@ class Outbox:
         """Owed deliveries whose retry time has come, oldest first, for active subscriptions."""
         now_s = iso(now or utcnow())
         rows = await self.db.fetchall(
-            "SELECT d.id, d.subscription_id, d.paper_id, d.status, d.attempts, d.nonce,"
-            " d.created_at, d.message_id, d.last_error, p.key, d.note, "
-            + ", ".join("s." + c.strip() for c in SUB_COLUMNS.split(","))
-            + " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
-            " JOIN papers p ON p.id = d.paper_id"
-            " WHERE d.status = 'pending' AND s.paused_reason IS NULL AND s.paused_at IS NULL AND s.digest = 0"
+            _DELIVERY_SELECT
+            + " WHERE d.status = 'pending' AND s.paused_reason IS NULL AND s.paused_at IS NULL AND s.digest = 0"
             " AND d.id NOT IN (SELECT delivery_id FROM digest_items)"
             " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
             " ORDER BY d.id LIMIT ?",
             (now_s, limit),
         )
-        return [
-            PendingDelivery(_delivery(r[0:9]), _subscription(r[11 : 11 + _SUB_COUNT]), r[9], r[10]) for r in rows
-        ]
+        return [_pending(r) for r in rows]
 
     async def mark_sent(self, delivery_id: int, message_id: int | None, note: str | None = None) -> None:
         """Posted (``note`` says so when the outcome was inferred rather than seen)."""
@@ -303,15 +310,11 @@ class Outbox:
     async def pending_updates(self, limit: int = 50) -> list[PendingDelivery]:
         """Posted announcements whose paper changed since (a DOI, venue, version or title)."""
         rows = await self.db.fetchall(
-            "SELECT d.id, d.subscription_id, d.paper_id, d.status, d.attempts, d.nonce,"
-            " d.created_at, d.message_id, d.last_error, p.key, "
-            + ", ".join("s." + c.strip() for c in SUB_COLUMNS.split(","))
-            + " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
-            " JOIN papers p ON p.id = d.paper_id"
-            " WHERE d.update_pending = 1 AND s.paused_reason IS NULL ORDER BY d.id LIMIT ?",
+            _DELIVERY_SELECT
+            + " WHERE d.update_pending = 1 AND s.paused_reason IS NULL ORDER BY d.id LIMIT ?",
             (limit,),
         )
-        return [PendingDelivery(_delivery(r[0:9]), _subscription(r[10 : 10 + _SUB_COUNT]), r[9]) for r in rows]
+        return [_pending(r) for r in rows]
 
     async def updated_note(self, delivery_id: int) -> str | None:
         row = await self.db.fetchone("SELECT updated_note FROM deliveries WHERE id = ?", (delivery_id,))
@@ -370,11 +373,8 @@ async def rules_async(conn, max_age=None) -> Rules:
         return Rules.from_topic_rows(await cur.fetchall(), max_age)
 
 
-def _validated_days(digest: int | bool) -> int:
-    """Days per digest: 0 posts papers as they arrive, 1 daily, 7 weekly (True, the old flag, is weekly)."""
-    if digest is True:
-        return 7
-    days = int(digest)
+def _validated_days(days: int) -> int:
+    """Days per digest: 0 posts papers as they arrive, 1 daily, 7 weekly."""
     if not 0 <= days <= 31:
         raise InvalidInputError(f"digest must be 0 (as they arrive), 1 (daily) or 7 (weekly) days, not {days}")
     return days

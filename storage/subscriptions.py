@@ -66,7 +66,7 @@ def subscription_from_row(row: Sequence[Any]) -> Subscription:
 
 
 def digest_name(days: int) -> str:
-    return {0: "none", 1: "daily", 7: "weekly"}.get(days, f"every {days} days")
+    return next((name for name, d in DIGESTS.items() if d == days), f"every {days} days")
 
 
 def digest_days(name: str | None) -> int:
