@@ -15,7 +15,7 @@ import discord
 from bot.announcer import Announcer, RetryLater, compose
 from bot.client import PaperboyBot
 from bot.senders import ChannelSender, WebhookSender, mask
-from paperboy.config import DIGEST_DAYS, Config
+from paperboy.config import DIGEST_DAYS, AnnounceConfig, Config
 from storage.errors import PaperboyError
 from storage.models import Subscription
 from storage.store import Store
@@ -145,50 +145,37 @@ def ops_poster(
 
 
 async def sync_webhooks(config: Config, store: Store) -> int:
-    """Make the webhook subscriptions match [[announce]]: add new ones, drop ones no longer listed."""
-    wanted: dict[tuple[str, str, str], str] = {}
-    digests: dict[tuple[str, str, str], int] = {}
+    """Make the webhook subscriptions match [[announce]]: add new ones, update changed ones, drop unlisted ones."""
+    wanted: dict[tuple[str, str, str], AnnounceConfig] = {}
     for ann in config.announce:
         url = config.webhook_url(ann)
         if not url:
             log.warning("[[announce]] %s: %s is empty; skipped", ann.name, ann.webhook_url_env or "webhook_url")
             continue
-        value = _stored_value(ann.target, ann.value)
-        wanted[(url, ann.target, value)] = ann.name
-        digests[(url, ann.target, value)] = DIGEST_DAYS[ann.digest]
+        wanted[(url, ann.target, _stored_value(ann.target, ann.value))] = ann
     present = {
         (s.webhook_url or "", s.target, s.value or ""): s for s in await store.outbox.subscriptions(webhooks=True)
     }
-    for key in wanted.keys() - present.keys():
+    for key, ann in wanted.items():
         url, target, value = key
-        await store.outbox.subscribe(target=target, value=value or None, webhook_url=url, digest=digests[key])
-        log.info("webhook subscription added: %s (%s %s) -> %s", wanted[key], target, value, mask(url))
-    for key in wanted.keys() & present.keys():
-        if present[key].digest != digests[key]:
-            url, target, value = key
-            await store.outbox.subscribe(target=target, value=value or None, webhook_url=url, digest=digests[key])
-    await _sync_webhook_options(config, store)
+        days = DIGEST_DAYS[ann.digest]
+        mention = ann.mention_role or None
+        sub = present.get(key)
+        if sub is None or sub.digest != days:
+            await store.outbox.subscribe(target=target, value=value or None, webhook_url=url, digest=days,
+                                         include=ann.include, exclude=ann.exclude, mention_role_id=mention)
+            if sub is None:
+                log.info("webhook subscription added: %s (%s %s) -> %s", ann.name, target, value, mask(url))
+            continue
+        # Compared in stored form, so a config written "a, b" is not rewritten as "a b" at every start.
+        options = (filters_text(parse_filters(ann.include, "include")),
+                   filters_text(parse_filters(ann.exclude, "exclude")), mention)
+        if (sub.include, sub.exclude, sub.mention_role_id) != options:
+            await store.outbox.edit(sub.id, include=ann.include, exclude=ann.exclude, mention_role_id=mention)
     for key in present.keys() - wanted.keys():
         await store.outbox.unsubscribe(present[key].id)
         log.info("webhook subscription removed (no longer in [[announce]]): %s", mask(key[0]))
     return len(wanted)
-
-
-async def _sync_webhook_options(config: Config, store: Store) -> None:
-    """Give each webhook subscription the include/exclude filters and role its [announce] entry names."""
-    subs = await store.outbox.subscriptions(webhooks=True)
-    by_key = {(s.webhook_url or "", s.target, s.value or ""): s for s in subs}
-    for ann in config.announce:
-        sub = by_key.get((config.webhook_url(ann), ann.target, _stored_value(ann.target, ann.value)))
-        if sub is None:
-            continue
-        # Compared in stored form, so a config written "a, b" is not rewritten as "a b" at every start.
-        include = filters_text(parse_filters(ann.include, "include"))
-        exclude = filters_text(parse_filters(ann.exclude, "exclude"))
-        wanted = (include, exclude, ann.mention_role or None)
-        if (sub.include, sub.exclude, sub.mention_role_id) != wanted:
-            await store.outbox.edit(sub.id, include=ann.include, exclude=ann.exclude,
-                                    mention_role_id=ann.mention_role or None)
 
 
 def _scheduled(announcer: Announcer, config: Config) -> Announcer:
