@@ -14,8 +14,8 @@ from discord.ext import commands
 from bot.model import Answer
 from bot.render import render
 from bot.send import is_ephemeral, message_kwargs
+from bot.settings import BotSettings
 from bot.views import Pager
-from paperboy.config import Config
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class PaperboyBot(commands.Bot):
         self,
         *,
         store: Store | None,
-        config: Config | None = None,
+        settings: BotSettings | None = None,
         session: aiohttp.ClientSession | None = None,
         base_url: str | None = None,
         view_timeout: float = 180.0,
@@ -65,12 +65,12 @@ class PaperboyBot(commands.Bot):
             guild_ready_timeout=guild_ready_timeout,
         )
         self.store = store
-        self.config = config or Config()
+        self.settings = settings or BotSettings()
         self.session = session
-        self.base_url = base_url or self.config.public_base_url
+        self.base_url = base_url or self.settings.public_base_url
         self.view_timeout = view_timeout
         self.defer_after = defer_after
-        self.sync_commands = self.config.discord.sync_commands if sync_commands is None else sync_commands
+        self.sync_commands = self.settings.sync_commands if sync_commands is None else sync_commands
         self.synced: list[str] = []
         self.metrics = metrics  # paperboy.metrics.Metrics when the service passes one
 
@@ -90,8 +90,8 @@ class PaperboyBot(commands.Bot):
     async def sync_application_commands(self) -> None:
         """Guilds in [discord] guild_ids get the commands at once; otherwise a global sync."""
         try:
-            if self.config.discord.guild_ids:
-                for guild_id in self.config.discord.guild_ids:
+            if self.settings.guild_ids:
+                for guild_id in self.settings.guild_ids:
                     guild = discord.Object(id=guild_id)
                     self.tree.copy_global_to(guild=guild)
                     await self.tree.sync(guild=guild)

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.settings import BotSettings
 from storage.errors import ConfigError, InvalidInputError
 from storage.redact import mask_url
 from storage.subscriptions import parse_filters
@@ -216,6 +217,11 @@ class Config:
         if self.http.public_url or self.http.base_url:
             return (self.http.public_url or self.http.base_url).rstrip("/") + "/"
         return f"http://{self.http.host}:{self.http.port}/"
+
+    def bot_settings(self) -> BotSettings:
+        """The plain values the Discord bot reads, so ``bot`` never imports this module."""
+        return BotSettings(public_base_url=self.public_base_url, sync_commands=self.discord.sync_commands,
+                           guild_ids=self.discord.guild_ids, max_age=self.max_age)
 
     def webhook_url(self, announce: AnnounceConfig) -> str:
         if announce.webhook_url_env:

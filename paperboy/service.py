@@ -18,12 +18,12 @@ import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.runner import ops_poster, start_bot, start_webhooks
 from feeds._web_http import SiteRunner
 from feeds.publish import FeedSettings
 from feeds.sources.fetch import Fetcher
 from feeds.web import invalidate, make_app
 from paperboy.config import Config, SourceConfig, search_acronyms
+from paperboy.discord_runner import ops_poster, start_bot, start_webhooks
 from paperboy.health import Health
 from paperboy.jobs import Jobs
 from paperboy.metrics import Metrics

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.client import PaperboyBot
-from bot.runner import point_discord
 from paperboy.config import Config, DiscordConfig
+from paperboy.discord_runner import point_discord
 from paperboy.inputs import read_records
 from storage.models import PaperRecord
 from storage.store import Store
@@ -92,7 +92,7 @@ async def running_bot(
         )
         restore = point_discord(emu.api_base, emu.gateway_url)
         options.setdefault("guild_ready_timeout", 0.05)
-        bot = PaperboyBot(store=store, config=config, base_url=BASE_URL, **options)
+        bot = PaperboyBot(store=store, settings=config.bot_settings(), base_url=BASE_URL, **options)
         task = asyncio.create_task(bot.start(TOKEN))
         try:
             await emu.wait_ready()

@@ -11,10 +11,10 @@ import aiohttp
 
 from bot.announcer import IN_FLIGHT, Announcer
 from bot.digests import PER_DIGEST, digest_payload, is_due
-from bot.runner import start_webhooks
 from bot.senders import ChannelSender
 from feeds.sources.fetch import Fetcher
 from paperboy.config import AnnounceConfig, Config, DiscordConfig, ScheduleConfig
+from paperboy.discord_runner import start_webhooks
 from paperboy.jobs import Jobs
 from storage.digests import Digests
 from storage.store import Store

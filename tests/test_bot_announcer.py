@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 
 from bot.announcer import IN_FLIGHT, UNVERIFIED, Announcer
-from bot.runner import start_bot, start_webhooks, sync_webhooks
 from bot.senders import ChannelSender, webhook_target
 from feeds.sources.fetch import Fetcher
 from paperboy.config import AnnounceConfig, Config, DiscordConfig
+from paperboy.discord_runner import start_bot, start_webhooks, sync_webhooks
 from paperboy.jobs import Jobs
 from storage.store import Store
 from tests.bot_fixtures import TOKEN, running_bot, seeded_store

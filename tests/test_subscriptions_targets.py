@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from bot.announcer import Announcer
-from bot.runner import sync_webhooks
 from bot.senders import ChannelSender, WebhookSender
 from paperboy.config import AnnounceConfig, Config, ConfigError, DiscordConfig, load
+from paperboy.discord_runner import sync_webhooks
 from storage.store import Store
 from tests.bot_fixtures import running_bot, seeded_store
 from tests.helpers import needs_seed

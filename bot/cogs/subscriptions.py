@@ -58,7 +58,7 @@ class SubscriptionCog(commands.Cog):
             self.bot.db, guild_id=guild_id, channel_id=channel_id, target=target, value=value,
             backfill=backfill, digest=digest, include=include, exclude=exclude,
             mention_role_id=mention.id if mention else None, mention_pingable=can_ping(interaction, mention),
-            max_age=self.bot.config.max_age,
+            max_age=self.bot.settings.max_age,
         ))
 
     @subscribe.autocomplete("value")

@@ -29,7 +29,7 @@ class WhyCog(commands.Cog):
                   channel: discord.TextChannel | None = None) -> None:
         channel_id = channel.id if channel is not None else interaction.channel_id
         await self.bot.reply(interaction, lambda: why.why(
-            self.bot.db, paper, channel_id=channel_id, max_age=self.bot.config.max_age))
+            self.bot.db, paper, channel_id=channel_id, max_age=self.bot.settings.max_age))
 
     @why.autocomplete("paper")
     async def paper_key(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

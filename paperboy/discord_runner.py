@@ -69,7 +69,8 @@ async def start_bot(
     if not config.discord_token:
         raise PaperboyError("Discord: DISCORD_TOKEN is not set")
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
-    bot = PaperboyBot(store=store, config=config, session=session, metrics=metrics, **(bot_options or {}))
+    bot = PaperboyBot(store=store, settings=config.bot_settings(), session=session, metrics=metrics,
+                      **(bot_options or {}))
     announcer = _scheduled(Announcer(
         store, [ChannelSender(bot)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)
     ), config)
