@@ -14,6 +14,7 @@ import discord
 
 from bot.announcer import Announcer, RetryLater, compose
 from bot.client import PaperboyBot
+from bot.endpoints import point_discord
 from bot.senders import ChannelSender, WebhookSender, mask
 from paperboy.config import DIGEST_DAYS, AnnounceConfig, Config
 from storage.errors import PaperboyError
@@ -25,28 +26,6 @@ from storage.text import author_key, slugify
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 20.0
-
-
-def point_discord(api_base: str, gateway_url: str) -> Callable[[], None]:
-    """Send discord.py to ``api_base`` / ``gateway_url``; returns a function that undoes it.
-
-    discord.py keeps both as class attributes, so this is process-wide: it is
-    done when the bot starts (never at import) and undone when it stops.
-    """
-    import discord.gateway
-    import discord.http
-    import yarl
-
-    old_base = discord.http.Route.BASE
-    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = api_base.rstrip("/")
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
-    def restore() -> None:
-        discord.http.Route.BASE = old_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
-
-    return restore
 
 
 async def start_bot(

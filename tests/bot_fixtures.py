@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.client import PaperboyBot
+from bot.endpoints import point_discord
 from paperboy.config import Config, DiscordConfig
-from paperboy.discord_runner import point_discord
 from paperboy.inputs import read_records
 from storage.models import PaperRecord
 from storage.store import Store

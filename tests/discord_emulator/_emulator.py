@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.endpoints import point_discord
+
 from ._drive import InteractionDriver
 from ._faults import Fault, path_matches
 from ._gateway import RECONNECT, Gateway, GatewayFrame
@@ -44,23 +46,10 @@ def point_discord_py_at(api_base: str, gateway_url: str) -> Callable[[], None]:
 
     Sets ``discord.http.Route.BASE`` (REST and webhooks) and
     ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` (the websocket; a plain
-    ``Client`` never asks ``GET /gateway/bot``). Process-wide: returns a function
-    that restores the previous values.
+    ``Client`` never asks ``GET /gateway/bot``), the way the service does for
+    ``[discord] api_base``. Process-wide: returns a function that restores the previous values.
     """
-    import discord.gateway
-    import discord.http
-    import yarl
-
-    old_base = discord.http.Route.BASE
-    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    discord.http.Route.BASE = api_base.rstrip("/")
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
-    def restore() -> None:
-        discord.http.Route.BASE = old_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
-
-    return restore
+    return point_discord(api_base, gateway_url)
 
 
 class DiscordEmulator(InteractionDriver):

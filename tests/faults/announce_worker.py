@@ -18,8 +18,8 @@ import aiohttp
 import discord
 
 from bot.announcer import Announcer
+from bot.endpoints import point_discord
 from bot.senders import ChannelSender, WebhookSender
-from paperboy.discord_runner import point_discord
 from storage.store import Store
 
 
