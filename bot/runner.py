@@ -71,7 +71,7 @@ async def start_bot(
     stack.callback(point_discord(config.discord.api_base, config.discord.gateway_url))
     bot = PaperboyBot(store=store, config=config, session=session, metrics=metrics, **(bot_options or {}))
     announcer = _scheduled(Announcer(
-        store, [ChannelSender(bot)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)
+        store, [ChannelSender(bot, session)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)
     ), config)
 
     async def run() -> None:
