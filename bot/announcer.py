@@ -192,6 +192,14 @@ def in_flight_since(last_error: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """A row's paper and rendered message (None, None: the paper has left the library)."""
+
+    paper: Paper | None
+    payload: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """What looking for an interrupted send found; exactly one field is set."""
 
@@ -305,20 +313,32 @@ class Announcer:
         """Each channel (or webhook) in order, several channels at once.
 
         Discord limits sends per channel: while one channel waits for its window, another
-        can post. discord.py (bot) and WebhookSender (webhooks) pace each route by the
-        rate-limit headers Discord answers with, and discord.py keeps the global limit.
+        can post. The senders pace each route by the rate-limit headers Discord answers
+        with and keep the bot's global limit (bot.pacer).
         """
         gate = asyncio.Semaphore(max(1, self.max_lanes))
 
         async def lane(items: list[tuple[PendingDelivery, Sender]]) -> None:
             async with gate:
-                for row, sender in items:
-                    if row.subscription.id in paused:
-                        continue
-                    future = asyncio.ensure_future(self._deliver(row, sender, report, paused))
-                    self._sending.add(future)
-                    future.add_done_callback(self._sending.discard)
-                    await asyncio.shield(future)
+                # The next message is read and rendered while this one is in flight (or waits
+                # for its window), so the lane is ready the moment the window opens.
+                ahead: asyncio.Future[Prepared] | None = None
+                try:
+                    for i, (row, sender) in enumerate(items):
+                        ready = ahead if ahead is not None else asyncio.ensure_future(self._prepare(row))
+                        ahead = None
+                        if row.subscription.id in paused:
+                            ready.cancel()
+                            continue
+                        if i + 1 < len(items):
+                            ahead = asyncio.ensure_future(self._prepare(items[i + 1][0]))
+                        future = asyncio.ensure_future(self._deliver(row, sender, report, paused, ready))
+                        self._sending.add(future)
+                        future.add_done_callback(self._sending.discard)
+                        await asyncio.shield(future)
+                finally:
+                    if ahead is not None:
+                        ahead.cancel()
 
         if len(lanes) == 1:
             await lane(lanes[0])
@@ -356,7 +376,30 @@ class Announcer:
             except Exception:
                 log.exception("reporting the broken subscription to the ops channel failed")
 
-    async def _deliver(self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int]) -> None:
+    async def _prepare(self, row: PendingDelivery) -> Prepared:
+        """Read the row's paper and render its message; writes nothing, so it may run ahead of the send."""
+        paper = await self.store.get_paper(row.paper_key)
+        if paper is None:
+            return Prepared(None, None)
+        # The role ping, or a resume's summary line.
+        return Prepared(paper, outgoing(row, paper, partial(announcement, base_url=self.base_url)))
+
+    async def _deliver(
+        self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int],
+        ready: Awaitable[Prepared] | None = None,
+    ) -> None:
+        prepared = asyncio.ensure_future(ready if ready is not None else self._prepare(row))
+        try:
+            await self._deliver_prepared(row, sender, report, paused, prepared)
+        finally:
+            if prepared.done() and not prepared.cancelled():
+                prepared.exception()  # retrieved: a row settled by its lookup never needed it
+            prepared.cancel()
+
+    async def _deliver_prepared(
+        self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int],
+        prepared: asyncio.Future[Prepared],
+    ) -> None:
         d, sub = row.delivery, row.subscription
         outbox = self.store.outbox
         began = in_flight_since(d.last_error)
@@ -380,13 +423,12 @@ class Announcer:
                 self._observe("sent")
                 log.info("delivery %d: %s", d.id, note or f"already posted as message {seen.found}; not resent")
                 return
-        paper = await self.store.get_paper(row.paper_key)
-        if paper is None:
+        ready = await prepared
+        paper, payload = ready.paper, ready.payload
+        if paper is None or payload is None:
             await outbox.mark_failed(d.id, f"paper {row.paper_key} is no longer in the library")
             report.failed += 1
             return
-        # The role ping, or a resume's summary line.
-        payload = outgoing(row, paper, partial(announcement, base_url=self.base_url))
         in_flight = IN_FLIGHT + datetime.now(UTC).isoformat()  # Discord's time, to look for it later
         await outbox.mark_in_flight(d.id, in_flight)
         self._own_in_flight.add(d.id)

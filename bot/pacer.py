@@ -48,6 +48,7 @@ class Pacer:
         self._global_until = 0.0
         self._global_sent: collections.deque[float] = collections.deque()
         self.waited = 0.0  # seconds spent waiting for windows (a figure for benchmarks)
+        self.global_hits = 0  # global 429s drawn
 
     def key(self, route: str, major: str) -> str:
         return f"{self._hashes.get(route, route)}:{major}"
@@ -95,8 +96,11 @@ class Pacer:
             self._global_sent.append(now)
         return 0.0
 
-    def note(self, route: str, major: str, status: int, headers: Mapping[str, str], body: Any = None) -> None:
-        """Learn from one answer: the bucket's hash, what is left of its window, or a 429's wait."""
+    def note(self, route: str, major: str, status: int, headers: Mapping[str, str], body: Any = None) -> bool:
+        """Learn from one answer: the bucket's hash, what is left of its window, or a 429's wait.
+
+        True when the answer was a global 429 (no fault of this route's: the request may simply go again).
+        """
         now = asyncio.get_running_loop().time()
         digest = headers.get("X-RateLimit-Bucket")
         if digest and self._hashes.get(route) != digest:
@@ -109,15 +113,16 @@ class Pacer:
             after = _retry_after(headers, body)
             if _is_global(headers, body):
                 self._global_until = max(self._global_until, now + after + MARGIN)
+                self.global_hits += 1
                 log.warning("global rate limit hit; every request waits %.2fs", after)
-            else:
-                bucket.remaining, bucket.reset_at = 0, now + after + MARGIN
-            return
+                return True
+            bucket.remaining, bucket.reset_at = 0, now + after + MARGIN
+            return False
         try:
             remaining = int(headers["X-RateLimit-Remaining"])
             reset_after = float(headers["X-RateLimit-Reset-After"])
         except (KeyError, ValueError):
-            return
+            return False
         try:
             bucket.limit = int(headers.get("X-RateLimit-Limit", "")) or bucket.limit
         except ValueError:
@@ -129,6 +134,7 @@ class Pacer:
         # Reset-After was measured when Discord counted the request, before this answer travelled
         # back: counting from now errs late, never early.
         bucket.reset_at = now + reset_after + MARGIN
+        return False
 
 
 def _retry_after(headers: Mapping[str, str], body: Any) -> float:
