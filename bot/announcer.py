@@ -86,6 +86,11 @@ class MessageGone(SendError):
     """The message to edit no longer exists (deleted) or its id was never learnt."""
 
 
+class OutcomeUnknown(SendError):
+    """The request went out and no answer came back (a timeout, a dropped connection): it may
+    have posted. The row stays in flight and is looked for before anything is sent again."""
+
+
 class Sender(Protocol):
     """Posts one rendered message to a subscription's target and returns the message id."""
 

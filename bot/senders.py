@@ -17,7 +17,15 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.announcer import CannotCheck, MessageGone, Refused, RetryLater, TargetGone, message_marked
+from bot.announcer import (
+    CannotCheck,
+    MessageGone,
+    OutcomeUnknown,
+    Refused,
+    RetryLater,
+    TargetGone,
+    message_marked,
+)
 from bot.pacer import Pacer
 from bot.send import allowed_mentions_of, embeds_of, message_kwargs
 from storage.models import Subscription
@@ -162,9 +170,9 @@ class ChannelSender:
                     status = resp.status
                     shared = self.pacer.note(CHANNEL_POST, major, status, resp.headers, data)
             except aiohttp.ClientConnectorError as exc:
-                # No connection opened: nothing was sent. Anything later (a timeout, a dropped
-                # answer) propagates: the post may have gone out and is looked for before a resend.
-                raise RetryLater(f"could not connect to Discord: {exc}") from exc
+                raise RetryLater(f"could not connect to Discord: {exc}") from exc  # nothing was sent
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise OutcomeUnknown(f"no answer from Discord: {exc or exc.__class__.__name__}") from exc
             if 200 <= status < 300 and isinstance(data, dict) and data.get("id"):
                 return int(data["id"])
             if status == 429:
@@ -297,6 +305,8 @@ class WebhookSender:
                     self.pacer.note(route, base, status, resp.headers, data)
             except aiohttp.ClientConnectorError as exc:
                 raise RetryLater(f"could not connect to the webhook's server: {exc}") from exc
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise OutcomeUnknown(f"no answer from the webhook: {exc or exc.__class__.__name__}") from exc
             if status == 429:
                 continue  # the pacer now knows the wait; a wait too long raises RetryLater above
             if 200 <= status < 300:

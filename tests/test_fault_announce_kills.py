@@ -42,7 +42,7 @@ FAST = (100_000, 1.0)
 def papers(start: int, n: int) -> list:
     return [
         record(f"Kill sweep paper {i} on robust diffusion", "Ada Lovelace", f"Coauthor {i}",
-               published=date(2026, 11, 1), abstract=f"Paper {i} of the sweep.")
+               published=date.today(), abstract=f"Paper {i} of the sweep.")
         for i in range(start, start + n)
     ]
 
