@@ -17,16 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.announce_format import digest_nonce, marker
 from bot.announcer import (
     IN_FLIGHT,
     UNVERIFIED,
     OutcomeUnknown,
     SendError,
     TargetGone,
-    digest_nonce,
     in_flight_since,
     look_for,
-    marker,
 )
 from bot.answers import paper_line
 from storage.digests import Digest, Digests

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import discord
 
+from bot.announce_format import message_marked
 from bot.announcer import (
     CannotCheck,
     MessageGone,
@@ -24,7 +25,6 @@ from bot.announcer import (
     Refused,
     RetryLater,
     TargetGone,
-    message_marked,
 )
 from bot.pacer import Pacer
 from bot.send import allowed_mentions_of, embeds_of, message_kwargs

@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.announcer import IN_FLIGHT, UNVERIFIED, Announcer, announcement
+from bot.announce_format import announcement
+from bot.announcer import IN_FLIGHT, UNVERIFIED, Announcer
 from bot.senders import ChannelSender, WebhookSender
 from storage.store import Store
 from tests.bot_fixtures import running_bot

@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.announcer import IN_FLIGHT, Announcer, footer_matches, paper_lead
+from bot.announce_format import footer_matches, paper_lead
+from bot.announcer import IN_FLIGHT, Announcer
 from bot.senders import ChannelSender, WebhookSender
 from storage.merge import TITLE_CLOSENESS, title_closeness
 from storage.store import Store

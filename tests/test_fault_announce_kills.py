@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.announcer import IN_FLIGHT, footer_matches, paper_lead
+from bot.announce_format import footer_matches, paper_lead
+from bot.announcer import IN_FLIGHT
 from storage.store import Store
 from tests.discord_emulator import DiscordEmulator
 from tests.fault_figures import LONG, kill_points, sweep_seed

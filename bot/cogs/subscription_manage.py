@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import admin, subscription_admin
-from bot.announcer import announcement
+from bot.announce_format import announcement
 from bot.checks import can_ping, may_manage, require_manage_guild
 from bot.cogs.subscriptions import Digest
 from bot.send import message_kwargs
