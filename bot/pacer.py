@@ -50,6 +50,10 @@ class Pacer:
         self.waited = 0.0  # seconds spent waiting for windows (a figure for benchmarks)
         self.global_hits = 0  # global 429s drawn
 
+    def limits(self) -> dict[str, int | None]:
+        """Each bucket's limit as Discord last gave it (None: not heard yet), by bucket key."""
+        return {key: bucket.limit for key, bucket in self._buckets.items()}
+
     def key(self, route: str, major: str) -> str:
         return f"{self._hashes.get(route, route)}:{major}"
 

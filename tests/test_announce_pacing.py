@@ -42,7 +42,7 @@ async def test_each_channel_uses_its_bucket_to_the_end_without_a_429(tmp_path: P
             assert titles == [f"Paced paper {i}" for i in range(7)]
         # It learnt the limit from the headers and waited for windows rather than being told off.
         assert sender.pacer.waited > 0
-        assert {b.limit for b in sender.pacer._buckets.values()} == {3}
+        assert set(sender.pacer.limits().values()) == {3}
 
 
 async def test_the_global_limit_is_kept_across_channels(tmp_path: Path) -> None:
