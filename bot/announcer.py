@@ -29,7 +29,6 @@ recorded as sent, unverified, with that note, rather than risk a double post.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,15 +36,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
+from bot.announce_format import announcement, paper_lead
 from bot.announce_options import outgoing
-from bot.answers import paper_card
-from bot.markdown import escape
-from bot.model import Answer
-from bot.render import render
 from storage.models import Paper, Subscription
 from storage.outbox import PendingDelivery
 from storage.store import Store
-from storage.text import author_key
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +81,11 @@ class MessageGone(SendError):
     """The message to edit no longer exists (deleted) or its id was never learnt."""
 
 
+class OutcomeUnknown(SendError):
+    """The request went out and no answer came back (a timeout, a dropped connection): it may
+    have posted. The row stays in flight and is looked for before anything is sent again."""
+
+
 class Sender(Protocol):
     """Posts one rendered message to a subscription's target and returns the message id."""
 
@@ -114,74 +114,6 @@ class DrainReport:
     updated: int = 0  # posted messages edited (or replied under) after the paper changed
 
 
-def marker(sub_id: int) -> str:
-    """What every announcement's footer ends with, after ``key <paper key>``: found again after a crash."""
-    return f"sub #{sub_id}"
-
-
-def paper_lead(key: str) -> str:
-    """How an announcement's footer starts (a digest's starts ``digest #<id>``)."""
-    return f"key {key}"
-
-
-def footer_matches(footer: str, lead: str, sub_id: int) -> bool:
-    return footer.startswith(f"{lead} ·") and footer.endswith(" · " + marker(sub_id))
-
-
-def message_marked(message: dict[str, Any], lead: str, sub_id: int) -> bool:
-    """Whether an embed footer, or the content's last line (small text, ``-# ...``), carries the marker."""
-    for embed in message.get("embeds") or []:
-        text = ((embed.get("footer") or {}).get("text")) or ""
-        if footer_matches(text, lead, sub_id):
-            return True
-    last = (message.get("content") or "").rsplit("\n", 1)[-1]
-    return last.startswith("-# ") and footer_matches(last[3:], lead, sub_id)
-
-
-def published_note(paper: Paper, version: int | None = None) -> str:
-    """The line an announcement gains once its paper is published, revised or renamed ('' if none)."""
-    parts = []
-    if paper.journal_ref:
-        parts.append(f"📰 Published in {escape(paper.journal_ref.strip())}")
-    elif paper.comment and _venue_like(paper.comment):
-        parts.append(f"📰 Published in {escape(paper.comment.strip())}")
-    elif paper.doi:
-        parts.append(f"📰 Published: https://doi.org/{paper.doi}")
-    if version and version > 1:
-        parts.append(f"🆕 arXiv v{version}")
-    return " · ".join(parts)
-
-
-def _venue_like(comment: str) -> bool:
-    words = comment.lower()
-    return any(w in words for w in ("accepted", "published", "to appear", "proceedings", "conference", "journal"))
-
-
-def announcement(
-    paper: Paper, sub: Subscription, *, note: str = "", base_url: str | None = None
-) -> dict[str, Any]:
-    """The message a subscription gets for one new paper (``note``: the published-in line, on edits)."""
-    if sub.target == "author" and sub.value:
-        name = next((a for a in (*paper.authors, *paper.inferred_authors) if author_key(a) == sub.value), sub.value)
-        lead = f"📄 New paper by **{escape(name)}**"
-    elif sub.target == "topic" and sub.value:
-        lead = f"📄 New paper on **{escape(sub.value)}**"
-    elif sub.target == "category" and sub.value:
-        lead = f"📄 New **{escape(sub.value)}** paper"
-    else:
-        lead = "📄 New paper"
-    if note:
-        lead = f"{lead}\n{note}"
-    payload = render(Answer.single(paper_card(paper, abstract_limit=1200, base_url=base_url), content=lead))
-    embed = payload["embeds"][0]
-    embed["footer"] = {"text": f"{embed['footer']['text']} · {marker(sub.id)}"}
-    return payload
-
-
-def digest_nonce(sub_id: int, digest_id: int) -> str:
-    return hashlib.sha256(f"digest:{sub_id}:{digest_id}".encode()).hexdigest()[:25]
-
-
 def in_flight_since(last_error: str | None) -> datetime | None:
     if not (last_error or "").startswith(IN_FLIGHT):
         return None
@@ -189,6 +121,14 @@ def in_flight_since(last_error: str | None) -> datetime | None:
         return datetime.fromisoformat((last_error or "")[len(IN_FLIGHT):].split(" ", 1)[0])
     except ValueError:
         return datetime.now(UTC) - timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A row's paper and rendered message (None, None: the paper has left the library)."""
+
+    paper: Paper | None
+    payload: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,20 +245,32 @@ class Announcer:
         """Each channel (or webhook) in order, several channels at once.
 
         Discord limits sends per channel: while one channel waits for its window, another
-        can post. discord.py (bot) and WebhookSender (webhooks) pace each route by the
-        rate-limit headers Discord answers with, and discord.py keeps the global limit.
+        can post. The senders pace each route by the rate-limit headers Discord answers
+        with and keep the bot's global limit (bot.pacer).
         """
         gate = asyncio.Semaphore(max(1, self.max_lanes))
 
         async def lane(items: list[tuple[PendingDelivery, Sender]]) -> None:
             async with gate:
-                for row, sender in items:
-                    if row.subscription.id in paused:
-                        continue
-                    future = asyncio.ensure_future(self._deliver(row, sender, report, paused))
-                    self._sending.add(future)
-                    future.add_done_callback(self._sending.discard)
-                    await asyncio.shield(future)
+                # The next message is read and rendered while this one is in flight (or waits
+                # for its window), so the lane is ready the moment the window opens.
+                ahead: asyncio.Future[Prepared] | None = None
+                try:
+                    for i, (row, sender) in enumerate(items):
+                        ready = ahead if ahead is not None else asyncio.ensure_future(self._prepare(row))
+                        ahead = None
+                        if row.subscription.id in paused:
+                            ready.cancel()
+                            continue
+                        if i + 1 < len(items):
+                            ahead = asyncio.ensure_future(self._prepare(items[i + 1][0]))
+                        future = asyncio.ensure_future(self._deliver(row, sender, report, paused, ready))
+                        self._sending.add(future)
+                        future.add_done_callback(self._sending.discard)
+                        await asyncio.shield(future)
+                finally:
+                    if ahead is not None:
+                        ahead.cancel()
 
         if len(lanes) == 1:
             await lane(lanes[0])
@@ -356,7 +308,30 @@ class Announcer:
             except Exception:
                 log.exception("reporting the broken subscription to the ops channel failed")
 
-    async def _deliver(self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int]) -> None:
+    async def _prepare(self, row: PendingDelivery) -> Prepared:
+        """Read the row's paper and render its message; writes nothing, so it may run ahead of the send."""
+        paper = await self.store.get_paper(row.paper_key)
+        if paper is None:
+            return Prepared(None, None)
+        # The role ping, or a resume's summary line.
+        return Prepared(paper, outgoing(row, paper, partial(announcement, base_url=self.base_url)))
+
+    async def _deliver(
+        self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int],
+        ready: Awaitable[Prepared] | None = None,
+    ) -> None:
+        prepared = asyncio.ensure_future(ready if ready is not None else self._prepare(row))
+        try:
+            await self._deliver_prepared(row, sender, report, paused, prepared)
+        finally:
+            if prepared.done() and not prepared.cancelled():
+                prepared.exception()  # retrieved: a row settled by its lookup never needed it
+            prepared.cancel()
+
+    async def _deliver_prepared(
+        self, row: PendingDelivery, sender: Sender, report: DrainReport, paused: set[int],
+        prepared: asyncio.Future[Prepared],
+    ) -> None:
         d, sub = row.delivery, row.subscription
         outbox = self.store.outbox
         began = in_flight_since(d.last_error)
@@ -380,13 +355,12 @@ class Announcer:
                 self._observe("sent")
                 log.info("delivery %d: %s", d.id, note or f"already posted as message {seen.found}; not resent")
                 return
-        paper = await self.store.get_paper(row.paper_key)
-        if paper is None:
+        ready = await prepared
+        paper, payload = ready.paper, ready.payload
+        if paper is None or payload is None:
             await outbox.mark_failed(d.id, f"paper {row.paper_key} is no longer in the library")
             report.failed += 1
             return
-        # The role ping, or a resume's summary line.
-        payload = outgoing(row, paper, partial(announcement, base_url=self.base_url))
         in_flight = IN_FLIGHT + datetime.now(UTC).isoformat()  # Discord's time, to look for it later
         await outbox.mark_in_flight(d.id, in_flight)
         self._own_in_flight.add(d.id)

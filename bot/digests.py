@@ -17,15 +17,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.announce_format import digest_nonce, marker
 from bot.announcer import (
     IN_FLIGHT,
     UNVERIFIED,
+    OutcomeUnknown,
     SendError,
     TargetGone,
-    digest_nonce,
     in_flight_since,
     look_for,
-    marker,
 )
 from bot.answers import paper_line
 from storage.digests import Digest, Digests
@@ -142,14 +142,20 @@ async def _send(announcer: Announcer, books: Digests, digest: Digest, *, since: 
         await announcer._pause(sub, str(exc), announcer.last, set())
         return 0
     except SendError as exc:
+        if isinstance(exc, OutcomeUnknown):
+            return await _maybe_posted(books, digest, exc)
         await books.note(digest.id, str(exc))
         log.warning("digest %d for subscription %d not posted: %s", digest.id, sub.id, exc)
         return 0
     except Exception as exc:
-        # Maybe posted: it stays in flight and is looked for before any resend.
-        await books.note(digest.id, f"{IN_FLIGHT}{datetime.now(UTC).isoformat()} ({exc.__class__.__name__})")
-        log.warning("digest %d: outcome unknown (%s)", digest.id, exc)
-        return 0
+        return await _maybe_posted(books, digest, exc)
     await books.mark_sent(digest.id, message_id)
     log.info("digest %d posted for subscription %d: %d papers", digest.id, sub.id, len(papers))
     return 1
+
+
+async def _maybe_posted(books: Digests, digest: Digest, exc: Exception) -> int:
+    """The send went out and no answer came: it stays in flight and is looked for before any resend."""
+    await books.note(digest.id, f"{IN_FLIGHT}{datetime.now(UTC).isoformat()} ({exc.__class__.__name__})")
+    log.warning("digest %d: outcome unknown (%s)", digest.id, exc)
+    return 0

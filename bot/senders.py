@@ -1,12 +1,14 @@
 """Where announcements go: a channel through the bot (with a nonce), or a webhook over plain HTTP.
 
 Each sender also finds its own earlier announcement again (by the footer marker, see
-bot.announcer) and edits or replies under a posted message.
+bot.announcer) and edits or replies under a posted message. Posts are paced by
+bot.pacer from Discord's rate-limit headers: given an HTTP session, ChannelSender
+posts with the bot's token itself instead of through discord.py, whose request
+sleeps out an emptied window before it hands back the message it already posted.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from datetime import datetime
@@ -15,8 +17,17 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.announcer import CannotCheck, MessageGone, Refused, RetryLater, TargetGone, message_marked
-from bot.send import embeds_of, message_kwargs
+from bot.announce_format import message_marked
+from bot.announcer import (
+    CannotCheck,
+    MessageGone,
+    OutcomeUnknown,
+    Refused,
+    RetryLater,
+    TargetGone,
+)
+from bot.pacer import Pacer
+from bot.send import allowed_mentions_of, embeds_of, message_kwargs
 from storage.models import Subscription
 
 log = logging.getLogger(__name__)
@@ -28,6 +39,8 @@ _DISCORD_WEBHOOK = re.compile(
 MAX_INLINE_WAIT = 10.0
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 FIND_PAGES = 10  # at most 1,000 messages are read looking for one marker
+CHANNEL_POST = "POST /channels/{channel_id}/messages"
+ATTEMPTS = 12  # tries of one post inside a drain (each waits as long as the headers say first)
 
 
 async def find_marked(
@@ -60,6 +73,23 @@ async def find_marked(
     return None
 
 
+def _channel_error(channel_id: int, status: int, code: int, text: str) -> Exception:
+    """What an error answer to a channel post means for the delivery."""
+    if status == 404:
+        return TargetGone(
+            f"channel {channel_id} no longer exists (404 {text or 'Unknown Channel'}); "
+            "/unsubscribe it or /subscribe another channel"
+        )
+    if status == 403:
+        return TargetGone(
+            f"the bot may not post in <#{channel_id}> (403 {text or 'Missing Permissions'}); "
+            "give it View Channel, Send Messages and Embed Links there, then /subscribe again to resume"
+        )
+    if status == 429 or status >= 500:
+        return RetryLater(f"Discord answered {status}: {text}")
+    return Refused(f"Discord refused the message ({status} {code}: {text})")
+
+
 def webhook_target(url: str, api_base: str) -> str:
     """The URL to POST to: a Discord webhook URL moves to ``api_base`` when Discord lives elsewhere."""
     match = _DISCORD_WEBHOOK.match(url.strip())
@@ -74,12 +104,20 @@ def mask(url: str) -> str:
 
 
 class ChannelSender:
-    """Posts through the logged-in bot; discord.py paces by Discord's rate-limit buckets."""
+    """Posts as the logged-in bot, paced by Discord's rate-limit buckets.
+
+    With ``session`` the post is made here (bot.pacer keeps the channel's bucket and
+    the global limit); without it, through discord.py's channel.send.
+    """
 
     has_nonce = True
 
-    def __init__(self, bot: discord.Client) -> None:
+    def __init__(
+        self, bot: discord.Client, session: aiohttp.ClientSession | None = None, *, pacer: Pacer | None = None
+    ) -> None:
         self.bot = bot
+        self.session = session
+        self.pacer = pacer or Pacer()
 
     def handles(self, sub: Subscription) -> bool:
         return sub.channel_id is not None
@@ -89,26 +127,65 @@ class ChannelSender:
         reference: discord.MessageReference | None = None,
     ) -> int | None:
         assert sub.channel_id is not None
+        if self.session is not None:
+            return await self._post(sub.channel_id, payload, nonce, reference)
         channel = self.bot.get_partial_messageable(sub.channel_id)
         try:
             message = await channel.send(**message_kwargs(payload), nonce=nonce, reference=reference)  # type: ignore[arg-type]
-        except discord.NotFound as exc:
-            raise TargetGone(
-                f"channel {sub.channel_id} no longer exists (404 {exc.text or 'Unknown Channel'}); "
-                "/unsubscribe it or /subscribe another channel"
-            ) from exc
-        except discord.Forbidden as exc:
-            raise TargetGone(
-                f"the bot may not post in <#{sub.channel_id}> (403 {exc.text or 'Missing Permissions'}); "
-                "give it View Channel, Send Messages and Embed Links there, then /subscribe again to resume"
-            ) from exc
         except discord.HTTPException as exc:
-            if exc.status == 429 or exc.status >= 500:
-                raise RetryLater(f"Discord answered {exc.status}: {exc.text or exc}") from exc
-            raise Refused(f"Discord refused the message ({exc.status} {exc.code}: {exc.text})") from exc
+            raise _channel_error(sub.channel_id, exc.status, exc.code, exc.text or str(exc)) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RetryLater(f"could not reach Discord: {exc or exc.__class__.__name__}") from exc
         return message.id
+
+    async def _post(
+        self, channel_id: int, payload: dict[str, Any], nonce: str, reference: discord.MessageReference | None
+    ) -> int | None:
+        """POST the message with the bot's token, waiting for the bucket first; the new message's id."""
+        assert self.session is not None
+        token = self.bot.http.token
+        if not token:
+            raise RetryLater("the bot has not logged in yet")
+        body: dict[str, Any] = {
+            "embeds": payload.get("embeds") or [],
+            "allowed_mentions": allowed_mentions_of(payload).to_dict(),
+            "nonce": nonce,
+            "enforce_nonce": True,
+        }
+        if payload.get("content"):
+            body["content"] = payload["content"]
+        if reference is not None:
+            body["message_reference"] = reference.to_message_reference_dict()
+        url = f"{discord.http.Route.BASE}/channels/{channel_id}/messages"
+        headers = {"Authorization": f"Bot {token}", "User-Agent": "paperboy (announcer)"}
+        major = str(channel_id)
+        told_off = 0
+        for _ in range(ATTEMPTS):
+            wait = await self.pacer.acquire(CHANNEL_POST, major, max_wait=MAX_INLINE_WAIT)
+            if wait:
+                raise RetryLater(f"<#{channel_id}> is rate limited for {wait:.0f}s", after=wait)
+            try:
+                async with self.session.post(url, json=body, headers=headers, timeout=TIMEOUT) as resp:
+                    data = await _json(resp)
+                    status = resp.status
+                    shared = self.pacer.note(CHANNEL_POST, major, status, resp.headers, data)
+            except aiohttp.ClientConnectorError as exc:
+                raise RetryLater(f"could not connect to Discord: {exc}") from exc  # nothing was sent
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise OutcomeUnknown(f"no answer from Discord: {exc or exc.__class__.__name__}") from exc
+            if 200 <= status < 300 and isinstance(data, dict) and data.get("id"):
+                return int(data["id"])
+            if status == 429:
+                # The pacer now knows the wait (a wait too long raises RetryLater above). The
+                # global limit is shared by every lane: being told off there is nobody's fault.
+                told_off += not shared
+                if told_off < 3:
+                    continue
+                break
+            text = str(data.get("message", "")) if isinstance(data, dict) else ""
+            code = data.get("code", 0) if isinstance(data, dict) else 0
+            raise _channel_error(channel_id, status, code, text)
+        raise RetryLater(f"<#{channel_id}> still rate limited after {told_off} waits")
 
     async def find(self, sub: Subscription, lead: str, since: datetime) -> int | None:
         assert sub.channel_id is not None
@@ -156,6 +233,7 @@ class WebhookSender:
         api_base: str,
         username: str = "paperboy",
         reader: Any = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.session = session
         self.api_base = api_base
@@ -163,26 +241,11 @@ class WebhookSender:
         # () -> discord.Client | None: the bot, when one runs, reads a webhook's channel to
         # find an interrupted send's marker; without it such a send cannot be checked.
         self.reader = reader or (lambda: None)
-        self._resume_at: dict[str, float] = {}
+        self.pacer = pacer or Pacer(global_rate=None)  # webhooks do not count against the bot's global limit
         self._channels: dict[str, tuple[int, int]] = {}
 
     def handles(self, sub: Subscription) -> bool:
         return sub.webhook_url is not None
-
-    async def _pace(self, url: str) -> None:
-        loop = asyncio.get_running_loop()
-        wait = self._resume_at.get(url, 0.0) - loop.time()
-        if wait > 0:
-            await asyncio.sleep(min(wait, MAX_INLINE_WAIT))
-
-    def _note_headers(self, url: str, headers: Any) -> None:
-        try:
-            remaining = int(headers.get("X-RateLimit-Remaining", "1"))
-            reset_after = float(headers.get("X-RateLimit-Reset-After", "0"))
-        except ValueError:
-            return
-        if remaining <= 0:
-            self._resume_at[url] = asyncio.get_running_loop().time() + reset_after
 
     def _body(self, payload: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -228,22 +291,24 @@ class WebhookSender:
         self, method: str, webhook_url: str, tail: str, body: dict[str, Any] | None,
         params: dict[str, str] | None = None,
     ) -> Any:
-        url = webhook_target(webhook_url, self.api_base) + tail
+        base = webhook_target(webhook_url, self.api_base)
+        url = base + tail
+        route = f"{method} /webhooks/{{webhook_id}}/{{webhook_token}}{'/messages/{message_id}' if tail else ''}"
         for _ in range(3):
-            await self._pace(url)
+            wait = await self.pacer.acquire(route, base, max_wait=MAX_INLINE_WAIT, counts_global=False)
+            if wait:
+                raise RetryLater(f"webhook rate limited for {wait:.0f}s", after=wait)
             try:
                 async with self.session.request(method, url, params=params, json=body, timeout=TIMEOUT) as resp:
-                    self._note_headers(url, resp.headers)
                     data = await _json(resp)
                     status = resp.status
+                    self.pacer.note(route, base, status, resp.headers, data)
             except aiohttp.ClientConnectorError as exc:
                 raise RetryLater(f"could not connect to the webhook's server: {exc}") from exc
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise OutcomeUnknown(f"no answer from the webhook: {exc or exc.__class__.__name__}") from exc
             if status == 429:
-                after = float(data.get("retry_after", 1.0)) if isinstance(data, dict) else 1.0
-                if after <= MAX_INLINE_WAIT:
-                    await asyncio.sleep(after)
-                    continue
-                raise RetryLater(f"webhook rate limited for {after:.0f}s", after=after)
+                continue  # the pacer now knows the wait; a wait too long raises RetryLater above
             if 200 <= status < 300:
                 return data
             text = data.get("message", "") if isinstance(data, dict) else ""

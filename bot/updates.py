@@ -16,17 +16,15 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.announce_format import announcement, marker, published_note
 from bot.announcer import (
     IN_FLIGHT,
     MessageGone,
     Refused,
     SendError,
     TargetGone,
-    announcement,
     in_flight_since,
     look_for,
-    marker,
-    published_note,
 )
 from bot.markdown import escape
 from storage.outbox import PendingDelivery

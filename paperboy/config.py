@@ -14,7 +14,7 @@ from typing import Any
 from bot.settings import BotSettings
 from storage.errors import ConfigError, InvalidInputError
 from storage.redact import mask_url
-from storage.subscriptions import parse_filters
+from storage.subscriptions import DIGESTS, canonical_digest, parse_filters
 
 DEFAULT_DB = "paperboy.db"
 DEFAULT_PORT = 8650
@@ -150,7 +150,7 @@ class OpsConfig:
     drop_ratio: float = 0.5  # a poll with fewer than this share of the last good poll's papers is a drop
 
 
-DIGEST_DAYS = {"off": 0, "daily": 1, "weekly": 7}
+DIGEST_DAYS = DIGESTS  # off, daily, weekly: the same words as /subscribe digest:
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +293,8 @@ def _coerce(table: str, key: str, value: object, default: object, where: str) ->
     choices = _CHOICES.get((table, key))
     if choices:
         wanted = value.upper() if key == "level" else value
+        if (table, key) == ("announce", "digest") and isinstance(value, str):
+            wanted = canonical_digest(value)  # "none" is accepted for "off"
         if wanted not in choices:
             raise ConfigError(f"{where}: expected one of {', '.join(choices)}, got {value!r}")
         return wanted

@@ -51,7 +51,7 @@ async def start_bot(
     bot = PaperboyBot(store=store, settings=config.bot_settings(), session=session, metrics=metrics,
                       **(bot_options or {}))
     announcer = _scheduled(Announcer(
-        store, [ChannelSender(bot)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)
+        store, [ChannelSender(bot, session)], base_url=bot.base_url, **_with_metrics(announcer_options, metrics)
     ), config)
 
     async def run() -> None:

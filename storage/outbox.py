@@ -311,7 +311,9 @@ class Outbox:
         """Posted announcements whose paper changed since (a DOI, venue, version or title)."""
         rows = await self.db.fetchall(
             _DELIVERY_SELECT
-            + " WHERE d.update_pending = 1 AND s.paused_reason IS NULL ORDER BY d.id LIMIT ?",
+            # A summary line (note) or a row folded into one is not the paper's own message.
+            + " WHERE d.update_pending = 1 AND s.paused_reason IS NULL AND d.note IS NULL"
+            " AND d.folded_into IS NULL ORDER BY d.id LIMIT ?",
             (limit,),
         )
         return [_pending(r) for r in rows]

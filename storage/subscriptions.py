@@ -31,7 +31,9 @@ from storage.search_query import QueryBuilder
 from storage.text import clean_space, fold, words
 
 DEFAULT_MAX_AGE = timedelta(days=30)
-DIGESTS = {"none": 0, "daily": 1, "weekly": 7}
+# How a subscription is delivered: "off" (each paper as it arrives), or one digest per day or week.
+DIGESTS = {"off": 0, "daily": 1, "weekly": 7}
+DIGEST_ALIASES = {"none": "off"}  # the word /subscribe used before "off" was the one word everywhere
 FILTER_MAX_CHARS = 500
 FILTER_MAX_ITEMS = 20
 REGEX_MAX_CHARS = 200
@@ -70,13 +72,19 @@ def digest_name(days: int) -> str:
 
 
 def digest_days(name: str | None) -> int:
-    """none|daily|weekly -> days per digest (0 posts as they arrive)."""
+    """off|daily|weekly (or the alias none) -> days per digest (0 posts as they arrive)."""
     if name is None:
         return 0
-    wanted = name.strip().lower()
+    wanted = canonical_digest(name)
     if wanted not in DIGESTS:
-        raise InvalidInputError(f"digest: must be one of none, daily or weekly; you gave {name!r}.")
+        raise InvalidInputError(f"digest: must be one of off, daily or weekly; you gave {name!r}.")
     return DIGESTS[wanted]
+
+
+def canonical_digest(name: str) -> str:
+    """The one word for a digest setting: ``none`` (an alias) reads as ``off``."""
+    wanted = name.strip().lower()
+    return DIGEST_ALIASES.get(wanted, wanted)
 
 
 # -- filters -----------------------------------------------------------------------

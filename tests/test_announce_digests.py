@@ -43,7 +43,7 @@ class Clock:
 
 
 async def test_daily_digests_hold_exactly_the_papers_since_across_restarts_and_a_crash(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "d.db") as store, running_bot(store) as h:
+    async with await Store.open(tmp_path / "d.db", announce_max_age=None) as store, running_bot(store) as h:
         h.emu.message_rate = (50, 1.0)
         sub, _ = await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id,
                                               channel_id=h.channel.id, digest=1)
@@ -90,7 +90,7 @@ async def test_daily_digests_hold_exactly_the_papers_since_across_restarts_and_a
 
 
 async def test_a_digest_too_big_for_one_message_goes_out_in_parts_without_losing_any(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "d.db") as store, running_bot(store) as h:
+    async with await Store.open(tmp_path / "d.db", announce_max_age=None) as store, running_bot(store) as h:
         await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id, channel_id=h.channel.id, digest=7)
         await store.ingest(batch("big", 2 * PER_DIGEST + 5), source="s")
         assert await Announcer(store, [ChannelSender(h.bot)]).post_digests() == 3
@@ -112,7 +112,8 @@ def test_when_a_digest_is_due() -> None:
 
 
 async def test_webhooks_get_weekly_digests_on_the_configured_weekday(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "d.db") as store, DiscordEmulator(token=TOKEN) as emu, \
+    async with await Store.open(tmp_path / "d.db", announce_max_age=None) as store, \
+            DiscordEmulator(token=TOKEN) as emu, \
             aiohttp.ClientSession() as session:
         channel = emu.add_channel(emu.add_guild("Lab").id, "digest")
         hook = emu.add_webhook(channel.id)

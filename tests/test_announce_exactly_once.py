@@ -6,15 +6,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from bot.announcer import IN_FLIGHT, UNVERIFIED, Announcer, announcement
+from bot.announce_format import announcement
+from bot.announcer import IN_FLIGHT, UNVERIFIED, Announcer
 from bot.senders import ChannelSender, WebhookSender
 from storage.store import Store
 from tests.bot_fixtures import running_bot
 from tests.helpers import record
 
 
-async def test_a_send_interrupted_after_posting_is_found_by_its_marker_not_posted_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("paced", [True, False], ids=["paced by bot.pacer", "through discord.py"])
+async def test_a_send_interrupted_after_posting_is_found_by_its_marker_not_posted_again(
+    tmp_path: Path, paced: bool
+) -> None:
     async with await Store.open(tmp_path / "x.db", announce_max_age=None) as store, running_bot(store) as h, \
             aiohttp.ClientSession() as session:
         hooked = h.emu.add_channel(h.guild.id, "hooked")
@@ -22,7 +27,8 @@ async def test_a_send_interrupted_after_posting_is_found_by_its_marker_not_poste
         channel_sub, _ = await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id,
                                                       channel_id=h.channel.id)
         await store.outbox.subscribe(target="all", value=None, webhook_url=hook.url)
-        channel, webhook = ChannelSender(h.bot), WebhookSender(session, api_base=h.emu.api_base, reader=lambda: h.bot)
+        channel = ChannelSender(h.bot, session) if paced else ChannelSender(h.bot)
+        webhook = WebhookSender(session, api_base=h.emu.api_base, reader=lambda: h.bot)
         await store.ingest([record("Posted before the crash", "Ada Lovelace"),
                             record("Never sent before the crash", "Ada Lovelace")], source="s")
         rows = await store.outbox.pending()
@@ -74,3 +80,22 @@ async def test_a_dropped_answer_is_never_recorded_failed(tmp_path: Path) -> None
         assert h.emu.message_count(hooked.id) == 3 and await store.outbox.counts() == {"sent": 3}
         row = await store.db.fetchone("SELECT last_error FROM deliveries ORDER BY id DESC LIMIT 1")
         assert row[0].startswith(UNVERIFIED)
+
+
+async def test_a_channel_post_whose_answer_is_dropped_stays_in_flight_and_is_found(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "x.db", announce_max_age=None) as store, running_bot(store) as h, \
+            aiohttp.ClientSession() as session:
+        await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id, channel_id=h.channel.id)
+        await store.ingest([record("Posted, answer lost", "Ada Lovelace"), record("Posted too", "Ada Lovelace")],
+                           source="s")
+        h.emu.drop_after_posting(1)
+        h.emu.honour_nonce = False  # only the marker can stop a second post
+        announcer = Announcer(store, [ChannelSender(h.bot, session)], retry_base=0.0)
+        assert await announcer.drain() == 1
+        assert h.emu.message_count(h.channel.id) == 2  # both posted; the first answer never arrived
+        [(error,)] = await store.db.fetchall("SELECT last_error FROM deliveries WHERE status = 'pending'")
+        assert error.startswith(IN_FLIGHT) and "OutcomeUnknown" in error
+        assert await announcer.drain() == 1 and announcer.last.recovered == 1
+        assert h.emu.message_count(h.channel.id) == 2 and await store.outbox.counts() == {"sent": 2}
+        ids = {r[0] for r in await store.db.fetchall("SELECT message_id FROM deliveries")}
+        assert ids == {int(m["id"]) for m in h.emu.messages(h.channel.id)}

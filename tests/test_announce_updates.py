@@ -8,7 +8,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.announcer import IN_FLIGHT, Announcer, footer_matches, paper_lead
+from bot.announce_format import footer_matches, paper_lead
+from bot.announcer import IN_FLIGHT, Announcer
 from bot.senders import ChannelSender, WebhookSender
 from storage.merge import TITLE_CLOSENESS, title_closeness
 from storage.store import Store
@@ -33,7 +34,7 @@ def journal(title: str, doi: str = "10.1000/jmi.2026.77", **fields: object):
 
 
 async def test_a_published_version_edits_the_post_instead_of_reposting(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "u.db") as store, running_bot(store) as h:
+    async with await Store.open(tmp_path / "u.db", announce_max_age=None) as store, running_bot(store) as h:
         await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id, channel_id=h.channel.id)
         announcer = Announcer(store, [ChannelSender(h.bot)])
         await store.ingest([preprint()], source="arxiv", kind="arxiv")
@@ -62,7 +63,7 @@ async def test_a_published_version_edits_the_post_instead_of_reposting(tmp_path:
 
 
 async def test_a_deleted_post_gets_a_reply_under_it_not_a_new_announcement(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "u.db") as store, running_bot(store) as h:
+    async with await Store.open(tmp_path / "u.db", announce_max_age=None) as store, running_bot(store) as h:
         await store.outbox.subscribe(target="all", value=None, guild_id=h.guild.id, channel_id=h.channel.id)
         announcer = Announcer(store, [ChannelSender(h.bot)])
         await store.ingest([preprint()], source="arxiv", kind="arxiv")
@@ -95,7 +96,8 @@ async def test_a_deleted_post_gets_a_reply_under_it_not_a_new_announcement(tmp_p
 
 
 async def test_webhook_posts_are_edited_and_without_an_id_get_an_update_note(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "u.db") as store, DiscordEmulator(token=TOKEN) as emu, \
+    async with await Store.open(tmp_path / "u.db", announce_max_age=None) as store, \
+            DiscordEmulator(token=TOKEN) as emu, \
             aiohttp.ClientSession() as session:
         channel = emu.add_channel(emu.add_guild("Lab").id, "hooked")
         hook = emu.add_webhook(channel.id)

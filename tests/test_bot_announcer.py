@@ -114,7 +114,7 @@ async def test_a_resend_after_a_crash_returns_the_first_message(store: Store) ->
         sender = ChannelSender(h.bot)
         paper = await store.get_paper(row.paper_key)
         assert paper is not None
-        from bot.announcer import announcement
+        from bot.announce_format import announcement
 
         # The process posted this one and died before recording it.
         first_id = await sender.send(row.subscription, announcement(paper, row.subscription), row.delivery.nonce)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from bot.announcer import announcement
+from bot.announce_format import announcement
 from bot.answers import paper_card, paper_line
 from storage.models import Paper, Subscription
 

@@ -8,9 +8,10 @@ after Discord accepted a message and before the outbox recorded it. Kill points 
 between Discord honouring the nonce and ignoring it (a restart after the nonce window),
 and the final clean run ignores it too: only the footer marker can prevent a double post.
 
-CI runs 24 kill points. ``PAPERBOY_KILL_SWEEP=200 ./dev test tests/test_fault_announce_kills.py -q -s``
-runs the long sweep, which also SIGKILLs the whole ``paperboy run`` service 20 times (N/10) while it
-announces to a channel and an [[announce]] webhook; each prints its figures.
+CI runs 24 kill points. ``PAPERBOY_SWEEP=200 ./dev test tests/test_fault_announce_kills.py -q -s``
+(or ``PAPERBOY_SWEEP=long``: 200) runs the long sweep, which also SIGKILLs the whole ``paperboy run``
+service 20 times (N/10) while it announces to a channel and an [[announce]] webhook; each prints its
+figures. tests/fault_figures.py reads the setting (the older PAPERBOY_KILL_SWEEP=N still works).
 """
 
 from __future__ import annotations
@@ -27,20 +28,22 @@ from pathlib import Path
 
 import pytest
 
-from bot.announcer import IN_FLIGHT, footer_matches, paper_lead
+from bot.announce_format import footer_matches, paper_lead
+from bot.announcer import IN_FLIGHT
 from storage.store import Store
 from tests.discord_emulator import DiscordEmulator
+from tests.fault_figures import LONG, kill_points, sweep_seed
 from tests.helpers import REPO, record
 
 TOKEN = "kill-sweep-token"
-KILLS = int(os.environ.get("PAPERBOY_KILL_SWEEP", "24"))
+KILLS = kill_points(24, 200)
 FAST = (100_000, 1.0)
 
 
 def papers(start: int, n: int) -> list:
     return [
         record(f"Kill sweep paper {i} on robust diffusion", "Ada Lovelace", f"Coauthor {i}",
-               published=date(2026, 11, 1), abstract=f"Paper {i} of the sweep.")
+               published=date.today(), abstract=f"Paper {i} of the sweep.")
         for i in range(start, start + n)
     ]
 
@@ -73,7 +76,7 @@ async def tally(store: Store, emu: DiscordEmulator, subs: dict) -> tuple[list, C
 
 
 async def test_kill_sweep_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
-    seed = int(os.environ.get("PAPERBOY_KILL_SEED", "20261201"))
+    seed = sweep_seed(20261201)
     rng = random.Random(seed)
     db = tmp_path / "kills.db"
     async with DiscordEmulator(token=TOKEN, message_rate=FAST, webhook_rate=FAST, default_rate=FAST) as emu, \
@@ -149,8 +152,7 @@ RUN_KILLS = max(2, KILLS // 10)
 PAPERBOY = Path(sys.executable).with_name("paperboy")
 
 
-@pytest.mark.skipif("PAPERBOY_KILL_SWEEP" not in os.environ,
-                    reason="the long sweep: each `paperboy run` life takes seconds; set PAPERBOY_KILL_SWEEP=N")
+@pytest.mark.skipif(not LONG, reason="the long sweep: each `paperboy run` life takes seconds; set PAPERBOY_SWEEP=long")
 async def test_sigkill_of_paperboy_run_while_announcing_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
     """The whole service, killed mid-announcement and restarted after the nonce window (N/10 kills)."""
     rng = random.Random(7)

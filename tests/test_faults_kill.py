@@ -5,7 +5,7 @@ listings and kills it after a random delay drawn across the whole run (start-up,
 parse, the write transaction, topic linking, search-index sync). After every kill
 the database must pass SQLite's integrity check, keep every paper it had, with the
 same first_seen_at; at the end every paper is there and the search index has healed.
-Short sweep in CI; PAPERBOY_FAULTS_LONG=1 for the long one (200 kill points).
+Short sweep in CI; PAPERBOY_SWEEP=long for the long one (200 kill points; see tests/fault_figures.py).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from storage.store import Store
-from tests.fault_figures import Figures, report, scale
+from tests.fault_figures import Figures, kill_points, report, sweep_seed
 
 FIGURES = Figures("SIGKILL of paperboy ingest")
-KILLS = scale(6, 200)
+KILLS = kill_points(6, 200)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -71,7 +71,7 @@ def _ingest(db: Path, path: Path) -> subprocess.Popen[bytes]:
 
 
 def test_sigkill_of_ingest_never_loses_a_paper_or_moves_first_seen(tmp_path: Path) -> None:
-    rng = random.Random(int(os.environ.get("PAPERBOY_FAULTS_SEED", "15")))
+    rng = random.Random(sweep_seed(15))
     db = tmp_path / "p.db"
 
     def listing(round_: int) -> Path:

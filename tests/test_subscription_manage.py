@@ -213,7 +213,7 @@ async def test_edit_changes_filters_ping_and_digest(store: Store, tmp_path: Path
         await store.ingest([record("Robots Again", "Ada Lovelace", published=date.today())], source="x")
         await drain(store, h.bot)
         assert len(h.emu.messages(h.channel.id)) == 1 and h.emu.messages(daily_channel.id) == []
-        await h.slash("subscription", "edit", options={"subscription": number, "digest": "none"}, user=h.admin)
+        await h.slash("subscription", "edit", options={"subscription": number, "digest": "off"}, user=h.admin)
         await store.ingest([record("Graphs Again", "Ada Lovelace", published=date.today())], source="x")
         await drain(store, h.bot)
         last = h.emu.messages(h.channel.id)[-1]  # no filter, no role any more
@@ -262,7 +262,7 @@ def test_paperboy_commands_json_lists_the_subscription_commands() -> None:
     assert [o["name"] for o in by_name["subscribe"]["options"]] == [
         "target", "value", "channel", "backfill", "digest", "include", "exclude", "mention"]
     digest = next(o for o in by_name["subscribe"]["options"] if o["name"] == "digest")
-    assert [c["value"] for c in digest["choices"]] == ["none", "daily", "weekly"]
+    assert [c["value"] for c in digest["choices"]] == ["off", "daily", "weekly"]
     assert [o["name"] for o in by_name["subscriptions"]["options"]] == ["channel"]
     assert [o["name"] for o in by_name["why"]["options"]] == ["paper", "channel"]
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot import admin, subscription_admin
-from bot.announcer import announcement
+from bot.announce_format import announcement
 from bot.checks import can_ping, may_manage, require_manage_guild
+from bot.cogs.subscriptions import Digest
 from bot.send import message_kwargs
 from storage.errors import PermissionDeniedError
 from storage.subscriptions import FILTER_MAX_CHARS
@@ -81,7 +82,7 @@ class SubscriptionManageCog(commands.Cog):
         exclude='Never papers matching any of these (words, "phrases", /regex/); - removes the filter',
         mention="The role to ping in each announcement",
         clear_mention="Stop pinging a role",
-        digest="none: a message per paper; daily or weekly: one digest",
+        digest="off: a message per paper; daily or weekly: one digest",
     )
     async def edit(
         self,
@@ -91,7 +92,7 @@ class SubscriptionManageCog(commands.Cog):
         exclude: app_commands.Range[str, 1, FILTER_MAX_CHARS] | None = None,
         mention: discord.Role | None = None,
         clear_mention: bool = False,
-        digest: Literal["none", "daily", "weekly"] | None = None,
+        digest: Digest | None = None,
     ) -> None:
         guild_id = require_manage_guild(interaction, "/subscription edit")
         await self.bot.reply(interaction, lambda: subscription_admin.edit(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Target = Literal["all", "author", "topic", "category"]
-Digest = Literal["none", "daily", "weekly"]
+Digest = Literal["off", "daily", "weekly"]  # storage.subscriptions.DIGESTS
 
 
 class SubscriptionCog(commands.Cog):
@@ -35,7 +35,7 @@ class SubscriptionCog(commands.Cog):
         value="The author, topic or category (pick one as you type); leave empty for all",
         channel="Where to post (default: this channel)",
         backfill="Also post this many recent matching papers now (0-10)",
-        digest="none: a message per paper (default); daily or weekly: one digest",
+        digest="off: a message per paper (default); daily or weekly: one digest",
         include='Only papers matching any of these: words, "quoted phrases" or /regex/',
         exclude='Never papers matching any of these: words, "quoted phrases" or /regex/',
         mention="A role to ping in each announcement (nobody is pinged without it)",
@@ -47,7 +47,7 @@ class SubscriptionCog(commands.Cog):
         value: str | None = None,
         channel: discord.TextChannel | None = None,
         backfill: app_commands.Range[int, 0, MAX_BACKFILL] = 0,
-        digest: Digest = "none",
+        digest: Digest = "off",
         include: app_commands.Range[str, 1, FILTER_MAX_CHARS] | None = None,
         exclude: app_commands.Range[str, 1, FILTER_MAX_CHARS] | None = None,
         mention: discord.Role | None = None,

@@ -69,6 +69,7 @@ class DiscordEmulator(InteractionDriver):
         message_rate: tuple[int, float] = (5, 5.0),
         webhook_rate: tuple[int, float] = (5, 2.0),
         default_rate: tuple[int, float] = (50, 1.0),
+        global_rate: tuple[int, float] | None = None,
         interaction_window: float = 3.0,
         token_ttl: float = 900.0,
         heartbeat_interval: float = 41.25,
@@ -89,7 +90,7 @@ class DiscordEmulator(InteractionDriver):
             resume_url=lambda: f"ws://{self.host}:{self.port}/resume",
         )
         settings = Settings(token, message_rate, webhook_rate, default_rate,
-                            interaction_window, token_ttl)
+                            interaction_window, token_ttl, global_rate)
         self._rest = Rest(self._world, self._notifier, self._gateway, settings,
                           api_base=lambda: self.api_base, gateway_url=lambda: self.gateway_url)
         self._webhooks = Webhooks(self._rest)
@@ -203,6 +204,16 @@ class DiscordEmulator(InteractionDriver):
     @message_rate.setter
     def message_rate(self, rate: tuple[int, float]) -> None:
         self._rest.settings.message_rate = rate
+        self._rest.limiter.reset()
+
+    @property
+    def global_rate(self) -> tuple[int, float] | None:
+        """The bot token's global limit over every bucket: (requests, per seconds); Discord: (50, 1.0)."""
+        return self._rest.settings.global_rate
+
+    @global_rate.setter
+    def global_rate(self, rate: tuple[int, float] | None) -> None:
+        self._rest.settings.global_rate = rate
         self._rest.limiter.reset()
 
     @property

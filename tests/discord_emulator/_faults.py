@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ class RateInfo:
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": f"{time.time() + self.reset_after:.3f}",
-            "X-RateLimit-Reset-After": f"{self.reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{_ms_up(self.reset_after):.3f}",
             "X-RateLimit-Bucket": self.bucket,
         }
 
@@ -72,8 +73,13 @@ class RateLimiter:
         self._windows.clear()
 
 
+def _ms_up(seconds: float) -> float:
+    """Milliseconds rounded up: a client that waits exactly what it is told is never early."""
+    return math.ceil(seconds * 1000) / 1000
+
+
 def rate_limited_body(retry_after: float, *, is_global: bool = False) -> dict[str, Any]:
-    return {"message": "You are being rate limited.", "retry_after": round(retry_after, 3),
+    return {"message": "You are being rate limited.", "retry_after": _ms_up(retry_after),
             "global": is_global}
 
 

@@ -47,6 +47,9 @@ class Settings:
     default_rate: tuple[int, float]
     interaction_window: float
     token_ttl: float
+    # Requests per seconds for everything sent with the bot's token (Discord's is 50 per 1 s);
+    # None: not enforced. Webhook and interaction-callback requests do not count, as on Discord.
+    global_rate: tuple[int, float] | None = None
 
 
 class Rest:
@@ -167,6 +170,12 @@ class Rest:
             f"Bot {self.settings.token}"
         ):
             return json_response({"message": "401: Unauthorized", "code": 0}, 401)
+        glimit = self.settings.global_rate
+        if glimit is not None and self._needs_auth(rel):
+            ginfo = self.limiter.hit("global", "", *glimit)
+            if ginfo.limited:
+                headers = rate_limited_headers(ginfo.reset_after, scope="global") | {"X-RateLimit-Global": "true"}
+                return json_response(rate_limited_body(ginfo.reset_after, is_global=True), 429, headers)
         template, major, limit, per = self._bucket(request, rel)
         info = self.limiter.hit(template, major, limit, per)
         if info.limited:

@@ -30,7 +30,7 @@ async def _life(db: str, api_base: str, token: str) -> int:
     try:
         await client.login(token)
         async with aiohttp.ClientSession() as session:
-            senders = [ChannelSender(client), WebhookSender(session, api_base=api_base, reader=lambda: client)]
+            senders = [ChannelSender(client, session), WebhookSender(session, api_base=api_base, reader=lambda: client)]
             announcer = Announcer(store, senders, retry_base=0.0)  # type: ignore[list-item]
             for _ in range(500):
                 await announcer.drain()
