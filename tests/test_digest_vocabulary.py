@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 
 from bot.announcer import Announcer
-from bot.runner import start_webhooks
 from bot.senders import ChannelSender
 from feeds.sources.fetch import Fetcher
 from paperboy.config import ConfigError, DiscordConfig, load
+from paperboy.discord_runner import start_webhooks
 from paperboy.jobs import Jobs
 from storage.store import Store
 from tests.bot_fixtures import TOKEN, running_bot
