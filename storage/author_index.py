@@ -1,0 +1,365 @@
+"""The author index: every author's key and paper count in a few flat arrays, ranked for look-up.
+
+Authors are numbered by rank (most papers first, then key), so a list of
+authors sorted by number is sorted by how prominent they are, and the best k
+of any set are its k smallest numbers. What is held:
+
+- the keys, UTF-8, one per line in rank order in one ``bytes`` (a look-up
+  decodes only the keys it returns), with their offsets and paper counts;
+- the sorted distinct names (pieces of keys, and given names of several
+  pieces whole) and, per name, the authors who have it as surname or given
+  name then those who have it as another piece, each run sorted by rank, all
+  in one array, so the authors of every name starting with a prefix are one
+  contiguous slice;
+- for each prefix whose slice is long (one or two letters), its best ranks,
+  so autocomplete never reads more than a few thousand numbers.
+
+No Python object per author: about 30 bytes an author where the dict-of-lists
+index took about 300.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from array import array
+from collections.abc import Iterable, Iterator
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from storage.authors import (
+    PART,
+    PIECES,
+    PREFIX,
+    Candidate,
+    _given,
+    name_set,
+    ranked,
+    score_names,
+)
+from storage.text import author_key
+
+_END = chr(0x10FFFF)
+SCAN = 4_000  # postings a prefix reads directly; a prefix with more keeps its best ranks
+TOP = 200  # best ranks kept per crowded prefix: twice the largest page, since some may be taken already
+MULTI_SCAN = 30_000  # a multi-piece query reads at most this many postings before it scans the ranks instead
+MAX_EXACT = 2_000  # authors with every typed piece as a whole name that are scored one by one
+MAX_CANDIDATES = 1_000  # as the index before: a typo's driver authors looked at, most prolific first
+PREFIX_TAKE = 100
+MAX_TYPO_CANDIDATES = 300  # similarity is scored in Python: only the most prolific of a typo's namesakes
+
+
+class AuthorRows:
+    """Collects (key, paper count) rows, a chunk at a time, into the flat arrays of an AuthorIndex."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._blob = bytearray(b"\n")
+        self._starts = array("I", [1])
+        self._counts = array("I")
+        self._ordered = True
+        self._last: tuple[int, str] | None = None
+
+    def add(self, rows: Iterable[tuple[str, int]]) -> None:
+        """Rows ideally most papers first, then key, as the store reads them (else they are sorted at build)."""
+        blob, starts, counts = self._blob, self._starts, self._counts
+        for key, count in rows:
+            if self._ordered and self._last is not None and (-count, key) < self._last:
+                self._ordered = False
+            self._last = (-count, key)
+            blob += key.encode()
+            blob += b"\n"
+            starts.append(len(blob))
+            counts.append(count)
+
+    def build(self) -> AuthorIndex:
+        index = AuthorIndex.__new__(AuthorIndex)
+        self._finish(index)
+        return index
+
+    def _finish(self, index: AuthorIndex) -> None:
+        if not self._ordered:
+            keys = self._blob[1:-1].decode().split("\n") if self._counts else []
+            counts = self._counts
+            self._reset()
+            self.add(sorted(zip(keys, counts, strict=True), key=lambda row: (-row[1], row[0])))
+        index._adopt(bytes(self._blob), self._starts, self._counts)
+        self._reset()
+
+
+class AuthorIndex:
+    """Ranked author keys with the postings of their names; build with ``AuthorIndex(rows)`` or AuthorRows."""
+
+    def __init__(self, rows: Iterable[tuple[str, int]] = ()) -> None:
+        """``rows``: (key, paper count) pairs, in any order."""
+        collector = AuthorRows()
+        collector.add(rows)
+        collector._finish(self)
+
+    def _adopt(self, blob: bytes, starts: array, counts: array) -> None:
+        self._blob, self._starts, self.counts = blob, starts, counts
+        self._build_postings()
+
+    # -- building -------------------------------------------------------------
+
+    def _build_postings(self) -> None:
+        part: dict[str, array] = {}
+        other: dict[str, array] = {}
+        for rank, key in enumerate(self._iter_keys()):
+            pieces = key.split("-")
+            given, surname = _given(pieces), pieces[-1]
+            for name in name_set(pieces):
+                target = part if name == surname or name == given else other
+                ranks = target.get(name)
+                if ranks is None:
+                    ranks = target[name] = array("I")
+                ranks.append(rank)  # ranks come in order, so each run is sorted
+        self.names = sorted(part.keys() | other.keys())
+        postings = array("I")
+        starts = array("I", [0])
+        splits = array("I")
+        empty = array("I")
+        for name in self.names:
+            postings += part.pop(name, empty)
+            splits.append(len(postings))
+            postings += other.pop(name, empty)
+            starts.append(len(postings))
+        self._postings, self._pstarts, self._splits = postings, starts, splits
+        self._tops: dict[str, array] = {}
+        self._fill_tops("", 0, len(self.names))
+        # Typos are looked for among names of the same initial and a similar length only.
+        by_shape: dict[tuple[str, int], list[str]] = {}
+        for name in self.names:
+            by_shape.setdefault((name[0], len(name)), []).append(name)
+        self._by_shape = by_shape
+
+    def _fill_tops(self, prefix: str, lo: int, hi: int) -> None:
+        """Keep the best ranks of every prefix whose authors are too many to read at look-up."""
+        if self._pstarts[hi] - self._pstarts[lo] <= SCAN:
+            return
+        if prefix:
+            self._tops[prefix] = array("I", sorted(set(self._postings[self._pstarts[lo]:self._pstarts[hi]]))[:TOP])
+        names, depth = self.names, len(prefix)
+        i = lo + 1 if names[lo] == prefix else lo
+        while i < hi:
+            child = names[i][: depth + 1]
+            j = bisect.bisect_left(names, child + _END, i, hi)
+            self._fill_tops(child, i, j)
+            i = j
+
+    # -- reading --------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def key(self, rank: int) -> str:
+        return self._blob[self._starts[rank]:self._starts[rank + 1] - 1].decode()
+
+    def _iter_keys(self) -> Iterator[str]:
+        blob, starts = self._blob, self._starts
+        for rank in range(len(self.counts)):
+            yield blob[starts[rank]:starts[rank + 1] - 1].decode()
+
+    def _range(self, prefix: str) -> tuple[int, int]:
+        """The names starting with ``prefix``: names[lo:hi]."""
+        lo = bisect.bisect_left(self.names, prefix)
+        return lo, bisect.bisect_left(self.names, prefix + _END, lo)
+
+    def _exact(self, name: str) -> int:
+        """The index of ``name`` among the names, or -1."""
+        i = bisect.bisect_left(self.names, name)
+        return i if i < len(self.names) and self.names[i] == name else -1
+
+    def _slice(self, lo: int, hi: int) -> array:
+        return self._postings[self._pstarts[lo]:self._pstarts[hi]]
+
+    def _size(self, lo: int, hi: int) -> int:
+        return self._pstarts[hi] - self._pstarts[lo]
+
+    def _best_starting(self, prefix: str, take: int, skip: set[int]) -> list[int]:
+        """The ``take`` best authors with a name starting with ``prefix``, leaving out ``skip``."""
+        lo, hi = self._range(prefix)
+        if lo == hi:
+            return []
+        if self._size(lo, hi) <= SCAN:
+            found = sorted(set(self._slice(lo, hi)))
+        else:
+            found = self._tops[prefix]
+        out: list[int] = []
+        for rank in found:
+            if rank not in skip:
+                out.append(rank)
+                if len(out) >= take:
+                    break
+        return out
+
+    # -- look-up --------------------------------------------------------------
+
+    def candidates(self, query: str, limit: int) -> list[Candidate]:
+        key = author_key(query)
+        if not key or limit <= 0 or not self.counts:
+            return []
+        pieces = key.split("-")
+        if len(pieces) == 1:
+            found = self._single(pieces[0], limit)
+        else:
+            found = self._multi(pieces, limit)
+        if found and found[0].score >= PREFIX:
+            return found
+        # Nothing starts with what was typed: look for names a typo or two away.
+        return self._typos(pieces, limit)
+
+    def _single(self, q: str, limit: int) -> list[Candidate]:
+        """One piece: its surnames and given names, its other pieces, then the names it starts."""
+        out: list[Candidate] = []
+        at = self._exact(q)
+        if at >= 0:
+            start, split, stop = self._pstarts[at], self._splits[at], self._pstarts[at + 1]
+            out += [Candidate(r, PART) for r in self._postings[start:min(split, start + limit)]]
+            if len(out) < limit:
+                out += [Candidate(r, PIECES) for r in self._postings[split:min(stop, split + limit - len(out))]]
+            if len(out) < limit:
+                taken = {c.index for c in out}  # every author with the name itself
+                out += [Candidate(r, PREFIX) for r in self._best_starting(q, limit - len(out), taken)]
+            return out
+        return [Candidate(r, PREFIX) for r in self._best_starting(q, limit, set())]
+
+    def _multi(self, query_pieces: list[str], limit: int) -> list[Candidate]:
+        """Several pieces: those with every piece as a name, then those whose names every piece starts."""
+        distinct = list(dict.fromkeys(query_pieces))
+        scored: dict[int, float] = {}
+        # Every piece a whole name of theirs: the intersection of exact postings, smallest first.
+        exact = [self._exact(q) for q in distinct]
+        if all(i >= 0 for i in exact):
+            runs = sorted((self._slice(i, i + 1) for i in exact), key=len)
+            both = set(runs[0])
+            for run in runs[1:]:
+                both.intersection_update(run)
+            for rank in sorted(both)[:MAX_EXACT]:
+                scored[rank] = score_names(query_pieces, self.key(rank).split("-"))
+        # "jung woo" also finds the whole given name "jungwoo", and names it starts.
+        whole = "".join(distinct)
+        at = self._exact(whole)
+        joined = list(self._slice(at, at + 1)[:MAX_CANDIDATES]) if at >= 0 else []
+        joined += self._best_starting(whole, PREFIX_TAKE, set(joined))
+        for rank in joined:
+            if rank not in scored:
+                scored[rank] = score_names(query_pieces, self.key(rank).split("-"))
+        better = sum(1 for s in scored.values() if s > PREFIX)
+        if better < limit:
+            for rank in self._all_start(distinct, limit - better, scored):
+                scored[rank] = score_names(query_pieces, self.key(rank).split("-"))
+        return ranked([Candidate(r, s) for r, s in scored.items() if s >= 0.5 * 75.0], limit)
+
+    def _all_start(self, distinct: list[str], take: int, skip: dict[int, float]) -> list[int]:
+        """The ``take`` best authors, outside ``skip``, whose names every piece starts."""
+        ranges = {q: self._range(q) for q in distinct}
+        sizes = {q: self._size(*ranges[q]) for q in distinct}
+        if not all(sizes.values()):
+            return []
+        order = sorted(distinct, key=sizes.__getitem__)
+        driver = order[0]
+        if sizes[driver] > MULTI_SCAN:
+            return self._scan_ranks(distinct, take, skip)
+        found = set(self._slice(*ranges[driver]))
+        check: list[str] = []
+        for q in order[1:]:
+            if sizes[q] <= max(4 * len(found), SCAN):
+                found.intersection_update(self._slice(*ranges[q]))
+            else:
+                check.append(q)  # cheaper to test the few candidates' names than to read its postings
+        out: list[int] = []
+        for rank in sorted(found):
+            if rank in skip:
+                continue
+            if check:
+                names = name_set(self.key(rank).split("-"))
+                if not all(any(n.startswith(q) for n in names) for q in check):
+                    continue
+            out.append(rank)
+            if len(out) >= take:
+                break
+        return out
+
+    def _scan_ranks(self, distinct: list[str], take: int, skip: dict[int, float]) -> list[int]:
+        """Every piece starts thousands of names: walk the keys most prolific first, in C, and
+        check the few the pattern lets through (it may let through more than match, never fewer)."""
+        ahead = []
+        for q in distinct:
+            raw = q.encode()
+            spread = b"-?".join(re.escape(raw[i:i + 1]) for i in range(len(raw)))
+            ahead.append(b"(?=(?:[^\n]*-)?" + re.escape(raw) + b"|" + spread + b")")
+        pattern = re.compile(b"\n" + b"".join(ahead))
+        out: list[int] = []
+        for match in pattern.finditer(self._blob, 0, len(self._blob) - 1):
+            rank = bisect.bisect_right(self._starts, match.start() + 1) - 1
+            if rank in skip:
+                continue
+            names = name_set(self.key(rank).split("-"))
+            if all(any(n.startswith(q) for n in names) for q in distinct):
+                out.append(rank)
+                if len(out) >= take:
+                    break
+        return out
+
+    # -- typos ----------------------------------------------------------------
+
+    def _typo_names(self, q: str) -> set[str]:
+        """Names one edit from ``q`` (two from seven letters on), among those of its initial and length."""
+        if len(q) < 4:
+            return set()
+        cutoff = 1 if len(q) < 7 else 2
+        found: set[str] = set()
+        for length in range(len(q) - cutoff, len(q) + cutoff + 1):
+            bucket = self._by_shape.get((q[0], length), [])
+            for name, _, _ in process.extract(q, bucket, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=20):
+                found.add(name)
+        return found
+
+    def _authors_of(self, q: str, typos: set[str], take: int) -> list[int]:
+        """The ``take`` best authors with a name ``q`` starts or one of ``typos``."""
+        found = set(self._best_starting(q, take, set()))
+        for name in typos:
+            at = self._exact(name)
+            found.update(self._slice(at, at + 1)[:take])
+        return sorted(found)[:take]
+
+    def _typos(self, query_pieces: list[str], limit: int) -> list[Candidate]:
+        distinct = list(dict.fromkeys(query_pieces))
+        typos = {q: self._typo_names(q) for q in distinct}
+        if not any(typos.values()) and len(distinct) == 1:
+            return []
+
+        def size(q: str) -> int:
+            return self._size(*self._range(q)) + sum(self._size(i, i + 1) for i in map(self._exact, typos[q]))
+
+        driver = min(distinct, key=size)
+        ordered = self._authors_of(driver, typos[driver], MAX_CANDIDATES + PREFIX_TAKE)
+        found = set(ordered)
+        others = [q for q in distinct if q != driver]
+        if others:
+            keep = set()
+            for rank in ordered:
+                names = name_set(self.key(rank).split("-"))
+                if all(any(n.startswith(q) or n in typos[q] for n in names) for q in others):
+                    keep.add(rank)
+            whole = "".join(distinct)
+            found = keep | set(self._authors_of(whole, set(), MAX_CANDIDATES + PREFIX_TAKE))
+            if not found:
+                # No author has every piece: settle for those with most of them, each piece bringing
+                # its own share, so a common given name does not crowd out the rare surname's people.
+                for q in distinct:
+                    found.update(self._authors_of(q, typos[q], MAX_TYPO_CANDIDATES // len(distinct)))
+        best = sorted(found)[:MAX_TYPO_CANDIDATES]
+        scored = []
+        for rank in best:
+            s = score_names(query_pieces, self.key(rank).split("-"))
+            if s >= 0.5 * 75.0:
+                scored.append(Candidate(rank, s))
+        return ranked(scored, limit)
+
+
+__all__ = ["AuthorIndex", "AuthorRows"]
