@@ -21,7 +21,7 @@ index took about 300.
 from __future__ import annotations
 
 import bisect
-import re
+import math
 from array import array
 from collections.abc import Iterable, Iterator
 
@@ -42,8 +42,7 @@ from storage.text import author_key
 
 _END = chr(0x10FFFF)
 SCAN = 4_000  # postings a prefix reads directly; a prefix with more keeps its best ranks
-TOP = 200  # best ranks kept per crowded prefix: twice the largest page, since some may be taken already
-MULTI_SCAN = 30_000  # a multi-piece query reads at most this many postings before it scans the ranks instead
+TOP = 500  # best ranks kept per crowded prefix: several pages, since some are taken or filtered out
 MAX_EXACT = 2_000  # authors with every typed piece as a whole name that are scored one by one
 MAX_CANDIDATES = 1_000  # as the index before: a typo's driver authors looked at, most prolific first
 PREFIX_TAKE = 100
@@ -231,6 +230,12 @@ class AuthorIndex:
         """Several pieces: those with every piece as a name, then those whose names every piece starts."""
         distinct = list(dict.fromkeys(query_pieces))
         scored: dict[int, float] = {}
+
+        def score(ranks: Iterable[int]) -> None:
+            for rank in ranks:
+                if rank not in scored:
+                    scored[rank] = score_names(query_pieces, self.key(rank).split("-"))
+
         # Every piece a whole name of theirs: the intersection of exact postings, smallest first.
         exact = [self._exact(q) for q in distinct]
         if all(i >= 0 for i in exact):
@@ -238,21 +243,34 @@ class AuthorIndex:
             both = set(runs[0])
             for run in runs[1:]:
                 both.intersection_update(run)
-            for rank in sorted(both)[:MAX_EXACT]:
-                scored[rank] = score_names(query_pieces, self.key(rank).split("-"))
-        # "jung woo" also finds the whole given name "jungwoo", and names it starts.
+            score(sorted(both)[:MAX_EXACT])
+        # "jung woo" is the whole given name "jungwoo".
         whole = "".join(distinct)
         at = self._exact(whole)
-        joined = list(self._slice(at, at + 1)[:MAX_CANDIDATES]) if at >= 0 else []
-        joined += self._best_starting(whole, PREFIX_TAKE, set(joined))
-        for rank in joined:
-            if rank not in scored:
-                scored[rank] = score_names(query_pieces, self.key(rank).split("-"))
+        if at >= 0:
+            score(self._postings[self._pstarts[at]:min(self._splits[at], self._pstarts[at] + limit)])
         better = sum(1 for s in scored.values() if s > PREFIX)
         if better < limit:
-            for rank in self._all_start(distinct, limit - better, scored):
-                scored[rank] = score_names(query_pieces, self.key(rank).split("-"))
+            score(self._all_start(distinct, limit - better, scored))
+        strong = sum(1 for s in scored.values() if s >= PREFIX)
+        if 0 < strong < limit:
+            # Room left: near misses through the whole of what was typed ("jung woo" → "jungwook").
+            joined = list(self._slice(at, at + 1)[:MAX_CANDIDATES]) if at >= 0 else []
+            score(joined + self._best_starting(whole, PREFIX_TAKE, set(joined)))
         return ranked([Candidate(r, s) for r, s in scored.items() if s >= 0.5 * 75.0], limit)
+
+    def _starts_all(self, rank: int, pieces: list[str]) -> bool:
+        """Whether every one of ``pieces`` starts a name of the author at ``rank``."""
+        key = self.key(rank)
+        dashed = "-" + key
+        for q in pieces:
+            if "-" + q in dashed:
+                continue  # starts a piece
+            parts = key.split("-")
+            if len(parts) > 2 and "".join(parts[:-1]).startswith(q):
+                continue  # starts a given name of several pieces ("jaeh" → "jae-hun")
+            return False
+        return True
 
     def _all_start(self, distinct: list[str], take: int, skip: dict[int, float]) -> list[int]:
         """The ``take`` best authors, outside ``skip``, whose names every piece starts."""
@@ -261,48 +279,37 @@ class AuthorIndex:
         if not all(sizes.values()):
             return []
         order = sorted(distinct, key=sizes.__getitem__)
-        driver = order[0]
-        if sizes[driver] > MULTI_SCAN:
-            return self._scan_ranks(distinct, take, skip)
+        driver, others = order[0], order[1:]
+        out: list[int] = []
+        authors = max(len(self), 1)
+        shares = {q: min(1.0, sizes[q] / authors) for q in distinct}
+        if sizes[driver] > SCAN and TOP * math.prod(shares[q] for q in others) >= 2 * take:
+            # A crowded driver whose best authors likely hold the answer: they are kept.
+            for rank in self._tops[driver]:
+                if rank not in skip and self._starts_all(rank, others):
+                    out.append(rank)
+                    if len(out) >= take:
+                        return out
+            out.clear()
         found = set(self._slice(*ranges[driver]))
         check: list[str] = []
-        for q in order[1:]:
-            if sizes[q] <= max(4 * len(found), SCAN):
+        passing = 1.0  # the share of candidates expected to pass the pieces left to test
+        for q in others:
+            # Reading a posting costs about 1/30 of testing one candidate's names; the candidates
+            # tested before the answer is full are about take / the share passing (four times that,
+            # since names are not drawn independently: "ji su k" is rarer than its parts suggest).
+            tested = min(len(found), 4 * take / (passing * shares[q]))
+            if sizes[q] <= 30 * tested:
                 found.intersection_update(self._slice(*ranges[q]))
             else:
-                check.append(q)  # cheaper to test the few candidates' names than to read its postings
-        out: list[int] = []
+                check.append(q)
+                passing *= shares[q]
         for rank in sorted(found):
-            if rank in skip:
+            if rank in skip or (check and not self._starts_all(rank, check)):
                 continue
-            if check:
-                names = name_set(self.key(rank).split("-"))
-                if not all(any(n.startswith(q) for n in names) for q in check):
-                    continue
             out.append(rank)
             if len(out) >= take:
                 break
-        return out
-
-    def _scan_ranks(self, distinct: list[str], take: int, skip: dict[int, float]) -> list[int]:
-        """Every piece starts thousands of names: walk the keys most prolific first, in C, and
-        check the few the pattern lets through (it may let through more than match, never fewer)."""
-        ahead = []
-        for q in distinct:
-            raw = q.encode()
-            spread = b"-?".join(re.escape(raw[i:i + 1]) for i in range(len(raw)))
-            ahead.append(b"(?=(?:[^\n]*-)?" + re.escape(raw) + b"|" + spread + b")")
-        pattern = re.compile(b"\n" + b"".join(ahead))
-        out: list[int] = []
-        for match in pattern.finditer(self._blob, 0, len(self._blob) - 1):
-            rank = bisect.bisect_right(self._starts, match.start() + 1) - 1
-            if rank in skip:
-                continue
-            names = name_set(self.key(rank).split("-"))
-            if all(any(n.startswith(q) for n in names) for q in distinct):
-                out.append(rank)
-                if len(out) >= take:
-                    break
         return out
 
     # -- typos ----------------------------------------------------------------
