@@ -36,6 +36,7 @@ from storage.authors import (
     _given,
     name_set,
     ranked,
+    score_many,
     score_names,
 )
 from storage.text import author_key
@@ -243,7 +244,12 @@ class AuthorIndex:
             both = set(runs[0])
             for run in runs[1:]:
                 both.intersection_update(run)
-            score(sorted(both)[:MAX_EXACT])
+            # Past the first page only a whole-name match can still rank: the rest are PIECES at best,
+            # so only those with the typed letters' count are scored (every FULL form has it).
+            letters = len("".join(query_pieces))
+            ranks = sorted(both)[:MAX_EXACT]
+            score(ranks[:limit])
+            score(r for r in ranks[limit:] if (k := self.key(r)) and len(k) - k.count("-") == letters)
         # "jung woo" is the whole given name "jungwoo".
         whole = "".join(distinct)
         at = self._exact(whole)
@@ -315,15 +321,20 @@ class AuthorIndex:
     # -- typos ----------------------------------------------------------------
 
     def _typo_names(self, q: str) -> set[str]:
-        """Names one edit from ``q`` (two from seven letters on), among those of its initial and length."""
+        """Names one edit from ``q`` (two from seven letters on), among those of its initial and a
+        length at most one off; two off only when that finds none."""
         if len(q) < 4:
             return set()
         cutoff = 1 if len(q) < 7 else 2
         found: set[str] = set()
-        for length in range(len(q) - cutoff, len(q) + cutoff + 1):
-            bucket = self._by_shape.get((q[0], length), [])
-            for name, _, _ in process.extract(q, bucket, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=20):
-                found.add(name)
+        for lengths in ((len(q) - 1, len(q), len(q) + 1), (len(q) - 2, len(q) + 2)):
+            if found or (cutoff < 2 and len(lengths) == 2):
+                break
+            for length in lengths:
+                bucket = self._by_shape.get((q[0], length), [])
+                for name, _, _ in process.extract(
+                        q, bucket, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=20):
+                    found.add(name)
         return found
 
     def _authors_of(self, q: str, typos: set[str], take: int) -> list[int]:
@@ -336,23 +347,29 @@ class AuthorIndex:
 
     def _typos(self, query_pieces: list[str], limit: int) -> list[Candidate]:
         distinct = list(dict.fromkeys(query_pieces))
-        typos = {q: self._typo_names(q) for q in distinct}
+        # A piece that is somebody's whole name is taken as typed; the others may be typos.
+        typos = {q: self._typo_names(q) if self._exact(q) < 0 else set() for q in distinct}
         if not any(typos.values()) and len(distinct) == 1:
             return []
-
-        def size(q: str) -> int:
-            return self._size(*self._range(q)) + sum(self._size(i, i + 1) for i in map(self._exact, typos[q]))
-
-        driver = min(distinct, key=size)
+        runs = {q: [self._range(q), *((i, i + 1) for i in map(self._exact, typos[q]))] for q in distinct}
+        sizes = {q: sum(self._size(lo, hi) for lo, hi in runs[q]) for q in distinct}
+        driver = min(distinct, key=sizes.__getitem__)
         ordered = self._authors_of(driver, typos[driver], MAX_CANDIDATES + PREFIX_TAKE)
         found = set(ordered)
-        others = [q for q in distinct if q != driver]
+        others = sorted((q for q in distinct if q != driver), key=sizes.__getitem__)
         if others:
-            keep = set()
-            for rank in ordered:
-                names = name_set(self.key(rank).split("-"))
-                if all(any(n.startswith(q) or n in typos[q] for n in names) for q in others):
-                    keep.add(rank)
+            keep = set(ordered)
+            check = []
+            for q in others:
+                if sizes[q] <= 30 * len(keep):  # cheaper to read its postings than to test each name
+                    having: set[int] = set()
+                    for lo, hi in runs[q]:
+                        having.update(self._slice(lo, hi))
+                    keep &= having
+                else:
+                    check.append(q)
+            if check:
+                keep = {r for r in keep if self._names_match(r, check, typos)}
             whole = "".join(distinct)
             found = keep | set(self._authors_of(whole, set(), MAX_CANDIDATES + PREFIX_TAKE))
             if not found:
@@ -361,12 +378,12 @@ class AuthorIndex:
                 for q in distinct:
                     found.update(self._authors_of(q, typos[q], MAX_TYPO_CANDIDATES // len(distinct)))
         best = sorted(found)[:MAX_TYPO_CANDIDATES]
-        scored = []
-        for rank in best:
-            s = score_names(query_pieces, self.key(rank).split("-"))
-            if s >= 0.5 * 75.0:
-                scored.append(Candidate(rank, s))
-        return ranked(scored, limit)
+        scores = score_many(query_pieces, [self.key(r).split("-") for r in best])
+        return ranked([Candidate(r, s) for r, s in zip(best, scores, strict=True) if s >= 0.5 * 75.0], limit)
+
+    def _names_match(self, rank: int, pieces: list[str], typos: dict[str, set[str]]) -> bool:
+        names = name_set(self.key(rank).split("-"))
+        return all(any(n.startswith(q) or n in typos[q] for n in names) for q in pieces)
 
 
 __all__ = ["AuthorIndex", "AuthorRows"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,31 +53,54 @@ def name_set(pieces: list[str]) -> set[str]:
     return names
 
 
-def score_names(query_pieces: list[str], pieces: list[str]) -> float:
-    """How well a name (its key's pieces) matches the query's pieces (see the module's tiers)."""
+def _tier(query_pieces: list[str], pieces: list[str]) -> float:
+    """The tier a name reaches without similarity: FULL, PART, PIECES, PREFIX, or 0.0."""
     joined = "".join(query_pieces)
     given = _given(pieces)
     surname = pieces[-1]
     if len(query_pieces) == 1:
         if joined == surname or joined == given:
             return PART
-    elif joined == "".join(pieces) or joined == surname + given or sorted(query_pieces) == sorted(pieces) or (
-            len(query_pieces) == 2 and sorted(query_pieces) == sorted([surname, given])):
-        return FULL
-    elif joined == surname or joined == given:
-        return PART
-    names = (*pieces, given)
-    if all(q in names for q in query_pieces):
-        return PIECES
-    if all(any(n.startswith(q) for n in names) for q in query_pieces):
-        return PREFIX
-    spaced = " ".join(query_pieces)
-    other = " ".join(pieces)
-    if len(query_pieces) == 1:
-        similarity = max(fuzz.ratio(joined, given), fuzz.ratio(joined, surname), fuzz.ratio(spaced, other))
     else:
-        similarity = max(fuzz.ratio(spaced, other), fuzz.token_sort_ratio(spaced, other))
-    return FUZZY_MAX * similarity / 100.0
+        # Every whole-name form has the typed letters, no more, no fewer.
+        if len(joined) == len(given) + len(surname) and (
+                joined == given + surname or joined == surname + given
+                or sorted(query_pieces) == sorted(pieces)
+                or (len(query_pieces) == 2 and sorted(query_pieces) == sorted([surname, given]))):
+            return FULL
+        if joined == surname or joined == given:
+            return PART
+    names = (*pieces, given)
+    if not all(any(n.startswith(q) for n in names) for q in query_pieces):
+        return 0.0
+    return PIECES if all(q in names for q in query_pieces) else PREFIX
+
+
+def score_names(query_pieces: list[str], pieces: list[str]) -> float:
+    """How well a name (its key's pieces) matches the query's pieces (see the module's tiers)."""
+    return _tier(query_pieces, pieces) or score_many(query_pieces, [pieces])[0]
+
+
+def score_many(query_pieces: list[str], names: list[list[str]]) -> list[float]:
+    """``score_names`` for many names at once: the similarity of those below the tiers in one C call each."""
+    scores = [_tier(query_pieces, pieces) for pieces in names]
+    fuzzy = [i for i, s in enumerate(scores) if not s]
+    if not fuzzy:
+        return scores
+    joined, spaced = "".join(query_pieces), " ".join(query_pieces)
+    others = [" ".join(names[i]) for i in fuzzy]
+    if len(query_pieces) == 1:
+        lists = [(joined, [_given(names[i]) for i in fuzzy], fuzz.ratio),
+                 (joined, [names[i][-1] for i in fuzzy], fuzz.ratio), (spaced, others, fuzz.ratio)]
+    else:
+        lists = [(spaced, others, fuzz.ratio), (spaced, others, fuzz.token_sort_ratio)]
+    best = [0.0] * len(fuzzy)
+    for query, choices, scorer in lists:
+        for _, similarity, at in process.extract(query, choices, scorer=scorer, processor=None, limit=None):
+            best[at] = max(best[at], similarity)
+    for at, i in enumerate(fuzzy):
+        scores[i] = FUZZY_MAX * best[at] / 100.0
+    return scores
 
 
 def ranked(found: list[Candidate], limit: int) -> list[Candidate]:
@@ -86,4 +109,4 @@ def ranked(found: list[Candidate], limit: int) -> list[Candidate]:
     return found[:limit]
 
 
-__all__ = ["ALSO_MATCHING", "Candidate", "also_matching", "name_set", "ranked", "score_names"]
+__all__ = ["ALSO_MATCHING", "Candidate", "also_matching", "name_set", "ranked", "score_many", "score_names"]
