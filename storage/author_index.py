@@ -23,10 +23,11 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
 
 from rapidfuzz import process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
 from storage.authors import (
     PART,
@@ -48,6 +49,35 @@ MAX_EXACT = 2_000  # authors with every typed piece as a whole name that are sco
 MAX_CANDIDATES = 1_000  # as the index before: a typo's driver authors looked at, most prolific first
 PREFIX_TAKE = 100
 MAX_TYPO_CANDIDATES = 300  # similarity is scored in Python: only the most prolific of a typo's namesakes
+
+
+class _Strings(Sequence[str]):
+    """Many short strings held as one ``bytes`` and their ends, read back one at a time."""
+
+    __slots__ = ("_data", "_ends")
+
+    def __init__(self, items: Iterable[str]) -> None:
+        data = bytearray()
+        ends = array("I")
+        for item in items:
+            data += item.encode()
+            ends.append(len(data))
+        self._data, self._ends = bytes(data), ends
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self._ends)
+        return self._data[self._ends[i - 1] if i else 0:self._ends[i]].decode()
 
 
 class AuthorRows:
@@ -106,35 +136,50 @@ class AuthorIndex:
     # -- building -------------------------------------------------------------
 
     def _build_postings(self) -> None:
-        part: dict[str, array] = {}
-        other: dict[str, array] = {}
+        # One pass numbers the names and lists (name, role) and rank per posting in two flat
+        # arrays; a counting sort then lays each name's runs out in name order. No Python object
+        # per posting or per run, so building costs little more memory than the index itself.
+        ids: dict[str, int] = {}
+        slots = array("I")  # name id * 2 + 1 when the name is not the author's surname or given name
+        ranks = array("I")
         for rank, key in enumerate(self._iter_keys()):
             pieces = key.split("-")
             given, surname = _given(pieces), pieces[-1]
             for name in name_set(pieces):
-                target = part if name == surname or name == given else other
-                ranks = target.get(name)
-                if ranks is None:
-                    ranks = target[name] = array("I")
-                ranks.append(rank)  # ranks come in order, so each run is sorted
-        self.names = sorted(part.keys() | other.keys())
-        postings = array("I")
-        starts = array("I", [0])
-        splits = array("I")
-        empty = array("I")
-        for name in self.names:
-            postings += part.pop(name, empty)
-            splits.append(len(postings))
-            postings += other.pop(name, empty)
-            starts.append(len(postings))
-        self._postings, self._pstarts, self._splits = postings, starts, splits
+                i = ids.get(name)
+                if i is None:
+                    i = ids[name] = len(ids)
+                slots.append(2 * i + (name != surname and name != given))
+                ranks.append(rank)
+        names = sorted(ids)
+        place = array("I", bytes(4 * len(names)))  # name id -> its place in name order
+        for at, name in enumerate(names):
+            place[ids[name]] = at
+        del ids
+        ends = array("I", bytes(4 * (2 * len(names) + 1)))
+        for slot in slots:
+            ends[2 * place[slot >> 1] + (slot & 1) + 1] += 1
+        for i in range(1, len(ends)):
+            ends[i] += ends[i - 1]
+        fill = array("I", ends)
+        postings = array("I", bytes(4 * len(ranks)))
+        for slot, rank in zip(slots, ranks, strict=True):
+            at = 2 * place[slot >> 1] + (slot & 1)
+            postings[fill[at]] = rank  # ranks come in order, so each run is sorted
+            fill[at] += 1
+        del slots, ranks, fill, place
+        self._postings, self._pstarts, self._splits = postings, ends[0::2], ends[1::2]
+        # Typos are looked for among names of the same initial and a similar length only; each
+        # such bucket is one string, split when a typo is looked for.
+        by_shape: dict[tuple[str, int], list[str]] = {}
+        for name in names:
+            by_shape.setdefault((name[0], len(name)), []).append(name)
+        self._by_shape = {shape: "\n".join(bucket) for shape, bucket in by_shape.items()}
+        del by_shape
+        self.names = _Strings(names)
+        del names
         self._tops: dict[str, array] = {}
         self._fill_tops("", 0, len(self.names))
-        # Typos are looked for among names of the same initial and a similar length only.
-        by_shape: dict[tuple[str, int], list[str]] = {}
-        for name in self.names:
-            by_shape.setdefault((name[0], len(name)), []).append(name)
-        self._by_shape = by_shape
 
     def _fill_tops(self, prefix: str, lo: int, hi: int) -> None:
         """Keep the best ranks of every prefix whose authors are too many to read at look-up."""
@@ -321,8 +366,8 @@ class AuthorIndex:
     # -- typos ----------------------------------------------------------------
 
     def _typo_names(self, q: str) -> set[str]:
-        """Names one edit from ``q`` (two from seven letters on), among those of its initial and a
-        length at most one off; two off only when that finds none."""
+        """Names one edit from ``q`` (two from seven letters on; two letters swapped count as one edit),
+        among those of its initial and a length at most one off; two off only when that finds none."""
         if len(q) < 4:
             return set()
         cutoff = 1 if len(q) < 7 else 2
@@ -331,9 +376,9 @@ class AuthorIndex:
             if found or (cutoff < 2 and len(lengths) == 2):
                 break
             for length in lengths:
-                bucket = self._by_shape.get((q[0], length), [])
+                bucket = self._by_shape.get((q[0], length), "").split("\n")
                 for name, _, _ in process.extract(
-                        q, bucket, scorer=Levenshtein.distance, score_cutoff=cutoff, limit=20):
+                        q, bucket, scorer=OSA.distance, score_cutoff=cutoff, limit=20):
                     found.add(name)
         return found
 
