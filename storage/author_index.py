@@ -62,7 +62,7 @@ class _Strings(Sequence[str]):
         for item in items:
             data += item.encode()
             ends.append(len(data))
-        self._data, self._ends = bytes(data), ends
+        self._data, self._ends = data, ends  # kept as built: a bytes copy would double it for a moment
 
     def __len__(self) -> int:
         return len(self._ends)
@@ -116,7 +116,7 @@ class AuthorRows:
             counts = self._counts
             self._reset()
             self.add(sorted(zip(keys, counts, strict=True), key=lambda row: (-row[1], row[0])))
-        index._adopt(bytes(self._blob), self._starts, self._counts)
+        index._adopt(self._blob, self._starts, self._counts)  # the bytearray itself: no copy
         self._reset()
 
 
@@ -129,7 +129,7 @@ class AuthorIndex:
         collector.add(rows)
         collector._finish(self)
 
-    def _adopt(self, blob: bytes, starts: array, counts: array) -> None:
+    def _adopt(self, blob: bytearray, starts: array, counts: array) -> None:
         self._blob, self._starts, self.counts = blob, starts, counts
         self._build_postings()
 
