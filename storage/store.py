@@ -362,8 +362,10 @@ class Store:
 
     # -- authors ---------------------------------------------------------------
 
-    async def _author_index(self) -> AuthorIndex:
-        version = await self.data_version()
+    async def _author_index(self, version: int | None = None) -> tuple[int, AuthorIndex]:
+        """The author index as of the store's ``version`` (read when not given), built when it is not."""
+        if version is None:
+            version = await self.data_version()
         async with self._authors_lock:  # one build at a time: two would hold two indexes at once
             if self._authors is None or self._authors[0] != version:
                 self._authors = None  # the old index goes before the new one is built
@@ -376,20 +378,26 @@ class Store:
                     while chunk := await cursor.fetchmany(20_000):
                         rows.add(chunk)
                 self._authors = (version, await asyncio.to_thread(rows.build))
-            return self._authors[1]
+            return self._authors
 
     async def match_authors(self, query: str, limit: int = 25) -> list[AuthorMatch]:
         """Authors ranked by closeness to ``query``, then by paper count."""
-        index = await self._author_index()
-        found = index.candidates(query[:200], max(0, min(limit, 100)))
-        if not found:
-            return []
-        keys = [index.key(c.index) for c in found]
-        names = dict(
-            await self.db.fetchall(
-                f"SELECT key, name FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
+        held = self._authors or await self._author_index()
+        while True:
+            version, index = held
+            found = index.candidates(query[:200], max(0, min(limit, 100)))
+            keys = [index.key(c.index) for c in found]
+            # The store's version comes back with the names, in one round trip; an index that an
+            # ingest (here or in another process) has outdated is rebuilt and asked again.
+            rows = await self.db.fetchall(
+                "SELECT NULL, value FROM meta WHERE key = 'data_version'"
+                f" UNION ALL SELECT key, name FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
             )
-        )
+            current = next((int(value) for key, value in rows if key is None), 0)
+            if current == version:
+                break
+            held = await self._author_index(current)
+        names = {key: name for key, name in rows if key is not None}
         return [
             AuthorMatch(key, names.get(key, key), index.counts[c.index], round(min(c.score, 100.0), 1))
             for key, c in zip(keys, found, strict=True)
