@@ -34,7 +34,6 @@ from storage.authors import (
     PIECES,
     PREFIX,
     Candidate,
-    _given,
     name_set,
     ranked,
     score_many,
@@ -137,37 +136,53 @@ class AuthorIndex:
 
     def _build_postings(self) -> None:
         # One pass numbers the names and lists (name, role) and rank per posting in two flat
-        # arrays; a counting sort then lays each name's runs out in name order. No Python object
+        # arrays, counting each run; the runs are then laid out in name order. No Python object
         # per posting or per run, so building costs little more memory than the index itself.
         ids: dict[str, int] = {}
         slots = array("I")  # name id * 2 + 1 when the name is not the author's surname or given name
         ranks = array("I")
-        for rank, key in enumerate(self._iter_keys()):
-            pieces = key.split("-")
-            given, surname = _given(pieces), pieces[-1]
-            for name in name_set(pieces):
-                i = ids.get(name)
-                if i is None:
-                    i = ids[name] = len(ids)
-                slots.append(2 * i + (name != surname and name != given))
-                ranks.append(rank)
-        names = sorted(ids)
-        place = array("I", bytes(4 * len(names)))  # name id -> its place in name order
-        for at, name in enumerate(names):
-            place[ids[name]] = at
-        del ids
-        ends = array("I", bytes(4 * (2 * len(names) + 1)))
-        for slot in slots:
-            ends[2 * place[slot >> 1] + (slot & 1) + 1] += 1
-        for i in range(1, len(ends)):
-            ends[i] += ends[i - 1]
-        fill = array("I", ends)
+        sizes = array("I")  # per slot, how many postings
+        add_slot, add_rank, find = slots.append, ranks.append, ids.get
+        rank = 0
+        for keys in self._key_chunks():
+            for key in keys:
+                pieces = key.split("-")
+                surname = pieces[-1]
+                if len(pieces) > 2:
+                    given = "".join(pieces[:-1])
+                    names: Iterable[str] = {*pieces, given}
+                else:
+                    given = pieces[0] if len(pieces) == 2 else ""
+                    names = pieces if given != surname else pieces[1:]
+                for name in names:
+                    i = find(name)
+                    if i is None:
+                        i = ids[name] = len(ids)
+                        sizes.extend((0, 0))
+                    slot = 2 * i + (name != surname and name != given)
+                    add_slot(slot)
+                    add_rank(rank)
+                    sizes[slot] += 1
+                rank += 1
+        names_sorted = sorted(ids)
+        ends = array("I", bytes(4 * (2 * len(names_sorted) + 1)))
+        fill = array("I", bytes(4 * len(sizes)))  # per slot, where its next posting goes
+        total = 0
+        for at, name in enumerate(names_sorted):
+            i = 2 * ids[name]
+            fill[i] = total
+            total += sizes[i]
+            ends[2 * at + 1] = total
+            fill[i + 1] = total
+            total += sizes[i + 1]
+            ends[2 * at + 2] = total
+        del ids, sizes
         postings = array("I", bytes(4 * len(ranks)))
         for slot, rank in zip(slots, ranks, strict=True):
-            at = 2 * place[slot >> 1] + (slot & 1)
-            postings[fill[at]] = rank  # ranks come in order, so each run is sorted
-            fill[at] += 1
-        del slots, ranks, fill, place
+            postings[fill[slot]] = rank  # ranks come in order, so each run is sorted
+            fill[slot] += 1
+        del slots, ranks, fill
+        names = names_sorted
         self._postings, self._pstarts, self._splits = postings, ends[0::2], ends[1::2]
         # Typos are looked for among names of the same initial and a similar length only; each
         # such bucket is one string, split when a typo is looked for.
@@ -203,10 +218,12 @@ class AuthorIndex:
     def key(self, rank: int) -> str:
         return self._blob[self._starts[rank]:self._starts[rank + 1] - 1].decode()
 
-    def _iter_keys(self) -> Iterator[str]:
-        blob, starts = self._blob, self._starts
-        for rank in range(len(self.counts)):
-            yield blob[starts[rank]:starts[rank + 1] - 1].decode()
+    def _key_chunks(self, size: int = 8_192) -> Iterator[list[str]]:
+        """Every key in rank order, a chunk decoded at a time."""
+        blob, starts, n = self._blob, self._starts, len(self.counts)
+        for lo in range(0, n, size):
+            hi = min(n, lo + size)
+            yield blob[starts[lo]:starts[hi] - 1].decode().split("\n")
 
     def _range(self, prefix: str) -> tuple[int, int]:
         """The names starting with ``prefix``: names[lo:hi]."""
