@@ -89,15 +89,18 @@ class AuthorRows:
         self._blob = bytearray(b"\n")
         self._starts = array("I", [1])
         self._counts = array("I")
-        self._ordered = True
+        self._by_rank = self._by_key = True
         self._last: tuple[int, str] | None = None
 
     def add(self, rows: Iterable[tuple[str, int]]) -> None:
-        """Rows ideally most papers first, then key, as the store reads them (else they are sorted at build)."""
+        """Rows by key, as the store reads them (most papers first is fine too; any order is sorted at build)."""
         blob, starts, counts = self._blob, self._starts, self._counts
         for key, count in rows:
-            if self._ordered and self._last is not None and (-count, key) < self._last:
-                self._ordered = False
+            if self._last is not None:
+                if self._by_key and key < self._last[1]:
+                    self._by_key = False
+                if self._by_rank and (-count, key) < self._last:
+                    self._by_rank = False
             self._last = (-count, key)
             blob += key.encode()
             blob += b"\n"
@@ -110,13 +113,41 @@ class AuthorRows:
         return index
 
     def _finish(self, index: AuthorIndex) -> None:
-        if not self._ordered:
-            keys = self._blob[1:-1].decode().split("\n") if self._counts else []
-            counts = self._counts
-            self._reset()
-            self.add(sorted(zip(keys, counts, strict=True), key=lambda row: (-row[1], row[0])))
+        if not self._by_rank:
+            if self._by_key:
+                self._rank_by_count()
+            else:  # arbitrary order (tests, small stores): sort the rows themselves
+                keys = self._blob[1:-1].decode().split("\n") if self._counts else []
+                counts = self._counts
+                self._reset()
+                self.add(sorted(zip(keys, counts, strict=True), key=lambda row: (-row[1], row[0])))
         index._adopt(self._blob, self._starts, self._counts)  # the bytearray itself: no copy
         self._reset()
+
+    def _rank_by_count(self) -> None:
+        """Rows by key into rank order: a stable counting sort by paper count, most first.
+
+        The store reads authors in key order straight off the key's index, so SQLite need not
+        hold every row to sort them; this costs one more copy of the keys, briefly.
+        """
+        blob, starts, counts = self._blob, self._starts, self._counts
+        place = array("I", bytes(4 * (max(counts) + 2)))  # per count, where its next author goes
+        for count in counts:
+            place[count] += 1
+        total = 0
+        for count in range(len(place) - 1, -1, -1):
+            total, place[count] = total + place[count], total
+        order = array("I", bytes(4 * len(counts)))
+        for i, count in enumerate(counts):
+            order[place[count]] = i
+            place[count] += 1
+        del place
+        self._reset()
+        out, out_starts, out_counts = self._blob, self._starts, self._counts
+        for i in order:
+            out += blob[starts[i]:starts[i + 1]]
+            out_starts.append(len(out))
+            out_counts.append(counts[i])
 
 
 class AuthorIndex:

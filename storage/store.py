@@ -370,10 +370,11 @@ class Store:
             if self._authors is None or self._authors[0] != version:
                 self._authors = None  # the old index goes before the new one is built
                 rows = AuthorRows()
-                # Streamed a chunk at a time, most papers first, so no list of every author is held.
+                # Streamed a chunk at a time in key order, straight off the key's index: neither a
+                # list of every author here nor a sort of them in SQLite is held.
                 async with self.db.conn.execute(
-                    "SELECT a.key, count(pa.paper_id) AS n FROM authors a"
-                    " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.id ORDER BY n DESC, a.key"
+                    "SELECT a.key, count(*) FROM authors a"
+                    " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.key ORDER BY a.key"
                 ) as cursor:
                     while chunk := await cursor.fetchmany(20_000):
                         rows.add(chunk)
