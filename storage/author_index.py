@@ -14,8 +14,9 @@ of any set are its k smallest numbers. What is held:
 - for each prefix whose slice is long (one or two letters), its best ranks,
   so autocomplete never reads more than a few thousand numbers.
 
-No Python object per author: about 30 bytes an author where the dict-of-lists
-index took about 300.
+No Python object per author or per posting: at a million papers (431,279 authors)
+the arrays take about 50 bytes an author and the process holds 64 MB more once the
+index is built, where the dict-of-lists index before it held 164 MB.
 """
 
 from __future__ import annotations
