@@ -157,7 +157,7 @@ def author_figures(samples: dict[str, list[float]], build_s: float, bare: dict[s
         Figure("author autocomplete p50", ms(percentile(everything, 50)), "ms",
                {"bare SQLite key range": ms(percentile(base_all, 50))}),
         Figure("author autocomplete p99", ms(percentile(everything, 99)), "ms",
-               {"bare SQLite key range": ms(percentile(base_all, 99))}, target=15.0, target_text="< 15 ms"),
+               {"bare SQLite key range": ms(percentile(base_all, 99))}, target=10.0, target_text="< 10 ms"),
     ]
     for cls, values in samples.items():
         figures.append(Figure(f"author autocomplete p99, {cls}", ms(percentile(values, 99)), "ms",

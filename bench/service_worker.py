@@ -32,8 +32,24 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 
+def _memory() -> dict[str, float]:
+    """Resident memory now, in MB, by kind: anonymous (Python's heap, SQLite's caches, Tantivy's own
+    allocations) and file-backed (mapped index files and libraries, which the kernel may drop)."""
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                    out[name] = int(value.split()[0]) / 1024.0
+    except OSError:
+        pass
+    return out
+
+
 def _emit(payload: dict[str, Any]) -> None:
     payload["peak_rss_so_far_mb"] = peak_rss_mb()  # which phase raises the peak
+    payload["memory_mb"] = _memory()  # and of what it is made
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
 

@@ -16,7 +16,7 @@ from types import TracebackType
 from storage import acronyms, searching
 from storage import ingest as _ingest
 from storage import search_rank as rank
-from storage.authors import AuthorIndex
+from storage.author_index import AuthorIndex, AuthorRows
 from storage.db import Database, connect, is_busy, iso, migrate, store_error, utcnow
 from storage.errors import InvalidInputError, StoreError
 from storage.models import (
@@ -74,6 +74,7 @@ class Store:
         self._topic_index: TopicIndex | None = None
         self._expansions: tuple[int, Expansions] | None = None
         self._authors: tuple[int, AuthorIndex] | None = None
+        self._authors_lock = asyncio.Lock()
         # [announce] max_age: papers older than this when first seen are stored but not announced.
         self.announce_max_age: timedelta | None = DEFAULT_MAX_AGE
         self._acronyms: dict[str, str] | None = None  # the shipped dictionary until use_acronyms()
@@ -361,32 +362,46 @@ class Store:
 
     # -- authors ---------------------------------------------------------------
 
-    async def _author_index(self) -> AuthorIndex:
-        version = await self.data_version()
-        if self._authors is None or self._authors[0] != version:
-            rows = await self.db.fetchall(
-                "SELECT a.key, count(pa.paper_id) FROM authors a"
-                " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.id"
-            )
-            self._authors = (version, AuthorIndex([r[0] for r in rows], [int(r[1]) for r in rows]))
-        return self._authors[1]
+    async def _author_index(self, version: int | None = None) -> tuple[int, AuthorIndex]:
+        """The author index as of the store's ``version`` (read when not given), built when it is not."""
+        if version is None:
+            version = await self.data_version()
+        async with self._authors_lock:  # one build at a time: two would hold two indexes at once
+            if self._authors is None or self._authors[0] != version:
+                self._authors = None  # the old index goes before the new one is built
+                rows = AuthorRows()
+                # Streamed a chunk at a time in key order, straight off the key's index: neither a
+                # list of every author here nor a sort of them in SQLite is held.
+                async with self.db.conn.execute(
+                    "SELECT a.key, count(*) FROM authors a"
+                    " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.key ORDER BY a.key"
+                ) as cursor:
+                    while chunk := await cursor.fetchmany(20_000):
+                        rows.add(chunk)
+                self._authors = (version, await asyncio.to_thread(rows.build))
+            return self._authors
 
     async def match_authors(self, query: str, limit: int = 25) -> list[AuthorMatch]:
         """Authors ranked by closeness to ``query``, then by paper count."""
-        index = await self._author_index()
-        found = index.candidates(query[:200], max(0, min(limit, 100)))
-        if not found:
-            return []
-        keys = [index.keys[c.index] for c in found]
-        names = dict(
-            await self.db.fetchall(
-                f"SELECT key, name FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
+        held = self._authors or await self._author_index()
+        while True:
+            version, index = held
+            found = index.candidates(query[:200], max(0, min(limit, 100)))
+            keys = [index.key(c.index) for c in found]
+            # The store's version comes back with the names, in one round trip; an index that an
+            # ingest (here or in another process) has outdated is rebuilt and asked again.
+            rows = await self.db.fetchall(
+                "SELECT NULL, value FROM meta WHERE key = 'data_version'"
+                f" UNION ALL SELECT key, name FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
             )
-        )
+            current = next((int(value) for key, value in rows if key is None), 0)
+            if current == version:
+                break
+            held = await self._author_index(current)
+        names = {key: name for key, name in rows if key is not None}
         return [
-            AuthorMatch(index.keys[c.index], names.get(index.keys[c.index], index.keys[c.index]),
-                        index.counts[c.index], round(min(c.score, 100.0), 1))
-            for c in found
+            AuthorMatch(key, names.get(key, key), index.counts[c.index], round(min(c.score, 100.0), 1))
+            for key, c in zip(keys, found, strict=True)
         ]
 
     async def author_profile(self, key: str) -> AuthorProfile | None:
