@@ -30,6 +30,8 @@ _MAX_NAME_TOKENS = 6
 
 # A trailing "et al." (or an ellipsis) means the source cut the list short.
 _ET_AL_RE = re.compile(r"(?:\s*,)?\s*(?:\bet\.?\s+al\b\.?|…|\.\.\.)\s*$")
+_ET_AL_ENDINGS = ("al", "al.", "…", "...")
+_ET_AL_TAIL = 64
 # A title may not end in a character that joins it to what follows.
 _BAD_TITLE_END = frozenset("-:,;(/&[{–—'\"“‘+")
 _APOSTROPHES = "'’"
@@ -151,7 +153,16 @@ def name_key(name: str) -> str:
 
 def strip_et_al(line: str) -> tuple[str, bool]:
     """Remove a trailing "et al." and say whether there was one."""
-    m = _ET_AL_RE.search(line)
+    # The pattern ends in one of these and then only spaces (\s is str.isspace), so
+    # most lines are told apart without scanning them.
+    if not line.rstrip().endswith(_ET_AL_ENDINGS):
+        return line, False
+    # The match is anchored at the end: search only the tail, unless the match may
+    # reach further back than the tail (a long run of spaces and commas).
+    pos = max(0, len(line) - _ET_AL_TAIL)
+    m = _ET_AL_RE.search(line, pos)
+    if pos and m is not None and m.start() == pos:
+        m = _ET_AL_RE.search(line)
     if m and m.start() > 0:
         return line[: m.start()].rstrip(), True
     return line, False
@@ -181,11 +192,16 @@ class Evidence:
     surname_tokens: set[str] = field(default_factory=set)
     words: set[str] = field(default_factory=set)  # folded words used anywhere
     lower_words: set[str] = field(default_factory=set)  # words seen written in lower case
+    # Scores depend only on the evidence, so each distinct name and title ending is
+    # scored once per document; any change to the evidence empties these.
+    name_scores: dict[tuple[str, bool], float] = field(default_factory=dict)
+    title_scores: dict[str, float] = field(default_factory=dict)
 
     def add_name(self, name: str) -> None:
         tokens = normalise_name(name).split()
         if not tokens:
             return
+        self.name_scores.clear()
         self.known_names.add(name_key(name))
         if len(tokens) > 1:
             self.given_tokens.add(fold(tokens[0]))
@@ -209,6 +225,8 @@ class Evidence:
                 raw.update(words_of(chunk.decode("utf-8", "surrogatepass")))
         new = raw - self.seen_raw
         if new:
+            self.name_scores.clear()
+            self.title_scores.clear()
             self.seen_raw |= new
             self.words.update(fold(w) for w in new)
             self.lower_words.update(w for w in new if w.islower())
@@ -418,8 +436,13 @@ def choose(cands: Candidates, ev: Evidence) -> Split | None:
         return cands.split(cands.items[0])
     max_k = max(item[0] for item in cands.items)
     rest_score = [0.0]  # rest_score[j]: name scores of the last j segments
+    names = ev.name_scores
+    titles = ev.title_scores
     for name in cands.rest_rev[: max_k - 1]:
-        rest_score.append(rest_score[-1] + _name_score(name, ev, False))
+        score = names.get((name, False))
+        if score is None:
+            score = names[name, False] = _name_score(name, ev, False)
+        rest_score.append(rest_score[-1] + score)
     segs = cands.segs
     n = len(segs)
     # named[i]: how many of segs[1..i] read as names (title segments after the first).
@@ -432,10 +455,17 @@ def choose(cands: Candidates, ev: Evidence) -> Split | None:
     for item in cands.items:
         k, p, end, first = item
         g = n - k
-        score = _name_score(first, ev, True) + rest_score[k - 1] + 0.5 * k
+        name_score = names.get((first, True))
+        if name_score is None:
+            name_score = names[first, True] = _name_score(first, ev, True)
+        score = name_score + rest_score[k - 1] + 0.5 * k
         if g >= 1:
             score -= 2.0 * (named[g - 1] + is_name(segs[g][:p]))
-        score += _title_terms(cands.last_title_token(end), ev)
+        last = cands.last_title_token(end)
+        title_score = titles.get(last)
+        if title_score is None:
+            title_score = titles[last] = _title_terms(last, ev)
+        score += title_score
         key = (score, -k, end)
         if best is None or key > best:
             best, best_item = key, item
