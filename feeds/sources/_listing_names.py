@@ -198,6 +198,10 @@ class Evidence:
     title_scores: dict[str, float] = field(default_factory=dict)
 
     def add_name(self, name: str) -> None:
+        # A document names its authors over and over: each spelling is read once.
+        if name in self.seen_names:
+            return
+        self.seen_names.add(name)
         tokens = normalise_name(name).split()
         if not tokens:
             return
@@ -208,6 +212,7 @@ class Evidence:
             self.surname_tokens.add(fold(tokens[-1]))
 
     seen_raw: set[str] = field(default_factory=set)  # raw words already folded into the above
+    seen_names: set[str] = field(default_factory=set)  # names already given to add_name
 
     def add_text(self, text: str) -> None:
         self.add_texts((text,))
@@ -283,7 +288,11 @@ class Candidates:
         start = 0
         # Titles rarely end in a long token: look back a little before searching it all.
         window = self.body[max(0, end - 256) : end]
-        found = [m.start() for m in _SPACE_RE.finditer(window)]
+        if window.isascii() and window.isprintable():
+            # Printable ASCII has one whitespace character, the space.
+            found = [window.rfind(" ")] if " " in window else []
+        else:
+            found = [m.start() for m in _SPACE_RE.finditer(window)]
         if found:
             start = max(0, end - 256) + found[-1] + 1
         elif end > 256:
@@ -358,7 +367,8 @@ def learn_from_line(ev: Evidence, line: str | Candidates) -> str:
     if not cands.items:
         return ""
     if len(cands.items) == 1:
-        sure = list(cands.split(cands.items[0]).authors)
+        k, _, _, first = cands.items[0]
+        sure = [first, *reversed(cands.rest_rev[: k - 1])]
     else:
         # Every reading ends in the same normalised segments: all share the last
         # (fewest authors - 1) of them.
