@@ -221,9 +221,20 @@ class Evidence:
         """Add the words of many texts at once (the same sets as add_text on each)."""
         # Whitespace and ASCII punctuation never sit inside a word, so the text is cut
         # there at C speed and only each distinct chunk is read by the word pattern.
-        data = "\n".join(texts).encode("utf-8", "surrogatepass").translate(_CHUNK_TABLE)
+        # Texts go in batches of about _BATCH_CHARS, so neither a copy of the whole
+        # document nor a list of all its words is ever held at once.
+        chunks: set[bytes] = set()
+        batch: list[str] = []
+        size = 0
+        for text in texts:
+            batch.append(text)
+            size += len(text)
+            if size >= _BATCH_CHARS:
+                chunks.update(_chunks_of(batch))
+                batch, size = [], 0
+        chunks.update(_chunks_of(batch))
         raw: set[str] = set()
-        for chunk in set(data.split()):
+        for chunk in chunks:
             if chunk.isalnum():  # ASCII letters and digits only: the chunk is one word
                 raw.add(chunk.decode("ascii"))
             else:
@@ -237,6 +248,11 @@ class Evidence:
             self.lower_words.update(w for w in new if w.islower())
 
 
+def _chunks_of(texts: list[str]) -> list[bytes]:
+    return "\n".join(texts).encode("utf-8", "surrogatepass").translate(_CHUNK_TABLE).split()
+
+
+_BATCH_CHARS = 1 << 18
 # ASCII bytes that cannot be part of a word (everything but letters, digits and the
 # apostrophe and hyphen that join word pieces) become spaces; other bytes stay.
 _CHUNK_TABLE = bytes(
@@ -259,6 +275,7 @@ _PARTICLE_INITIALS = frozenset(p[0] for p in PARTICLES)
 # a segment are not tried, which keeps the search linear in the line's length.
 MAX_NAME_CHARS = 128
 _SPACE_RE = re.compile(r"\s")
+_ALNUM_RE = re.compile(r"[^\W_]")
 
 
 @dataclass(slots=True)
@@ -334,7 +351,11 @@ def _candidates(line: str) -> Candidates:
     starts = [0] * n
     for i in range(1, n):
         starts[i] = starts[i - 1] + len(segs[i - 1]) + 1
-    first_alnum = next((i for i, ch in enumerate(body) if ch.isalnum()), len(body))
+    if body[:1].isalnum():
+        first_alnum = 0
+    else:
+        m = _ALNUM_RE.search(body)  # [^\W_] is exactly str.isalnum
+        first_alnum = m.start() if m else len(body)
     rest_rev: list[str] = []
     items: list[tuple[int, int, int, str]] = []
     for k in range(1, n + 1):
