@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feeds.sources import _listing_names as names
+from feeds.sources._listing_words import WORD_RE
 from feeds.sources.listing import _CONTROL_RE, _INVISIBLE_RE, _SPACES_RE, _clean, _split_lines
 
 # Letters of several scripts and cases, digits, the word joiners, spaces of many
@@ -31,7 +32,7 @@ HARD = st.lists(PIECES, max_size=30).map("".join)
 def _reference_words(texts: list[str]) -> tuple[set[str], set[str]]:
     raw: set[str] = set()
     for text in texts:
-        found = set(names._WORD_RE.findall(text))
+        found = set(WORD_RE.findall(text))
         for word in [w for w in found if "-" in w]:
             found.update(word.split("-"))
         raw |= found

@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from feeds.sources._listing_words import document_words
+
 log = logging.getLogger(__name__)
 
 # Lower-case name particles that may precede a surname ("van der Berg", "bin Talal").
@@ -43,7 +45,6 @@ _SYLLABLE_RE = re.compile(
     r"[wy]?(?:iao|uai|yeo|eo|eu|ae|oe|ui|oo|ai|ao|ei|ia|ie|iu|ou|ua|uo|ue|a|e|i|o|u)"
     r"(?:ng|n|m|k|l|p|t|r|h)?"
 )
-_WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 
 
 def _shape(text: str) -> str:
@@ -168,14 +169,6 @@ def strip_et_al(line: str) -> tuple[str, bool]:
     return line, False
 
 
-def words_of(text: str) -> Iterable[str]:
-    """Words of a text as the evidence index keeps them (whole and hyphen pieces)."""
-    for w in _WORD_RE.findall(text):
-        yield w
-        if "-" in w:
-            yield from w.split("-")
-
-
 def _is_camel(word: str) -> bool:
     """More than one hump: "ImageNet", "DataJung", "SSLOpen" (but not the plural "LVLMs")."""
     if re.fullmatch(r"[A-Z0-9]+s", word):
@@ -219,26 +212,7 @@ class Evidence:
 
     def add_texts(self, texts: Iterable[str]) -> None:
         """Add the words of many texts at once (the same sets as add_text on each)."""
-        # Whitespace and ASCII punctuation never sit inside a word, so the text is cut
-        # there at C speed and only each distinct chunk is read by the word pattern.
-        # Texts go in batches of about _BATCH_CHARS, so neither a copy of the whole
-        # document nor a list of all its words is ever held at once.
-        chunks: set[bytes] = set()
-        batch: list[str] = []
-        size = 0
-        for text in texts:
-            batch.append(text)
-            size += len(text)
-            if size >= _BATCH_CHARS:
-                chunks.update(_chunks_of(batch))
-                batch, size = [], 0
-        chunks.update(_chunks_of(batch))
-        raw: set[str] = set()
-        for chunk in chunks:
-            if chunk.isalnum():  # ASCII letters and digits only: the chunk is one word
-                raw.add(chunk.decode("ascii"))
-            else:
-                raw.update(words_of(chunk.decode("utf-8", "surrogatepass")))
+        raw = document_words(texts)
         new = raw - self.seen_raw
         if new:
             self.name_scores.clear()
@@ -246,18 +220,6 @@ class Evidence:
             self.seen_raw |= new
             self.words.update(fold(w) for w in new)
             self.lower_words.update(w for w in new if w.islower())
-
-
-def _chunks_of(texts: list[str]) -> list[bytes]:
-    return "\n".join(texts).encode("utf-8", "surrogatepass").translate(_CHUNK_TABLE).split()
-
-
-_BATCH_CHARS = 1 << 18
-# ASCII bytes that cannot be part of a word (everything but letters, digits and the
-# apostrophe and hyphen that join word pieces) become spaces; other bytes stay.
-_CHUNK_TABLE = bytes(
-    b if b >= 0x80 or chr(b).isalnum() or chr(b) in "'-" else 0x20 for b in range(256)
-)
 
 
 @dataclass(frozen=True, slots=True)
