@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from feeds.sources._listing_words import document_words
+
 log = logging.getLogger(__name__)
 
 # Lower-case name particles that may precede a surname ("van der Berg", "bin Talal").
@@ -30,6 +32,8 @@ _MAX_NAME_TOKENS = 6
 
 # A trailing "et al." (or an ellipsis) means the source cut the list short.
 _ET_AL_RE = re.compile(r"(?:\s*,)?\s*(?:\bet\.?\s+al\b\.?|…|\.\.\.)\s*$")
+_ET_AL_ENDINGS = ("al", "al.", "…", "...")
+_ET_AL_TAIL = 64
 # A title may not end in a character that joins it to what follows.
 _BAD_TITLE_END = frozenset("-:,;(/&[{–—'\"“‘+")
 _APOSTROPHES = "'’"
@@ -41,7 +45,6 @@ _SYLLABLE_RE = re.compile(
     r"[wy]?(?:iao|uai|yeo|eo|eu|ae|oe|ui|oo|ai|ao|ei|ia|ie|iu|ou|ua|uo|ue|a|e|i|o|u)"
     r"(?:ng|n|m|k|l|p|t|r|h)?"
 )
-_WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 
 
 def _shape(text: str) -> str:
@@ -151,18 +154,19 @@ def name_key(name: str) -> str:
 
 def strip_et_al(line: str) -> tuple[str, bool]:
     """Remove a trailing "et al." and say whether there was one."""
-    m = _ET_AL_RE.search(line)
+    # The pattern ends in one of these and then only spaces (\s is str.isspace), so
+    # most lines are told apart without scanning them.
+    if not line.rstrip().endswith(_ET_AL_ENDINGS):
+        return line, False
+    # The match is anchored at the end: search only the tail, unless the match may
+    # reach further back than the tail (a long run of spaces and commas).
+    pos = max(0, len(line) - _ET_AL_TAIL)
+    m = _ET_AL_RE.search(line, pos)
+    if pos and m is not None and m.start() == pos:
+        m = _ET_AL_RE.search(line)
     if m and m.start() > 0:
         return line[: m.start()].rstrip(), True
     return line, False
-
-
-def words_of(text: str) -> Iterable[str]:
-    """Words of a text as the evidence index keeps them (whole and hyphen pieces)."""
-    for w in _WORD_RE.findall(text):
-        yield w
-        if "-" in w:
-            yield from w.split("-")
 
 
 def _is_camel(word: str) -> bool:
@@ -181,26 +185,38 @@ class Evidence:
     surname_tokens: set[str] = field(default_factory=set)
     words: set[str] = field(default_factory=set)  # folded words used anywhere
     lower_words: set[str] = field(default_factory=set)  # words seen written in lower case
+    # Scores depend only on the evidence, so each distinct name and title ending is
+    # scored once per document; any change to the evidence empties these.
+    name_scores: dict[tuple[str, bool], float] = field(default_factory=dict)
+    title_scores: dict[str, float] = field(default_factory=dict)
 
     def add_name(self, name: str) -> None:
+        # A document names its authors over and over: each spelling is read once.
+        if name in self.seen_names:
+            return
+        self.seen_names.add(name)
         tokens = normalise_name(name).split()
         if not tokens:
             return
+        self.name_scores.clear()
         self.known_names.add(name_key(name))
         if len(tokens) > 1:
             self.given_tokens.add(fold(tokens[0]))
             self.surname_tokens.add(fold(tokens[-1]))
 
     seen_raw: set[str] = field(default_factory=set)  # raw words already folded into the above
+    seen_names: set[str] = field(default_factory=set)  # names already given to add_name
 
     def add_text(self, text: str) -> None:
-        # Folding is the cost, and a corpus repeats its words: each distinct raw word
-        # is folded once per document, not once per abstract.
-        raw = set(_WORD_RE.findall(text))
-        for word in [w for w in raw if "-" in w]:
-            raw.update(word.split("-"))
+        self.add_texts((text,))
+
+    def add_texts(self, texts: Iterable[str]) -> None:
+        """Add the words of many texts at once (the same sets as add_text on each)."""
+        raw = document_words(texts)
         new = raw - self.seen_raw
         if new:
+            self.name_scores.clear()
+            self.title_scores.clear()
             self.seen_raw |= new
             self.words.update(fold(w) for w in new)
             self.lower_words.update(w for w in new if w.islower())
@@ -221,6 +237,7 @@ _PARTICLE_INITIALS = frozenset(p[0] for p in PARTICLES)
 # a segment are not tried, which keeps the search linear in the line's length.
 MAX_NAME_CHARS = 128
 _SPACE_RE = re.compile(r"\s")
+_ALNUM_RE = re.compile(r"[^\W_]")
 
 
 @dataclass(slots=True)
@@ -250,7 +267,11 @@ class Candidates:
         start = 0
         # Titles rarely end in a long token: look back a little before searching it all.
         window = self.body[max(0, end - 256) : end]
-        found = [m.start() for m in _SPACE_RE.finditer(window)]
+        if window.isascii() and window.isprintable():
+            # Printable ASCII has one whitespace character, the space.
+            found = [window.rfind(" ")] if " " in window else []
+        else:
+            found = [m.start() for m in _SPACE_RE.finditer(window)]
         if found:
             start = max(0, end - 256) + found[-1] + 1
         elif end > 256:
@@ -292,7 +313,11 @@ def _candidates(line: str) -> Candidates:
     starts = [0] * n
     for i in range(1, n):
         starts[i] = starts[i - 1] + len(segs[i - 1]) + 1
-    first_alnum = next((i for i, ch in enumerate(body) if ch.isalnum()), len(body))
+    if body[:1].isalnum():
+        first_alnum = 0
+    else:
+        m = _ALNUM_RE.search(body)  # [^\W_] is exactly str.isalnum
+        first_alnum = m.start() if m else len(body)
     rest_rev: list[str] = []
     items: list[tuple[int, int, int, str]] = []
     for k in range(1, n + 1):
@@ -314,17 +339,19 @@ def _candidates(line: str) -> Candidates:
     return Candidates(body, segs, truncated, rest_rev, items)
 
 
-def learn_from_line(ev: Evidence, line: str | Candidates) -> None:
-    """Add to the evidence what every reading of a title/author line agrees on.
+def learn_from_line(ev: Evidence, line: str | Candidates) -> str:
+    """Add to the evidence the trailing authors every reading of a title/author line shares.
 
-    That is the trailing authors all readings share and the title words before the
-    last one (which may be glued to a name: "SSLJae-Hun" must not teach "SSLJae").
+    Returns the title words before the last one, which every reading also agrees on
+    (the last may be glued to a name: "SSLJae-Hun" must not teach "SSLJae"), for the
+    caller to pass to Evidence.add_texts with the rest of the document's text.
     """
     cands = line if isinstance(line, Candidates) else _candidates(line)
     if not cands.items:
-        return
+        return ""
     if len(cands.items) == 1:
-        sure = list(cands.split(cands.items[0]).authors)
+        k, _, _, first = cands.items[0]
+        sure = [first, *reversed(cands.rest_rev[: k - 1])]
     else:
         # Every reading ends in the same normalised segments: all share the last
         # (fewest authors - 1) of them.
@@ -335,8 +362,7 @@ def learn_from_line(ev: Evidence, line: str | Candidates) -> None:
     # Titles are prefixes of one another, so the shortest minus its last word is
     # a title prefix every reading agrees on.
     shortest = normalise_name(cands.body[: min(item[2] for item in cands.items)])
-    safe = shortest.rsplit(None, 1)[0] if " " in shortest else ""
-    ev.add_text(safe)
+    return shortest.rsplit(None, 1)[0] if " " in shortest else ""
 
 
 def _name_score(name: str, ev: Evidence, first: bool) -> float:
@@ -403,8 +429,13 @@ def choose(cands: Candidates, ev: Evidence) -> Split | None:
         return cands.split(cands.items[0])
     max_k = max(item[0] for item in cands.items)
     rest_score = [0.0]  # rest_score[j]: name scores of the last j segments
+    names = ev.name_scores
+    titles = ev.title_scores
     for name in cands.rest_rev[: max_k - 1]:
-        rest_score.append(rest_score[-1] + _name_score(name, ev, False))
+        score = names.get((name, False))
+        if score is None:
+            score = names[name, False] = _name_score(name, ev, False)
+        rest_score.append(rest_score[-1] + score)
     segs = cands.segs
     n = len(segs)
     # named[i]: how many of segs[1..i] read as names (title segments after the first).
@@ -417,10 +448,17 @@ def choose(cands: Candidates, ev: Evidence) -> Split | None:
     for item in cands.items:
         k, p, end, first = item
         g = n - k
-        score = _name_score(first, ev, True) + rest_score[k - 1] + 0.5 * k
+        name_score = names.get((first, True))
+        if name_score is None:
+            name_score = names[first, True] = _name_score(first, ev, True)
+        score = name_score + rest_score[k - 1] + 0.5 * k
         if g >= 1:
             score -= 2.0 * (named[g - 1] + is_name(segs[g][:p]))
-        score += _title_terms(cands.last_title_token(end), ev)
+        last = cands.last_title_token(end)
+        title_score = titles.get(last)
+        if title_score is None:
+            title_score = titles[last] = _title_terms(last, ev)
+        score += title_score
         key = (score, -k, end)
         if best is None or key > best:
             best, best_item = key, item

@@ -105,14 +105,19 @@ def _header(line: str) -> re.Match[str] | None:
 
 
 def _clean(line: str) -> str:
-    if not (line.isascii() and line.isprintable()):
-        line = _CONTROL_RE.sub(" ", _INVISIBLE_RE.sub("", line))
+    if line.isascii() and line.isprintable():
+        # The only space printable ASCII has is " ": without two in a row there is
+        # nothing to collapse, and the regex pass (most of the cost) is skipped.
+        return _SPACES_RE.sub(" ", line).strip() if "  " in line else line.strip()
+    line = _CONTROL_RE.sub(" ", _INVISIBLE_RE.sub("", line))
     return _SPACES_RE.sub(" ", line).strip()
 
 
 def _split_lines(text: str) -> list[str]:
     # Not str.splitlines(): it also breaks on form feeds and U+2028, which would
     # make our line numbers disagree with every editor's.
+    if "\r" not in text:
+        return text.split("\n")
     return re.split(r"\r\n|\r|\n", text)
 
 
@@ -252,10 +257,11 @@ def parse_listing(
         as_of = datetime.now(UTC).date()
     if text.startswith("\ufeff"):
         text = text[1:]
-    raw_lines = _split_lines(text)
-    long_lines = {i: len(line) for i, line in enumerate(raw_lines, 1) if len(line) > MAX_LINE_CHARS}
-    lines = ["" if i in long_lines else _clean(line) for i, line in enumerate(raw_lines, 1)]
-    del raw_lines
+    lines = _split_lines(text)
+    long_lines = {i: len(line) for i, line in enumerate(lines, 1) if len(line) > MAX_LINE_CHARS}
+    for i in long_lines:
+        lines[i - 1] = ""
+    lines = [_clean(line) for line in lines]
     if "\x00" in text or not any(_header(line) for line in lines):
         raise NotAListingError(describe_non_listing(text, source))
 
@@ -275,10 +281,14 @@ def parse_listing(
             last, _, first = name.partition(",")
             name = f"{first} {last}"
         evidence.add_name(normalise_name(name))
+    # Every abstract and every title prefix all readings agree on go into one pass
+    # over the document's words, instead of one pass per line.
+    texts: list[str] = []
     for entry in entries:
-        evidence.add_text(entry.abstract)
+        texts.append(entry.abstract)
         entry.cands = candidates(entry.title_text)
-        learn_from_line(evidence, entry.cands)
+        texts.append(learn_from_line(evidence, entry.cands))
+    evidence.add_texts(texts)
 
     records: list[PaperRecord] = []
     for entry in entries:
