@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -74,6 +74,8 @@ _URL_TRAILING = ".,;:!?\"'"
 # under 2,000 and abstracts under 10,000; a longer line is reported and its entry
 # skipped, so one runaway line cannot stall a parse.
 MAX_LINE_CHARS = 65_536
+# Text read as one block (see parse_listing): about 45,000 entries of a typical listing.
+BLOCK_CHARS = 64 << 20
 
 
 @dataclass(slots=True)
@@ -202,11 +204,13 @@ def _looks_like_broken_header(line: str) -> bool:
     return _BROKEN_HEADER_RE.match(line) is not None or _DATE_ONLY_RE.fullmatch(line) is not None
 
 
-def _collect_entries(lines: list[str], problems: _Problems, long_lines: dict[int, int]) -> list[_Entry]:
+def _collect_entries(
+    lines: list[str], problems: _Problems, long_lines: dict[int, int], first_line: int = 1
+) -> list[_Entry]:
     entries: list[_Entry] = []
     current: _Entry | None = None
     stray: int | None = None
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         if number in long_lines:
             # The line stays in place (an empty stand-in) so the entry keeps its shape;
             # the entry it belongs to is reported and skipped in _record.
@@ -252,17 +256,61 @@ def parse_listing(
     ``as_of`` (default: today, UTC) decides the year of year-less dates;
     ``known_authors`` (e.g. the source's owner) help find where titles end.
     Raises NotAListingError when the text is not a listing at all.
+
+    A text longer than ``BLOCK_CHARS`` is read in blocks that each start at an
+    entry header, each gathering its own title/author evidence: the work and the
+    memory per block stay the same however long the file (a listing of all of
+    arXiv is millions of entries), and any text up to a block reads exactly as a whole.
     """
     if as_of is None:
         as_of = datetime.now(UTC).date()
     if text.startswith("\ufeff"):
         text = text[1:]
+    if "\x00" in text:
+        raise NotAListingError(describe_non_listing(text, source))
+    known = tuple(known_authors)
+    if len(text) <= BLOCK_CHARS:
+        return _parse_block(text, as_of, source, known, 1)
+    records: list[PaperRecord] = []
+    problems: list[ParseProblem] = []
+    for start, end, first_line in _blocks(text):
+        part = _parse_block(text[start:end], as_of, source, known, first_line)
+        records += part.records
+        problems += part.problems
+    return ParseResult(records=records, problems=sorted(problems, key=lambda p: p.line))
+
+
+def _blocks(text: str) -> Iterator[tuple[int, int, int]]:
+    """(start, end, number of the first line) of blocks of about BLOCK_CHARS, each opening at a header."""
+    start, first_line, size = 0, 1, len(text)
+    while start < size:
+        end = start + BLOCK_CHARS
+        while end < size:
+            newline = text.find("\n", end)
+            if newline < 0:
+                end = size
+                break
+            end = newline + 1
+            line_end = text.find("\n", end)
+            line = text[end : size if line_end < 0 else line_end]
+            if len(line) <= MAX_LINE_CHARS and _header(_clean(line)):
+                break
+        end = min(end, size)
+        yield start, end, first_line
+        first_line += text.count("\n", start, end)
+        start = end
+
+
+def _parse_block(
+    text: str, as_of: date, source: str | None, known_authors: tuple[str, ...], first_line: int
+) -> ParseResult:
+    """One block of a listing, its lines numbered from ``first_line``."""
     lines = _split_lines(text)
-    long_lines = {i: len(line) for i, line in enumerate(lines, 1) if len(line) > MAX_LINE_CHARS}
+    long_lines = {i: len(line) for i, line in enumerate(lines, first_line) if len(line) > MAX_LINE_CHARS}
     for i in long_lines:
-        lines[i - 1] = ""
+        lines[i - first_line] = ""
     lines = [_clean(line) for line in lines]
-    if "\x00" in text or not any(_header(line) for line in lines):
+    if not any(_header(line) for line in lines):
         raise NotAListingError(describe_non_listing(text, source))
 
     problems = _Problems(source)
@@ -273,7 +321,7 @@ def parse_listing(
             f"line is {long_lines[number]:,} characters long, over the "
             f"{MAX_LINE_CHARS:,}-character limit of a listing line; the entry holding it was skipped",
         )
-    entries = _collect_entries(lines, problems, long_lines)
+    entries = _collect_entries(lines, problems, long_lines, first_line)
 
     evidence = Evidence()
     for name in known_authors:
@@ -350,10 +398,10 @@ def _record(
 def parse_listing_file(path: Path, *, as_of: date | None = None) -> ParseResult:
     """Parse a listing file; ``as_of`` defaults to the file's modification date (UTC)."""
     path = Path(path)
-    data = path.read_bytes()
     if as_of is None:
         as_of = datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
-    text = decode_listing_bytes(data, path.name)
+    # The bytes are not kept while the text is parsed: a whole-arXiv listing is gigabytes.
+    text = decode_listing_bytes(path.read_bytes(), path.name)
     return parse_listing(text, as_of=as_of, source=path.name)
 
 
