@@ -394,15 +394,17 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
         authors.append(names)
     bulk.resolve_authors(conn, (name for names in authors for _, name, _ in names), batch.author_ids)
     # The whole row in one INSERT: the search log trigger then notes it once.
+    rows = [
+        (pid, key, m.title, item.tkey if m.title == item.record.title else title_key(m.title),
+         *bulk.merged_columns(m)[1:],
+         iso(item.record.first_seen_at) if item.record.first_seen_at else batch.now, batch.now)
+        for pid, key, m, item in zip(ids, keys, merged, items, strict=True)
+    ]
     conn.executemany(
         "INSERT INTO papers (id, key, title, title_key, authors_truncated, abstract, category, categories,"
         " published, has_code, code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref,"
         " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (pid, key, m.title, title_key(m.title), *bulk.merged_columns(m)[1:],
-             iso(item.record.first_seen_at) if item.record.first_seen_at else batch.now, batch.now)
-            for pid, key, m, item in zip(ids, keys, merged, items, strict=True)
-        ),
+        rows,
     )
     conn.executemany(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"

@@ -108,9 +108,30 @@ def singular(word: str) -> str:
     return word
 
 
+class _Singulars(dict[str, str]):
+    """word -> singular, filled on first sight: a dict look-up per word instead of a function call."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) > 500_000:  # a bound for hostile input; real vocabularies stay far below it
+            self.clear()
+        self[word] = found = singular(word)
+        return found
+
+
+_SINGULARS = _Singulars()
+
+
 def phrase_words(text: str) -> list[str]:
     """Folded, singularised words of a text, hyphens read as spaces, for phrase matching."""
-    return [singular(w) for w in _PIECE.findall(fold(text.replace("-", " ")))]
+    if text.isascii():  # the same pieces as below, by C string methods instead of a Unicode regex
+        pieces = text.lower().translate(_ASCII_BREAKS).split()
+    else:
+        pieces = _PIECE.findall(fold(text.replace("-", " ")))
+    return list(map(_SINGULARS.__getitem__, pieces))
+
+
+# Every ASCII character that is not a letter or digit breaks a word, as [^\W_] does.
+_ASCII_BREAKS = str.maketrans({chr(i): " " for i in range(128) if not chr(i).isalnum()})
 
 
 def words(text: str) -> list[str]:

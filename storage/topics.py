@@ -13,6 +13,8 @@ from storage.text import fold, is_stopword, phrase_words, singular, slugify
 # "(SSL)", "(CNNs)", "(OoDD)", "(3D-GS)": two to ten characters, at least two capitals.
 _PAREN = re.compile(r"\(([A-Za-z0-9][A-Za-z0-9\-]{1,9})\)")
 _WORDISH = re.compile(r"[^\s()\[\]{},;:]+")
+# _WORDISH's separators as spaces, so str.split finds its tokens at C speed.
+_WORD_BREAKS = str.maketrans(dict.fromkeys("()[]{},;:", " "))
 _MIN_PHRASE_PAPERS = 3
 
 
@@ -161,7 +163,7 @@ class TopicIndex:
                             hits.add(topic_id)
         if self.acronyms:
             acronyms = self.acronyms
-            for token in set(_WORDISH.findall(text)):
+            for token in set(text.translate(_WORD_BREAKS).split()):
                 if token.islower():
                     continue  # acronyms carry capitals
                 token = token.strip(_STRIP)
