@@ -26,7 +26,7 @@ from storage.merge import (
 )
 from storage.models import IngestReport, Link, PaperRecord, ParseProblem
 from storage.subscriptions import DEFAULT_MAX_AGE
-from storage.text import author_key, clean_space, surname, title_key
+from storage.text import author_key, clean_space, surname, title_hash
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
@@ -203,13 +203,13 @@ class _Prepared:
     rec_json: str
     rec_hash: str
     aliases: tuple[str, ...]
-    tkey: str
+    tkey: int  # storage.text.title_hash
 
 
 def _prepare(record: PaperRecord) -> _Prepared:
     rec_json = record_to_json(record)
     aliases = tuple(a for a in (record.arxiv_id, normalise_doi(record.doi)) if a)
-    return _Prepared(record, rec_json, record_hash(rec_json), aliases, title_key(record.title))
+    return _Prepared(record, rec_json, record_hash(rec_json), aliases, title_hash(record.title))
 
 
 def _store_set(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRecord]) -> None:
@@ -220,7 +220,7 @@ def _store_set(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRecor
     """
     run: list[_Prepared] = []
     aliases: set[str] = set()
-    tkeys: set[str] = set()
+    tkeys: set[int] = set()
     for record in records:
         item = _prepare(record)
         alone = bool(record.doi and not record.arxiv_id and record.authors)
@@ -267,7 +267,7 @@ def _store_run(conn: sqlite3.Connection, batch: _Batch, run: list[_Prepared]) ->
 
 
 def _match(
-    item: _Prepared, by_alias: dict[str, int], by_title: dict[str, list[tuple[int, str | None, str | None]]]
+    item: _Prepared, by_alias: dict[str, int], by_title: dict[int, list[tuple[int, str | None, str | None]]]
 ) -> int | None:
     """_find_existing's rules on look-ups made for the whole run (no preprint search: see _store_set)."""
     for alias in item.aliases:
@@ -294,10 +294,10 @@ def _find_existing(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
             row = cur.fetchone()
             if row:
                 return int(row[0])
-    tkey = title_key(record.title)
+    tkey = title_hash(record.title)
     cur = conn.execute(
         "SELECT id, published, (SELECT name FROM paper_authors pa WHERE pa.paper_id = p.id"
-        " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM papers p WHERE title_key = ?",
+        " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM papers p WHERE title_hash = ?",
         (tkey,),
     )
     candidates = list(cur.fetchall())
@@ -395,13 +395,13 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
     bulk.resolve_authors(conn, (name for names in authors for _, name, _ in names), batch.author_ids)
     # The whole row in one INSERT: the search log trigger then notes it once.
     rows = [
-        (pid, key, m.title, item.tkey if m.title == item.record.title else title_key(m.title),
+        (pid, key, m.title, item.tkey if m.title == item.record.title else title_hash(m.title),
          *bulk.merged_columns(m)[1:],
          iso(item.record.first_seen_at) if item.record.first_seen_at else batch.now, batch.now)
         for pid, key, m, item in zip(ids, keys, merged, items, strict=True)
     ]
     conn.executemany(
-        "INSERT INTO papers (id, key, title, title_key, authors_truncated, abstract, category, categories,"
+        "INSERT INTO papers (id, key, title, title_hash, authors_truncated, abstract, category, categories,"
         " published, has_code, code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref,"
         " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
@@ -531,8 +531,8 @@ def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
             "UPDATE papers SET title = ?, authors_truncated = ?, abstract = ?, category = ?,"
             " categories = ?, published = ?, has_code = ?, code_url = ?, arxiv_id = ?,"
             " arxiv_version = ?, doi = ?, links = ?, comment = ?, journal_ref = ?,"
-            " title_key = ?, updated_at = ? WHERE id = ?",
-            (*after, title_key(merged.title), batch.now, paper_id),
+            " title_hash = ?, updated_at = ? WHERE id = ?",
+            (*after, title_hash(merged.title), batch.now, paper_id),
         )
         _write_authors(conn, paper_id, merged, batch.author_ids)
         _write_aliases(conn, paper_id, merged)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from storage.text import phrase_words
+from storage.text import phrase_words, title_hash
 from storage.topics import (
     TopicIndex,
     acronym_slug,
@@ -132,6 +132,14 @@ def recount_phrases(conn: sqlite3.Connection) -> int:
     conn.executemany("INSERT INTO phrase_counts (hash, papers) VALUES (?, ?)", sorted(counted.items()))
     conn.execute("DELETE FROM meta WHERE key = 'phrase_counts_stale'")
     return len(counted)
+
+
+def rehash_titles(conn: sqlite3.Connection) -> int:
+    """Fill papers.title_hash from the stored titles (after migration 0006 replaced title_key)."""
+    rows = [(title_hash(title), paper_id) for paper_id, title in conn.execute("SELECT id, title FROM papers")]
+    conn.executemany("UPDATE papers SET title_hash = ? WHERE id = ?", rows)
+    conn.execute("DELETE FROM meta WHERE key = 'title_hashes_stale'")
+    return len(rows)
 
 
 def _topic_exists(conn: sqlite3.Connection, slug: str) -> bool:

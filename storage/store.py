@@ -19,7 +19,7 @@ from storage import search_rank as rank
 from storage.authors import AuthorIndex
 from storage.db import Database, connect, iso, migrate, store_error, utcnow
 from storage.errors import InvalidInputError, StoreError
-from storage.ingest_topics import recount_phrases
+from storage.ingest_topics import recount_phrases, rehash_titles
 from storage.models import (
     AuthorMatch,
     AuthorProfile,
@@ -125,11 +125,13 @@ class Store:
         return store
 
     async def _recount_phrases(self) -> None:
-        """Count title phrases under hashed keys once, after migration 0006 dropped the text-keyed counts."""
-        if await self.db.fetchone("SELECT 1 FROM meta WHERE key = 'phrase_counts_stale'") is None:
-            return
-        n = await self.db.run_write(recount_phrases)
-        log.info("recounted %d title phrases under hashed keys", n)
+        """Once, after migration 0006: title phrases counted and titles keyed under hashes SQL cannot compute."""
+        if await self.db.fetchone("SELECT 1 FROM meta WHERE key = 'phrase_counts_stale'") is not None:
+            n = await self.db.run_write(recount_phrases)
+            log.info("recounted %d title phrases under hashed keys", n)
+        if await self.db.fetchone("SELECT 1 FROM meta WHERE key = 'title_hashes_stale'") is not None:
+            n = await self.db.run_write(rehash_titles)
+            log.info("keyed %d papers by title hash", n)
 
     @property
     def search_index(self) -> SearchIndex:

@@ -35,3 +35,14 @@ INSERT INTO paper_topics_new (paper_id, topic_id) SELECT paper_id, topic_id FROM
 DROP TABLE paper_topics;
 ALTER TABLE paper_topics_new RENAME TO paper_topics;
 CREATE INDEX paper_topics_topic ON paper_topics (topic_id, paper_id);
+
+-- Papers are matched across sources by an 8-byte hash of their normalised title
+-- (storage/text.py title_hash) instead of the whole normalised title, which was stored
+-- twice more (column and index, ~180 B a paper). SQL cannot compute the hash: the
+-- column is filled from the stored titles the first time the store is opened
+-- (storage/ingest_topics.py rehash_titles, run while 'title_hashes_stale' is in meta).
+DROP INDEX papers_title_key;
+ALTER TABLE papers DROP COLUMN title_key;
+ALTER TABLE papers ADD COLUMN title_hash INTEGER;
+CREATE INDEX papers_title_hash ON papers (title_hash);
+INSERT INTO meta (key, value) SELECT 'title_hashes_stale', '1' WHERE EXISTS (SELECT 1 FROM papers);
