@@ -22,8 +22,6 @@ _PURPOSE = {
 }
 # The papers columns that are the paper's own text (counted in "the text"); the rest is bookkeeping.
 _TEXT_COLUMNS = ("title", "abstract")
-_PAPER_COLUMNS = ("key", "title_key", "categories", "published", "links", "first_seen_at", "updated_at",
-                  "category", "code_url", "arxiv_id", "doi", "comment", "journal_ref")
 
 
 @dataclass(slots=True)
@@ -70,9 +68,11 @@ def paper_column_bytes(db: Path) -> dict[str, float]:
     """Average stored bytes per paper of each bookkeeping column of papers (the text columns left out)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        sums = ", ".join(f"avg(coalesce(length(CAST({c} AS BLOB)), 0))" for c in _PAPER_COLUMNS)
+        # Names from the schema itself, each quoted as an identifier.
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(papers)") if r[1] not in _TEXT_COLUMNS]
+        sums = ", ".join(f'avg(coalesce(length(CAST("{c}" AS BLOB)), 0))' for c in columns)
         row = conn.execute(f"SELECT {sums} FROM papers").fetchone()
-        return {c: float(v or 0) for c, v in zip(_PAPER_COLUMNS, row, strict=True)}
+        return {c: float(v or 0) for c, v in zip(columns, row, strict=True)}
     finally:
         conn.close()
 

@@ -201,7 +201,7 @@ def _store_one(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord, sou
 class _Prepared:
     record: PaperRecord
     rec_json: str
-    rec_hash: str
+    rec_hash: bytes
     aliases: tuple[str, ...]
     tkey: int  # storage.text.title_hash
 
@@ -326,7 +326,7 @@ _UNKNOWN = "?"  # no record hash read yet: look it up
 
 
 def _update_existing(
-    conn: sqlite3.Connection, batch: _Batch, paper_id: int, item: _Prepared, known: str | None = _UNKNOWN
+    conn: sqlite3.Connection, batch: _Batch, paper_id: int, item: _Prepared, known: bytes | str | None = _UNKNOWN
 ) -> None:
     """A source reports a stored paper: keep its record and re-merge if it says something new."""
     if known == _UNKNOWN:

@@ -58,7 +58,7 @@ def title_matches(
     return out
 
 
-def source_hashes(conn: sqlite3.Connection, source_id: int, paper_ids: Iterable[int]) -> dict[int, str]:
+def source_hashes(conn: sqlite3.Connection, source_id: int, paper_ids: Iterable[int]) -> dict[int, bytes | str]:
     """What this source last said about each paper, as its record hash."""
     _fill(conn, _ID_TABLE, paper_ids)
     return {

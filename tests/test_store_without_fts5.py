@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 from storage.db import _split_sql, migrations
 from storage.ingest_topics import link_pending_topics
-from storage.merge import record_hash, record_to_json
+from storage.merge import record_to_json
 from storage.search_index import SearchIndex
 from storage.store import Store
 from storage.topics import phrase_hash, title_phrases
@@ -44,7 +45,7 @@ def _database_before_the_drop(path: Path) -> None:
             said = record_to_json(record(title, "Ada Lovelace", abstract=f"We study {title.lower()} on citation data.",
                                          published=None))
             conn.execute("INSERT INTO paper_sources VALUES (?, 1, ?, ?, ?, ?)",
-                         (pid, said, record_hash(said), NOW, NOW))
+                         (pid, said, hashlib.sha256(said.encode()).hexdigest(), NOW, NOW))
             conn.execute("INSERT INTO paper_authors VALUES (?, 0, 1, 'Ada Lovelace', 0)", (pid,))
             conn.execute("INSERT INTO paper_topics (paper_id, topic_id) VALUES (?, 1)", (pid,))
             conn.executemany("INSERT INTO phrase_counts (phrase, papers) VALUES (?, 1)"
