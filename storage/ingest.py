@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 from storage import ingest_batch as bulk
 from storage.announce_queue import delivery_nonce, queue_deliveries
-from storage.db import iso, utcnow
-from storage.ingest_topics import learn_topics, link_pending_topics, link_topics
+from storage.db import file_error_in, iso, utcnow
+from storage.ingest_topics import PaperText, learn_and_link, link_pending_topics
 from storage.merge import (
     Reported,
     find_preprint,
@@ -26,7 +26,7 @@ from storage.merge import (
 )
 from storage.models import IngestReport, Link, PaperRecord, ParseProblem
 from storage.subscriptions import DEFAULT_MAX_AGE
-from storage.text import author_key, clean_space, surname, title_key
+from storage.text import author_key, clean_space, surname, title_hash
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,22 @@ class _Batch:
     owner: str | None = None  # the source's owner, whom a truncated author list implies
     had_papers: bool = False  # papers stored before this batch need new topics linked later
     max_age: timedelta | None = DEFAULT_MAX_AGE  # [announce] max_age: older papers are not announced
+    # The stored title, abstract and category of each new or changed paper, for its topics;
+    # undo holds (paper id, text before) so a rolled-back savepoint takes its texts back too.
+    texts: dict[int, PaperText] = field(default_factory=dict)
+    undo: list[tuple[int, PaperText | None]] = field(default_factory=list)
+
+    def set_text(self, paper_id: int, merged: PaperRecord) -> None:
+        self.undo.append((paper_id, self.texts.get(paper_id)))
+        self.texts[paper_id] = PaperText(merged.title, merged.abstract, merged.category)
+
+    def undo_texts(self, mark: int) -> None:
+        while len(self.undo) > mark:
+            paper_id, before = self.undo.pop()
+            if before is None:
+                self.texts.pop(paper_id, None)
+            else:
+                self.texts[paper_id] = before
 
 
 def upsert_source(
@@ -119,8 +135,8 @@ def ingest(
         _store_chunk(conn, batch, chunk, source)
     grew = False
     if batch.new_ids or batch.changed_ids:
-        grew = learn_topics(conn, batch.new_ids, batch.changed_ids, batch.had_papers, topic_index)
-        link_topics(conn, batch.new_ids + batch.changed_ids, topic_index, set(batch.new_ids))
+        papers = {pid: batch.texts[pid] for pid in batch.new_ids + batch.changed_ids}
+        grew = learn_and_link(conn, papers, set(batch.new_ids), batch.had_papers, topic_index)
         queued = queue_deliveries(conn, batch.new_ids, now=batch.now, max_age=batch.max_age)
         conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'"
@@ -145,14 +161,18 @@ CHUNK = 2000
 
 def _store_chunk(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRecord], source: str) -> None:
     mark = (len(batch.new_ids), len(batch.changed_ids), len(batch.new_keys), batch.unchanged)
+    batch.undo.clear()
     conn.execute("SAVEPOINT chunk")
     try:
         _store_set(conn, batch, records)
     except sqlite3.Error as exc:
+        if file_error_in(exc) is not None:
+            raise  # a full disk or a lost lock is no record's fault: the whole batch stops
         conn.execute("ROLLBACK TO chunk")
         conn.execute("RELEASE chunk")
         del batch.new_ids[mark[0]:], batch.changed_ids[mark[1]:], batch.new_keys[mark[2]:]
         batch.unchanged = mark[3]
+        batch.undo_texts(0)
         batch.author_ids.clear()  # ids handed out inside the rolled-back chunk are gone
         log.info("storing %d records of %s together failed (%s); storing them one by one", len(records), source, exc)
         for record in records:
@@ -163,10 +183,14 @@ def _store_chunk(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRec
 
 def _store_one(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord, source: str) -> None:
     conn.execute("SAVEPOINT record")
+    mark = len(batch.undo)
     try:
         _store_record(conn, batch, record)
     except sqlite3.Error as exc:
+        if file_error_in(exc) is not None:
+            raise
         conn.execute("ROLLBACK TO record")
+        batch.undo_texts(mark)
         batch.author_ids.clear()  # ids handed out inside the rolled-back record are gone
         log.warning("skipped %s line %s: %s", source, record.line, exc)
         batch.skipped.append(ParseProblem(record.line or 0, "record", str(exc), source))
@@ -177,15 +201,15 @@ def _store_one(conn: sqlite3.Connection, batch: _Batch, record: PaperRecord, sou
 class _Prepared:
     record: PaperRecord
     rec_json: str
-    rec_hash: str
+    rec_hash: bytes
     aliases: tuple[str, ...]
-    tkey: str
+    tkey: int  # storage.text.title_hash
 
 
 def _prepare(record: PaperRecord) -> _Prepared:
     rec_json = record_to_json(record)
     aliases = tuple(a for a in (record.arxiv_id, normalise_doi(record.doi)) if a)
-    return _Prepared(record, rec_json, record_hash(rec_json), aliases, title_key(record.title))
+    return _Prepared(record, rec_json, record_hash(rec_json), aliases, title_hash(record.title))
 
 
 def _store_set(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRecord]) -> None:
@@ -196,7 +220,7 @@ def _store_set(conn: sqlite3.Connection, batch: _Batch, records: list[PaperRecor
     """
     run: list[_Prepared] = []
     aliases: set[str] = set()
-    tkeys: set[str] = set()
+    tkeys: set[int] = set()
     for record in records:
         item = _prepare(record)
         alone = bool(record.doi and not record.arxiv_id and record.authors)
@@ -243,7 +267,7 @@ def _store_run(conn: sqlite3.Connection, batch: _Batch, run: list[_Prepared]) ->
 
 
 def _match(
-    item: _Prepared, by_alias: dict[str, int], by_title: dict[str, list[tuple[int, str | None, str | None]]]
+    item: _Prepared, by_alias: dict[str, int], by_title: dict[int, list[tuple[int, str | None, str | None]]]
 ) -> int | None:
     """_find_existing's rules on look-ups made for the whole run (no preprint search: see _store_set)."""
     for alias in item.aliases:
@@ -270,10 +294,10 @@ def _find_existing(conn: sqlite3.Connection, record: PaperRecord) -> int | None:
             row = cur.fetchone()
             if row:
                 return int(row[0])
-    tkey = title_key(record.title)
+    tkey = title_hash(record.title)
     cur = conn.execute(
         "SELECT id, published, (SELECT name FROM paper_authors pa WHERE pa.paper_id = p.id"
-        " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM papers p WHERE title_key = ?",
+        " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM papers p WHERE title_hash = ?",
         (tkey,),
     )
     candidates = list(cur.fetchall())
@@ -302,7 +326,7 @@ _UNKNOWN = "?"  # no record hash read yet: look it up
 
 
 def _update_existing(
-    conn: sqlite3.Connection, batch: _Batch, paper_id: int, item: _Prepared, known: str | None = _UNKNOWN
+    conn: sqlite3.Connection, batch: _Batch, paper_id: int, item: _Prepared, known: bytes | str | None = _UNKNOWN
 ) -> None:
     """A source reports a stored paper: keep its record and re-merge if it says something new."""
     if known == _UNKNOWN:
@@ -369,16 +393,18 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
             names += _inferred_names(m, {batch.owner} if batch.owner else set())
         authors.append(names)
     bulk.resolve_authors(conn, (name for names in authors for _, name, _ in names), batch.author_ids)
-    # The whole row in one INSERT: the search index trigger then writes it once.
+    # The whole row in one INSERT: the search log trigger then notes it once.
+    rows = [
+        (pid, key, m.title, item.tkey if m.title == item.record.title else title_hash(m.title),
+         *bulk.merged_columns(m)[1:],
+         iso(item.record.first_seen_at) if item.record.first_seen_at else batch.now, batch.now)
+        for pid, key, m, item in zip(ids, keys, merged, items, strict=True)
+    ]
     conn.executemany(
-        "INSERT INTO papers (id, key, title, title_key, authors_truncated, abstract, category, categories,"
+        "INSERT INTO papers (id, key, title, title_hash, authors_truncated, abstract, category, categories,"
         " published, has_code, code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref,"
         " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (pid, key, m.title, title_key(m.title), *bulk.merged_columns(m)[1:],
-             iso(item.record.first_seen_at) if item.record.first_seen_at else batch.now, batch.now)
-            for pid, key, m, item in zip(ids, keys, merged, items, strict=True)
-        ),
+        rows,
     )
     conn.executemany(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
@@ -407,6 +433,8 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
     )
     batch.new_ids += ids
     batch.new_keys += keys
+    for pid, m in zip(ids, merged, strict=True):
+        batch.set_text(pid, m)
 
 
 # paper_sources.record for a source whose record is exactly the paper as stored: it is
@@ -503,11 +531,12 @@ def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
             "UPDATE papers SET title = ?, authors_truncated = ?, abstract = ?, category = ?,"
             " categories = ?, published = ?, has_code = ?, code_url = ?, arxiv_id = ?,"
             " arxiv_version = ?, doi = ?, links = ?, comment = ?, journal_ref = ?,"
-            " title_key = ?, updated_at = ? WHERE id = ?",
-            (*after, title_key(merged.title), batch.now, paper_id),
+            " title_hash = ?, updated_at = ? WHERE id = ?",
+            (*after, title_hash(merged.title), batch.now, paper_id),
         )
         _write_authors(conn, paper_id, merged, batch.author_ids)
         _write_aliases(conn, paper_id, merged)
+        batch.set_text(paper_id, merged)
     _write_inferred(conn, paper_id, merged, batch.author_ids)
     return changed
 

@@ -15,13 +15,14 @@ from storage.models import PaperRecord
 from storage.text import author_key, clean_space
 
 # Temporary tables this module fills; the names are fixed here, never taken from input.
-_TEXT_TABLES = ("temp_ingest_alias", "temp_ingest_title", "temp_ingest_key", "temp_ingest_author")
+_TEXT_TABLES = ("temp_ingest_alias", "temp_ingest_key", "temp_ingest_author")
+_INT_TABLES = ("temp_ingest_id", "temp_ingest_title_hash")
 _ID_TABLE = "temp_ingest_id"
 
 
 def _fill(conn: sqlite3.Connection, table: str, values: Iterable[object]) -> None:
     """Load ``values`` into one of this module's temporary tables (created on first use)."""
-    if table == _ID_TABLE:
+    if table in _INT_TABLES:
         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (k INTEGER PRIMARY KEY)")
     elif table in _TEXT_TABLES:
         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (k TEXT PRIMARY KEY) WITHOUT ROWID")
@@ -43,21 +44,21 @@ def alias_matches(conn: sqlite3.Connection, aliases: Iterable[str]) -> dict[str,
 
 
 def title_matches(
-    conn: sqlite3.Connection, title_keys: Iterable[str]
-) -> dict[str, list[tuple[int, str | None, str | None]]]:
-    """Stored papers by title key, oldest first: (id, published, first listed author)."""
-    _fill(conn, "temp_ingest_title", title_keys)
-    out: dict[str, list[tuple[int, str | None, str | None]]] = {}
+    conn: sqlite3.Connection, title_hashes: Iterable[int]
+) -> dict[int, list[tuple[int, str | None, str | None]]]:
+    """Stored papers by title hash (storage.text.title_hash), oldest first: (id, published, first listed author)."""
+    _fill(conn, "temp_ingest_title_hash", title_hashes)
+    out: dict[int, list[tuple[int, str | None, str | None]]] = {}
     for tkey, paper_id, published, first_author in conn.execute(
-        "SELECT p.title_key, p.id, p.published, (SELECT name FROM paper_authors pa WHERE pa.paper_id = p.id"
-        " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM temp_ingest_title t"
-        " JOIN papers p ON p.title_key = t.k ORDER BY p.id"
+        "SELECT p.title_hash, p.id, p.published, (SELECT name FROM paper_authors pa WHERE pa.paper_id = p.id"
+        " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM temp_ingest_title_hash t"
+        " JOIN papers p ON p.title_hash = t.k ORDER BY p.id"
     ):
         out.setdefault(tkey, []).append((int(paper_id), published, first_author))
     return out
 
 
-def source_hashes(conn: sqlite3.Connection, source_id: int, paper_ids: Iterable[int]) -> dict[int, str]:
+def source_hashes(conn: sqlite3.Connection, source_id: int, paper_ids: Iterable[int]) -> dict[int, bytes | str]:
     """What this source last said about each paper, as its record hash."""
     _fill(conn, _ID_TABLE, paper_ids)
     return {

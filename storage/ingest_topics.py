@@ -4,70 +4,93 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from storage.text import phrase_words, title_hash
 from storage.topics import (
     TopicIndex,
     acronym_slug,
     find_definitions,
     min_phrase_papers,
+    phrase_hash,
     phrase_slug,
     title_phrases,
 )
 
+if TYPE_CHECKING:
+    from storage.search_index import SearchIndex
 
-def _rows(conn: sqlite3.Connection, ids: list[int], columns: str) -> Iterator[tuple]:
-    """Papers by id, in chunks that stay under SQLite's bound-variable limit."""
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        yield from conn.execute(f"SELECT {columns} FROM papers WHERE id IN ({marks})", chunk)
+_CHUNK = 500  # bound variables per IN (...), under SQLite's limit
+
+
+@dataclass(slots=True)
+class PaperText:
+    """What topics are learnt from and linked by: a paper's stored title, abstract and category."""
+
+    title: str
+    abstract: str
+    category: str | None
+
+
+def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def learn_and_link(
+    conn: sqlite3.Connection,
+    papers: dict[int, PaperText],
+    fresh: set[int],
+    had_papers: bool,
+    index: TopicIndex,
+) -> bool:
+    """Learn the topics a batch teaches, then link each of its papers afresh; True if topics grew.
+
+    Works from the batch's own texts (never re-reading rows). A paper's title words are
+    computed once and serve both the phrase counting and the linking.
+    """
+    title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items()}
+    grew = learn_topics(conn, papers, title_words, fresh, had_papers, index)
+    link_topics(conn, papers, title_words, index, fresh)
+    return grew
 
 
 def learn_topics(
-    conn: sqlite3.Connection, new_ids: list[int], changed_ids: list[int], had_papers: bool, index: TopicIndex
+    conn: sqlite3.Connection,
+    papers: dict[int, PaperText],
+    title_words: dict[int, list[str]],
+    fresh: set[int],
+    had_papers: bool,
+    index: TopicIndex,
 ) -> bool:
-    """Create topics that this batch teaches; link every stored paper that mentions them."""
+    """Create topics that this batch teaches (older papers naming them are linked later)."""
     grew = False
-    new_set = set(new_ids)
     phrases: Counter[str] = Counter()
-    for paper_id, title, abstract, category in _rows(
-        conn, new_ids + changed_ids, "id, title, abstract, category"
-    ):
-        for definition in find_definitions(f"{title}. {abstract}"):
-            slug = acronym_slug(definition.acronym)
-            if definition.acronym in index.acronyms or _topic_exists(conn, slug):
-                continue
-            topic_id = _create_topic(
-                conn, slug, definition.acronym, "acronym", definition.phrase, pending=had_papers
-            )
-            index.acronyms[definition.acronym] = topic_id
-            index.phrases.setdefault(definition.phrase, topic_id)
-            grew = True
-        if category and not _topic_exists(conn, category.lower()):
-            _create_topic(conn, category.lower(), category, "category", None)
-            grew = True
-        if paper_id in new_set:
-            phrases.update(title_phrases(title))
-    conn.executemany(
-        "INSERT INTO phrase_counts (phrase, papers) VALUES (?, ?)"
-        " ON CONFLICT (phrase) DO UPDATE SET papers = papers + excluded.papers",
-        phrases.items(),
-    )
-    # Only phrases this batch counted can have just become common enough.
-    candidates = list(phrases)
-    ripe: list[str] = []
-    for start in range(0, len(candidates), 500):
-        chunk = candidates[start : start + 500]
-        ripe += [
-            row[0]
-            for row in conn.execute(
-                f"SELECT phrase FROM phrase_counts WHERE phrase IN ({','.join('?' * len(chunk))})"
-                " AND papers >= ?",
-                (*chunk, min_phrase_papers()),
-            )
-        ]
-    for phrase in ripe:
+    known = {slug for (slug,) in conn.execute("SELECT slug FROM topics WHERE kind = 'category'")}
+    for paper_id in sorted(papers):
+        text = papers[paper_id]
+        if "(" in text.abstract or "(" in text.title:
+            for definition in find_definitions(f"{text.title}. {text.abstract}"):
+                slug = acronym_slug(definition.acronym)
+                if definition.acronym in index.acronyms or _topic_exists(conn, slug):
+                    continue
+                topic_id = _create_topic(
+                    conn, slug, definition.acronym, "acronym", definition.phrase, pending=had_papers
+                )
+                index.acronyms[definition.acronym] = topic_id
+                index.phrases.setdefault(definition.phrase, topic_id)
+                grew = True
+        category = text.category
+        if category and category.lower() not in known:
+            if not _topic_exists(conn, category.lower()):
+                _create_topic(conn, category.lower(), category, "category", None)
+                grew = True
+            known.add(category.lower())
+        if paper_id in fresh:
+            phrases.update(title_phrases(text.title, title_words[paper_id]))
+    for phrase in _ripe(conn, phrases):
         slug = phrase_slug(phrase)
         if phrase in index.phrases or _topic_exists(conn, slug):
             continue
@@ -75,6 +98,48 @@ def learn_topics(
         index.phrases[phrase] = topic_id
         grew = True
     return grew
+
+
+def _ripe(conn: sqlite3.Connection, counted: Counter[str]) -> list[str]:
+    """Add the batch's phrase counts to the stored ones; the phrases now common enough, sorted."""
+    if not counted:
+        return []
+    floor = min_phrase_papers()
+    hashes = {phrase: phrase_hash(phrase) for phrase in counted}
+    stored = conn.execute("SELECT EXISTS (SELECT 1 FROM phrase_counts)").fetchone()[0] == 1
+    totals = dict(counted)
+    if stored:
+        by_hash = {h: phrase for phrase, h in hashes.items()}
+        for chunk in _chunks(list(by_hash)):
+            marks = ",".join("?" * len(chunk))
+            for h, n in conn.execute(f"SELECT hash, papers FROM phrase_counts WHERE hash IN ({marks})", chunk):
+                totals[by_hash[h]] += int(n)
+    # In key order, so the rows are written along the table's b-tree rather than all over it.
+    conn.executemany(
+        "INSERT INTO phrase_counts (hash, papers) VALUES (?, ?)"
+        " ON CONFLICT (hash) DO UPDATE SET papers = papers + excluded.papers",
+        sorted((hashes[phrase], n) for phrase, n in counted.items()),
+    )
+    return sorted(phrase for phrase in counted if totals[phrase] >= floor)
+
+
+def recount_phrases(conn: sqlite3.Connection) -> int:
+    """Count every stored title's phrases afresh (after migration 0006 dropped the text-keyed counts)."""
+    counted: Counter[int] = Counter()
+    for (title,) in conn.execute("SELECT title FROM papers"):
+        counted.update(phrase_hash(p) for p in title_phrases(title))
+    conn.execute("DELETE FROM phrase_counts")
+    conn.executemany("INSERT INTO phrase_counts (hash, papers) VALUES (?, ?)", sorted(counted.items()))
+    conn.execute("DELETE FROM meta WHERE key = 'phrase_counts_stale'")
+    return len(counted)
+
+
+def rehash_titles(conn: sqlite3.Connection) -> int:
+    """Fill papers.title_hash from the stored titles (after migration 0006 replaced title_key)."""
+    rows = [(title_hash(title), paper_id) for paper_id, title in conn.execute("SELECT id, title FROM papers")]
+    conn.executemany("UPDATE papers SET title_hash = ? WHERE id = ?", rows)
+    conn.execute("DELETE FROM meta WHERE key = 'title_hashes_stale'")
+    return len(rows)
 
 
 def _topic_exists(conn: sqlite3.Connection, slug: str) -> bool:
@@ -92,65 +157,83 @@ def _create_topic(
     return int(cur.lastrowid or 0)
 
 
-def link_pending_topics(conn: sqlite3.Connection, limit: int) -> int:
+def link_pending_topics(conn: sqlite3.Connection, limit: int, search: SearchIndex) -> int:
     """Link up to ``limit`` recently learnt topics to every stored paper naming them.
 
     Runs in its own short transaction after an ingest; returns how many topics
-    it finished (0 when none are left).
+    it finished (0 when none are left). Candidates come from the search index,
+    plus the papers changed since the index last caught up (read straight from the
+    store), so a lagging index never loses a link.
     """
     rows = conn.execute(
         "SELECT id, kind, name, expansion FROM topics WHERE link_pending = 1 ORDER BY id LIMIT ?", (limit,)
     ).fetchall()
+    if not rows:
+        return 0
+    unindexed = [
+        int(r[0]) for r in conn.execute(
+            "SELECT DISTINCT paper_id FROM search_log WHERE seq > ?", (search.seen_version(),)
+        )
+    ]
     linked = 0
     for topic_id, kind, name, expansion in rows:
         spellings = [name] + ([expansion] if kind == "acronym" and expansion else [])
-        linked += _link_everywhere(conn, topic_id, spellings)
+        linked += _link_everywhere(conn, topic_id, spellings, search, unindexed)
         conn.execute("UPDATE topics SET link_pending = 0 WHERE id = ?", (topic_id,))
     if linked:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
     return len(rows)
 
 
-def _link_everywhere(conn: sqlite3.Connection, topic_id: int, spellings: list[str]) -> int:
+def _texts(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple[int, str, str]]:
+    for chunk in _chunks(sorted(set(ids))):
+        yield from conn.execute(
+            f"SELECT id, title, abstract FROM papers WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        )
+
+
+def _link_everywhere(
+    conn: sqlite3.Connection, topic_id: int, spellings: list[str], search: SearchIndex, unindexed: list[int]
+) -> int:
     """Link a new topic to every stored paper whose title or abstract names it."""
-    query = " OR ".join(
-        '"' + " ".join(spelling.replace('"', '""').split()) + '"' for spelling in spellings
-    )
     index = TopicIndex(phrases={}, acronyms={})
     for spelling in spellings:
         if any(c.isupper() for c in spelling):
             index.acronyms[spelling] = topic_id
         else:
             index.phrases[spelling] = topic_id
-    cur = conn.execute(
-        "SELECT p.id, p.title, p.abstract FROM papers_fts JOIN papers p ON p.id = papers_fts.rowid"
-        " WHERE papers_fts MATCH ?",
-        (query,),
-    )
-    rows = list(cur.fetchall())
-    # FTS stems and folds case; the index check keeps only exact mentions.
-    added = 0
-    for paper_id, title, abstract in rows:
-        if index.topics_for(f"{title}. {abstract}"):
-            added += conn.execute(
-                "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)",
-                (paper_id, topic_id),
-            ).rowcount
-    return added
+    candidates = [*search.ids_mentioning(spellings), *unindexed]
+    # The index stems and folds case; the topic index keeps only exact mentions.
+    links = [
+        (paper_id, topic_id)
+        for paper_id, title, abstract in _texts(conn, candidates)
+        if index.topics_for(f"{title}. {abstract}")
+    ]
+    before = conn.total_changes
+    conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
+    return conn.total_changes - before
 
 
-def link_topics(conn: sqlite3.Connection, paper_ids: list[int], index: TopicIndex, fresh: set[int]) -> None:
+def link_topics(
+    conn: sqlite3.Connection,
+    papers: dict[int, PaperText],
+    title_words: dict[int, list[str]],
+    index: TopicIndex,
+    fresh: set[int],
+) -> None:
     """Link each paper to the topics its text names and to its category, afresh."""
     category_ids = {
         slug: topic_id for topic_id, slug in conn.execute("SELECT id, slug FROM topics WHERE kind = 'category'")
     }
-    links: list[tuple[int, int]] = []
-    stale = [(pid,) for pid in paper_ids if pid not in fresh]
     # The category link is recomputed below with the rest.
-    conn.executemany("DELETE FROM paper_topics WHERE paper_id = ?", stale)
-    for paper_id, title, abstract, category in _rows(conn, paper_ids, "id, title, abstract, category"):
-        topic_ids = index.topics_for(f"{title}. {abstract}")
+    conn.executemany("DELETE FROM paper_topics WHERE paper_id = ?", [(pid,) for pid in papers if pid not in fresh])
+    links: list[tuple[int, int]] = []
+    for paper_id in sorted(papers):
+        text = papers[paper_id]
+        topic_ids = index.topics_in(title_words[paper_id] + phrase_words(text.abstract),
+                                    f"{text.title}. {text.abstract}")
+        category = text.category
         if category and category.lower() in category_ids:
             topic_ids.add(category_ids[category.lower()])
-        links += [(paper_id, tid) for tid in topic_ids]
+        links += [(paper_id, tid) for tid in sorted(topic_ids)]
     conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)

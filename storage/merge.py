@@ -69,8 +69,13 @@ def record_from_json(text: str | bytes) -> PaperRecord:
     )
 
 
-def record_hash(record_json: str) -> str:
-    return hashlib.sha256(record_json.encode()).hexdigest()
+def record_hash(record_json: str) -> bytes:
+    """What paper_sources.record_hash holds: 16 bytes of BLAKE2b, enough to tell a changed record.
+
+    Stores written before kept a 64-character SHA-256 hex string there: such a row never
+    equals a new hash, so its record is merged once more (changing nothing) and rewritten.
+    """
+    return hashlib.blake2b(record_json.encode(), digest_size=16).digest()
 
 
 def normalise_doi(doi: str | None) -> str | None:

@@ -399,7 +399,7 @@ class SearchIndex:
             "SELECT seq, paper_id, op FROM search_log WHERE seq > ? ORDER BY seq", (seen,)
         ).fetchall()
         if not entries:
-            _record_seen(conn, seen)
+            self._record_seen(conn, seen)
             return SyncReport(seen=seen)
         first_op: dict[int, str] = {}
         for _, paper_id, op in entries:
@@ -426,9 +426,15 @@ class SearchIndex:
         self.commit(seq, store_id)
         if bulk:
             self._bulk(False)
-        _record_seen(conn, seq)
+        self._record_seen(conn, seq)
         log.info("search index: applied %d changes (%d papers) up to %d", len(entries), len(ids), seq)
         return SyncReport(applied=len(entries), added=added, deleted=deleted, seen=seq)
+
+    def _record_seen(self, conn: sqlite3.Connection, seq: int) -> None:
+        # An index in memory is one process's private copy: the log rows it has read may still
+        # be owed to the index folder another process keeps, so only a folder prunes them.
+        if self.folder is not None:
+            _record_seen(conn, seq)
 
     def rebuild(self, conn: sqlite3.Connection) -> SyncReport:
         """Index every paper afresh from the store; returns what was written."""
@@ -453,7 +459,7 @@ class SearchIndex:
             finally:
                 conn.execute("COMMIT")
             self._bulk(False)
-            _record_seen(conn, last_seq)
+            self._record_seen(conn, last_seq)
             log.info("search index rebuilt: %d papers up to %d", n, last_seq)
             return SyncReport(added=n, seen=last_seq, rebuilt=True)
 

@@ -1,10 +1,9 @@
-"""Searching the store: a query's plan, candidates from either engine, re-ranking, explanations.
+"""Searching the store: a query's plan, candidates from the search index, re-ranking, explanations.
 
 ``Store.search`` and ``Store.search_hits`` call in here. The plan and the
 re-ranking are engine-independent (``storage.search_rank``); the Tantivy index
-(``storage.search_index``) or, without it, SQLite FTS5 (``storage.search``)
-supplies the candidates. A query that is exactly a person's name also brings
-that person's papers, matched in an authors field.
+(``storage.search_index``, on disk or in memory) supplies the candidates. A
+query that is exactly a person's name also brings that person's papers, matched in an authors field.
 """
 
 from __future__ import annotations
@@ -13,16 +12,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from storage import search_rank as rank
-from storage.search import MAX_QUERY_CHARS, build_match, plan_match
+from storage.search import MAX_QUERY_CHARS
 from storage.search_rank import SearchHit, build_plan
 from storage.text import author_key
 
 if TYPE_CHECKING:
     from storage.store import Store
-
-# FTS5's bm25() weights, the same as the Tantivy index's title boost.
-TITLE_WEIGHT = 10.0
-ABSTRACT_WEIGHT = 1.0
 
 
 async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0, *, explain: bool = True
@@ -46,12 +41,9 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
     # One group: every candidate matches it, and the engine's BM25 (title boosted) is the order.
     single = len(plan.groups) == 1 and not people
     wanted = offset + limit if single else max(rank.POOL, offset + limit)
-    if store.index is not None:
-        await store.sync_index()
-        index = store.index
-        found = await asyncio.to_thread(index.candidates, plan, wanted)
-    else:
-        found = await _fts_candidates(store, plan, wanted)
+    await store.sync_index()
+    index = store.search_index
+    found = await asyncio.to_thread(index.candidates, plan, wanted)
     if people:
         seen = {i for i, _ in found}
         found += [(i, 0.0) for i in await _papers_of(store, people, wanted) if i not in seen]
@@ -116,18 +108,10 @@ async def _approximated(store: Store, plan: rank.Plan) -> rank.Plan:
     for group in plan.groups:
         stem = rank.approximable(group)
         if stem is not None:
-            if store.index is not None:
-                index = store.index
-                df, papers = index.rarity(stem)
-                rare = rank.is_rare(df, papers)
-                near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rare else []
-            else:
-                row = await store.db.fetchone(
-                    "SELECT (SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?), (SELECT max(id) FROM papers)",
-                    (build_match(group.text),),
-                )
-                df, papers = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
-                rare, near = rank.is_rare(df, papers), []
+            index = store.search_index
+            df, papers = index.rarity(stem)
+            rare = rank.is_rare(df, papers)
+            near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rare else []
             if rare:
                 prefix = rank.prefix_alt(stem, df)
                 group = group.with_alts([*([prefix] if prefix else []), *near])
@@ -135,39 +119,12 @@ async def _approximated(store: Store, plan: rank.Plan) -> rank.Plan:
     return rank.Plan(tuple(groups), plan.terms)
 
 
-async def _fts_candidates(store: Store, plan: rank.Plan, n: int) -> list[tuple[int, float]]:
-    found: list[tuple[int, float]] = []
-    for any_group in (False, True):
-        if any_group and (len(found) >= n or len(plan.groups) < 2):
-            break
-        match = plan_match(plan, any_group=any_group)
-        if not match:
-            break
-        rows = await store.db.fetchall(
-            "SELECT rowid, bm25(papers_fts, ?, ?) AS s FROM papers_fts WHERE papers_fts MATCH ?"
-            " ORDER BY s LIMIT ?",
-            (TITLE_WEIGHT, ABSTRACT_WEIGHT, match, n),
-        )
-        seen = {i for i, _ in found}
-        # bm25() is lower-is-better; negated so that higher is better as in Tantivy.
-        found += [(int(r[0]), -float(r[1])) for r in rows if int(r[0]) not in seen][: n - len(found)]
-    return found
-
-
 async def count_matches(store: Store, query: str) -> int:
     """Papers holding every word of ``query`` (by its words, phrases and acronyms, not approximately)."""
     plan = build_plan(query[:MAX_QUERY_CHARS], store._analyzer, await store.expansions())
     if not plan.groups:
         return 0
-    if store.index is not None:
-        await store.sync_index()
-        index = store.index
-        return await asyncio.to_thread(index.count_plan, plan)
-    match = plan_match(plan)
-    if not match:
-        return 0
-    row = await store.db.fetchone(
-        "SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?", (match,)
-    )
-    return int(row[0]) if row else 0
+    await store.sync_index()
+    index = store.search_index
+    return await asyncio.to_thread(index.count_plan, plan)
 

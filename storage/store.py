@@ -17,8 +17,9 @@ from storage import acronyms, searching
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.author_index import AuthorIndex, AuthorRows
-from storage.db import Database, connect, is_busy, iso, migrate, store_error, utcnow
+from storage.db import Database, connect, iso, migrate, store_error, utcnow
 from storage.errors import InvalidInputError, StoreError
+from storage.ingest_topics import recount_phrases, rehash_titles
 from storage.models import (
     AuthorMatch,
     AuthorProfile,
@@ -91,9 +92,11 @@ class Store:
     ) -> Store:
         """Open (creating and migrating) the database at ``path``.
 
-        With ``search_index`` (the default for a file), searches are answered by a
-        Tantivy index kept in the folder ``<path>.search`` beside the database,
-        derived from it and healed from it on open; without it, by SQLite FTS5.
+        Searches and topic linking read a Tantivy index derived from the papers table.
+        With ``search_index`` (the default for a file) it is kept in the folder
+        ``<path>.search`` beside the database and healed from it on open; without it
+        (and for ``":memory:"``) it is built in memory from the papers table on open,
+        for tests and short-lived helpers that should leave no folder behind.
         Opening writes nothing to an up-to-date database, so readers (search, export,
         db check) never wait for another process's write lock. ``busy_retries``: how
         many more times a write waits out the busy timeout (the service's own writes).
@@ -109,17 +112,34 @@ class Store:
             raise
         store = cls(Database(conn, str(path), busy_retries=busy_retries))
         store.announce_max_age = announce_max_age
-        if search_index and str(path) != ":memory:":
-            try:
-                store.index = await asyncio.to_thread(SearchIndex.open, index_folder(path))
-                await store.sync_index()
-            except (sqlite3.Error, OSError) as exc:
-                await store.close()
-                raise store_error(exc, path) from None
-            except BaseException:
-                await store.close()
-                raise
+        folder = index_folder(path) if search_index and str(path) != ":memory:" else None
+        try:
+            await store._recount_phrases()
+            store.index = await asyncio.to_thread(SearchIndex.open, folder)
+            await store.sync_index()
+        except (sqlite3.Error, OSError) as exc:
+            await store.close()
+            raise store_error(exc, path) from None
+        except BaseException:
+            await store.close()
+            raise
         return store
+
+    async def _recount_phrases(self) -> None:
+        """Once, after migration 0006: title phrases counted and titles keyed under hashes SQL cannot compute."""
+        if await self.db.fetchone("SELECT 1 FROM meta WHERE key = 'phrase_counts_stale'") is not None:
+            n = await self.db.run_write(recount_phrases)
+            log.info("recounted %d title phrases under hashed keys", n)
+        if await self.db.fetchone("SELECT 1 FROM meta WHERE key = 'title_hashes_stale'") is not None:
+            n = await self.db.run_write(rehash_titles)
+            log.info("keyed %d papers by title hash", n)
+
+    @property
+    def search_index(self) -> SearchIndex:
+        """The search index (on disk or in memory); an error once the store is closed."""
+        if self.index is None:
+            raise StoreError(f"the store {self.path} is closed")
+        return self.index
 
     @property
     def path(self) -> str:
@@ -201,7 +221,9 @@ class Store:
         """
         done = 0
         while True:
-            n = await self.db.run_write(lambda conn: _ingest.link_pending_topics(conn, batch))
+            await self.sync_index()  # candidates come from the index: let it hold every stored paper
+            index = self.search_index
+            n = await self.db.run_write(lambda conn, index=index: _ingest.link_pending_topics(conn, batch, index))
             done += n
             if n < batch:
                 return done
@@ -558,24 +580,6 @@ class Store:
             f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
             for r in await self.db.fetchall("PRAGMA foreign_key_check")
         ]
-        # FTS5's integrity check is written as an INSERT, so it needs the write lock:
-        # a check never waits for it, and says so when another paperboy is writing.
-        async with self.db.conn.execute("PRAGMA busy_timeout") as cur:
-            row = await cur.fetchone()
-        await self.db.conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            await self.db.conn.execute(
-                "INSERT INTO papers_fts (papers_fts, rank) VALUES ('integrity-check', 1)"
-            )
-        except sqlite3.OperationalError as exc:
-            if is_busy(exc):
-                log.warning("full-text index check skipped: another paperboy is writing to %s", self.path)
-            else:
-                problems.append(f"search index: {exc}")
-        except Exception as exc:
-            problems.append(f"search index: {exc}")
-        finally:
-            await self.db.conn.execute(f"PRAGMA busy_timeout = {int(row[0]) if row else 10_000}")
         orphans = await self.db.fetchone(
             "SELECT count(*) FROM papers p WHERE NOT EXISTS"
             " (SELECT 1 FROM paper_sources ps WHERE ps.paper_id = p.id)"
@@ -585,9 +589,7 @@ class Store:
         return problems
 
     async def reindex(self) -> None:
-        """Rebuild the search indexes (FTS5 and the Tantivy folder) from the papers table."""
-        async with self.db.transaction() as conn:
-            await conn.execute("INSERT INTO papers_fts (papers_fts) VALUES ('rebuild')")
+        """Rebuild the search index from the papers table."""
         if self.index is not None:
             index = self.index
             await self.db.run_sync(index.rebuild)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from storage.text import fold, is_stopword, phrase_words, singular, slugify
 
 # "(SSL)", "(CNNs)", "(OoDD)", "(3D-GS)": two to ten characters, at least two capitals.
 _PAREN = re.compile(r"\(([A-Za-z0-9][A-Za-z0-9\-]{1,9})\)")
 _WORDISH = re.compile(r"[^\s()\[\]{},;:]+")
+# _WORDISH's separators as spaces, so str.split finds its tokens at C speed.
+_WORD_BREAKS = str.maketrans(dict.fromkeys("()[]{},;:", " "))
 _MIN_PHRASE_PAPERS = 3
 
 
@@ -84,9 +88,13 @@ def find_definitions(text: str) -> list[AcronymDefinition]:
     return found
 
 
-def title_phrases(title: str) -> set[str]:
-    """Candidate keyphrases of a title: 2-3 word runs that neither start nor end with a stop word."""
-    words = phrase_words(title)
+def title_phrases(title: str, words: list[str] | None = None) -> set[str]:
+    """Candidate keyphrases of a title: 2-3 word runs that neither start nor end with a stop word.
+
+    ``words``: the title's ``phrase_words`` when the caller has them already.
+    """
+    if words is None:
+        words = phrase_words(title)
     out: set[str] = set()
     for n in (2, 3):
         for i in range(len(words) - n + 1):
@@ -99,42 +107,71 @@ def title_phrases(title: str) -> set[str]:
     return out
 
 
+def phrase_hash(phrase: str) -> int:
+    """The key a title phrase is counted under in phrase_counts: 8 bytes of its BLAKE2b digest, signed."""
+    return int.from_bytes(hashlib.blake2b(phrase.encode(), digest_size=8).digest(), "little", signed=True)
+
+
+_STRIP = ".!?\"'"
+
+
 @dataclass(slots=True)
 class TopicIndex:
-    """Every topic's phrase and acronym, for linking a paper by one pass over its words."""
+    """Every topic's phrase and acronym, for linking a paper by set operations over its words."""
 
     phrases: dict[str, int]  # folded phrase -> topic id
     acronyms: dict[str, int]  # acronym as written (case kept) -> topic id
-    _starts: dict[str, set[int]] | None = None  # first word -> phrase lengths, built lazily
+    # Built lazily and again whenever phrases were added: one-word phrases, and the longer
+    # ones by their first two words, so a text's word pairs meet them in one set intersection.
+    _singles: dict[str, int] | None = None
+    _pairs: dict[tuple[str, str], list[tuple[str, int, bool]]] | None = None
     _size: int = -1
 
-    def _phrase_starts(self) -> dict[str, set[int]]:
-        # Rebuilt whenever phrases were added, so only runs that can match are joined.
-        if self._starts is None or self._size != len(self.phrases):
-            starts: dict[str, set[int]] = {}
-            for phrase in self.phrases:
+    def _lookup(self) -> tuple[dict[str, int], dict[tuple[str, str], list[tuple[str, int, bool]]]]:
+        if self._singles is None or self._pairs is None or self._size != len(self.phrases):
+            singles: dict[str, int] = {}
+            pairs: dict[tuple[str, str], list[tuple[str, int, bool]]] = {}
+            for phrase, topic_id in self.phrases.items():
                 parts = phrase.split(" ")
-                starts.setdefault(parts[0], set()).add(len(parts))
-            self._starts, self._size = starts, len(self.phrases)
-        return self._starts
+                if len(parts) == 1:
+                    singles[phrase] = topic_id
+                else:
+                    pairs.setdefault((parts[0], parts[1]), []).append((f" {phrase} ", topic_id, len(parts) == 2))
+            self._singles, self._pairs, self._size = singles, pairs, len(self.phrases)
+        return self._singles, self._pairs
 
     def topics_for(self, text: str) -> set[int]:
+        return self.topics_in(phrase_words(text) if self.phrases else [], text)
+
+    def topics_in(self, words: list[str], text: str) -> set[int]:
+        """Topics named by a text whose ``phrase_words`` are ``words`` (computed once by the caller)."""
         hits: set[int] = set()
-        if self.phrases:
-            starts = self._phrase_starts()
-            words = phrase_words(text)
-            for i, word in enumerate(words):
-                for n in starts.get(word, ()):
-                    found = self.phrases.get(" ".join(words[i : i + n]))
-                    if found is not None:
-                        hits.add(found)
+        if self.phrases and words:
+            singles, pairs = self._lookup()
+            if singles:
+                hits.update(singles[w] for w in singles.keys() & set(words))
+            common = pairs.keys() & set(pairwise(words))
+            if common:
+                joined = ""
+                for key in common:
+                    for padded, topic_id, two in pairs[key]:
+                        if two:
+                            hits.add(topic_id)
+                            continue
+                        joined = joined or f" {' '.join(words)} "
+                        if padded in joined:
+                            hits.add(topic_id)
         if self.acronyms:
-            for token in _WORDISH.findall(text):
-                token = token.strip(".!?\"'")
-                if token in self.acronyms:
-                    hits.add(self.acronyms[token])
-                elif token.endswith("s") and token[:-1] in self.acronyms:
-                    hits.add(self.acronyms[token[:-1]])
+            acronyms = self.acronyms
+            for token in set(text.translate(_WORD_BREAKS).split()):
+                if token.islower():
+                    continue  # acronyms carry capitals
+                token = token.strip(_STRIP)
+                found = acronyms.get(token)
+                if found is None and token.endswith("s"):
+                    found = acronyms.get(token[:-1])
+                if found is not None:
+                    hits.add(found)
         return hits
 
 

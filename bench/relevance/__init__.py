@@ -1,10 +1,9 @@
 """Search relevance measured on hand-graded judgments: nDCG@5 and recall@10 beside a plain BM25 baseline.
 
 The judgments (``judgments.toml`` beside this file) grade the lab's 22 papers for
-each query. Every query is answered three ways over the same papers: by
-``Store.search`` on the Tantivy index (what ``paperboy search`` answers with), by
-``Store.search`` on the FTS5 fallback (``Store.open(..., search_index=False)``), and
-by a plain BM25 baseline: an SQLite FTS5 table with the porter tokenizer, the
+each query. Every query is answered two ways over the same papers: by
+``Store.search`` on the Tantivy index (what ``paperboy search`` answers with), and
+by a plain BM25 baseline built here: an SQLite FTS5 table with the porter tokenizer, the
 query's words joined by OR, ranked by ``bm25()``.
 """
 
@@ -29,7 +28,7 @@ DEMO = REPO / "paperboy" / "demo" / "lab.txt"
 SEED = REPO.parent / "shared" / "seeds" / "000_c2aa908472245cfd.txt"
 SEED_AS_OF = date(2026, 11, 25)
 OWNER = "Sangheum Hwang"
-ENGINES = ("paperboy search", "paperboy search (FTS5 fallback)", "BM25 baseline (FTS5 porter, OR)")
+ENGINES = ("paperboy search", "BM25 baseline (FTS5 porter, OR)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +116,7 @@ def _score(judged: Sequence[Judged], answer: Callable[[str], list[str]]) -> Scor
 async def _filled_store(listing: Path, folder: Path, *, search_index: bool, as_of: date | None) -> Store:
     from feeds.sources.listing import parse_listing_file
 
-    store = await Store.open(folder / ("indexed.db" if search_index else "fts.db"), search_index=search_index)
+    store = await Store.open(folder / ("indexed.db" if search_index else "in-memory.db"), search_index=search_index)
     await store.ingest(parse_listing_file(listing, as_of=as_of).records, source=listing.name, owner=OWNER)
     await store.link_pending_topics()
     return store
@@ -130,19 +129,17 @@ async def evaluate(listing: Path, judged: Sequence[Judged], *, as_of: date | Non
     with tempfile.TemporaryDirectory(prefix="paperboy-relevance-") as tmp:
         folder = Path(tmp)
         keys: set[str] = set()
-        for engine, flag in ((ENGINES[0], True), (ENGINES[1], False)):
-            if engine not in engines:
-                continue
-            store = await _filled_store(listing, folder, search_index=flag, as_of=as_of)
+        if ENGINES[0] in engines:
+            store = await _filled_store(listing, folder, search_index=True, as_of=as_of)
             try:
                 answers = {q.text: [p.key for p in await store.search(q.text, limit=10)] for q in judged}
                 papers = await store.all_papers()
             finally:
                 await store.close()
             keys = {p.key for p in papers}
-            out[engine] = _score(judged, answers.__getitem__)
+            out[ENGINES[0]] = _score(judged, answers.__getitem__)
             baseline_rows = [(p.key, p.title, p.abstract) for p in papers]
-        if ENGINES[2] in engines:
+        if ENGINES[1] in engines:
             if not keys:
                 store = await _filled_store(listing, folder, search_index=False, as_of=as_of)
                 try:
@@ -151,7 +148,7 @@ async def evaluate(listing: Path, judged: Sequence[Judged], *, as_of: date | Non
                     await store.close()
             bm25 = Bm25Baseline(baseline_rows)
             try:
-                out[ENGINES[2]] = _score(judged, bm25.search)
+                out[ENGINES[1]] = _score(judged, bm25.search)
             finally:
                 bm25.close()
     return out

@@ -20,9 +20,8 @@ def _table(name: str, judged_kinds: dict[str, str], scores: dict[str, Scores], p
     for text, kind in judged_kinds.items():
         kinds[kind].append(text)
     lines.append("")
-    lines.append("nDCG@5 by kind of query: " + " / ".join(ENGINES[i].split(" (")[0] if i == 0 else
-                                                          ("fallback" if i == 1 else "BM25")
-                                                          for i in range(len(scores))))
+    lines.append("nDCG@5 by kind of query: " + " / ".join(e.split(" (")[0] if e == ENGINES[0] else "BM25"
+                                                          for e in scores))
     for kind, texts in kinds.items():
         means = [sum(s.per_query[t][0] for t in texts) / len(texts) for s in scores.values()]
         lines.append(f"  {kind:<20} ({len(texts):>2}) " + "  ".join(f"{m:.3f}" for m in means))
