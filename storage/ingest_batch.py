@@ -14,6 +14,10 @@ from collections.abc import Iterable
 from storage.models import PaperRecord
 from storage.text import author_key, clean_space
 
+# Every look-up below starts from the chunk's temporary table (CROSS JOIN fixes SQLite's
+# join order): with no statistics the planner otherwise scans the whole stored table
+# once per chunk and probes the temporary one, which made ingest quadratic in the store.
+# tests/test_ingest_plans.py checks each statement's plan.
 # Temporary tables this module fills; the names are fixed here, never taken from input.
 _TEXT_TABLES = ("temp_ingest_alias", "temp_ingest_key", "temp_ingest_author")
 _INT_TABLES = ("temp_ingest_id", "temp_ingest_title_hash")
@@ -38,7 +42,7 @@ def alias_matches(conn: sqlite3.Connection, aliases: Iterable[str]) -> dict[str,
     return {
         alias: int(paper_id)
         for alias, paper_id in conn.execute(
-            "SELECT a.alias, a.paper_id FROM temp_ingest_alias t JOIN paper_aliases a ON a.alias = t.k"
+            "SELECT a.alias, a.paper_id FROM temp_ingest_alias t CROSS JOIN paper_aliases a ON a.alias = t.k"
         )
     }
 
@@ -52,7 +56,7 @@ def title_matches(
     for tkey, paper_id, published, first_author in conn.execute(
         "SELECT p.title_hash, p.id, p.published, (SELECT name FROM paper_authors pa WHERE pa.paper_id = p.id"
         " AND pa.inferred = 0 ORDER BY position LIMIT 1) FROM temp_ingest_title_hash t"
-        " JOIN papers p ON p.title_hash = t.k ORDER BY p.id"
+        " CROSS JOIN papers p ON p.title_hash = t.k ORDER BY p.id"
     ):
         out.setdefault(tkey, []).append((int(paper_id), published, first_author))
     return out
@@ -65,7 +69,7 @@ def source_hashes(conn: sqlite3.Connection, source_id: int, paper_ids: Iterable[
         int(paper_id): digest
         for paper_id, digest in conn.execute(
             "SELECT ps.paper_id, ps.record_hash FROM temp_ingest_id t"
-            " JOIN paper_sources ps ON ps.paper_id = t.k AND ps.source_id = ?",
+            " CROSS JOIN paper_sources ps ON ps.paper_id = t.k AND ps.source_id = ?",
             (source_id,),
         )
     }
@@ -100,7 +104,7 @@ def resolve_authors(conn: sqlite3.Connection, names: Iterable[str], cache: dict[
     if not wanted:
         return
     _fill(conn, "temp_ingest_author", wanted)
-    query = "SELECT a.key, a.id FROM temp_ingest_author t JOIN authors a ON a.key = t.k"
+    query = "SELECT a.key, a.id FROM temp_ingest_author t CROSS JOIN authors a ON a.key = t.k"
     found = {key: int(author_id) for key, author_id in conn.execute(query)}
     missing = [(key, name) for key, name in wanted.items() if key not in found]
     if missing:
