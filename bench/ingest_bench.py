@@ -26,6 +26,9 @@ from storage.store import Store
 log = logging.getLogger(__name__)
 
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+# Issue 16's targets: all of arXiv (2.5M papers) end to end in under 9 minutes.
+END_TO_END = 5_000.0
+PARSE = 20_000.0
 
 
 @dataclass(slots=True)
@@ -249,14 +252,14 @@ async def run(ws: Workspace, main_file: Path, extra_file: Path) -> IngestOutcome
 
     n = len(records)
     fts_rate, tan_rate = len(rows) / fts_s, len(rows) / tan_s
-    floor = 0.5 * max(fts_rate, tan_rate)
     figures = [
         Figure("ingest end to end (parse+store+topics+index)", n / total_s, "papers/s",
                {"bare FTS5 executemany": fts_rate, "bare Tantivy add_document": tan_rate},
-               target=floor, higher_is_better=True, target_text=f">= {floor:,.0f} (0.5x faster bare)",
+               target=END_TO_END, higher_is_better=True, target_text=f">= {END_TO_END:,.0f} (2.5M in under 9 min)",
                note=f"parse {parse_s:.1f}s + store {store_s:.1f}s + link topics {link_s:.1f}s"
                f" + index {index_s:.1f}s" + (" (the Store syncs its index inside ingest)" if wired else "")),
-        Figure("ingest: parse_listing_file alone", n / parse_s, "papers/s"),
+        Figure("ingest: parse_listing_file alone", n / parse_s, "papers/s", target=PARSE,
+               higher_is_better=True, target_text=f">= {PARSE:,.0f}"),
         Figure("ingest: Store.ingest alone", n / max(store_s, 1e-9), "papers/s"),
         Figure("re-ingest unchanged file (service poll)", poll_s, "s", target=0.2,
                target_text="< 0.2 s", note=("skipped by size and modification time" if skipped_by_stat
