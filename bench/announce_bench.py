@@ -61,7 +61,7 @@ async def _drain_run(args: argparse.Namespace, *, paced: bool) -> _Run:
     from tests.discord_emulator import DiscordEmulator
 
     per_channel = max(6, int(args.announce_messages))
-    folder = args.data / "announce"
+    folder = args.data / f"announce-{args.papers}"  # two sizes may run side by side
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "announce.db"
     remove_db(db)
