@@ -8,11 +8,12 @@ that row's number, and then writes the same number to ``meta`` in SQLite. A
 crash anywhere in between leaves the marker at or behind the truth, and the
 next sync replays from it; replaying is idempotent.
 
-Queries are built from word tokens only (never Tantivy's query parser, which
-raises on ordinary text), with the title boosted over the abstract, quoted
-runs read as phrases, and learnt acronyms and their long forms as
-alternatives of each other. The whole mix is answered by block-max WAND for
-single terms and by Tantivy's skipping intersections otherwise.
+Queries are built from the plan a search is served by (``storage.search_rank``:
+word tokens only, never Tantivy's query parser, which raises on ordinary text),
+with the title boosted over the abstract, quoted runs read as phrases, and
+learnt acronyms and their long forms as alternatives of each other. The whole
+mix is answered by block-max WAND for single terms and by Tantivy's skipping
+intersections otherwise.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from pathlib import Path
 
 import tantivy
 
+from storage import search_rank as rank
 from storage.errors import StoreError
 from storage.search import Expansions
-from storage.search_query import TITLE_BOOST, QueryBuilder, QueryGroup, make_analyzer, plan_query
-from storage.search_rank import Plan
+from storage.search_query import make_analyzer, plan_query
+from storage.search_rank import Alt, Group, Plan
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ class SearchIndex:
         self.folder = folder
         self._index = index
         self._schema = index.schema
-        self._queries = QueryBuilder()
+        self._analyzer = rank.Analyzer()
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.RLock()  # one writer at a time inside this process
         self._read_only = False
@@ -239,30 +241,23 @@ class SearchIndex:
 
     # -- searching --------------------------------------------------------------------------
 
-    def query(self, text: str, expansions: Expansions | None = None, *, any_group: bool = False
-              ) -> tantivy.Query | None:
-        """The Tantivy query for ``text``; None when it holds nothing to search for."""
-        groups = self._queries.groups(text, expansions)
-        if not groups:
-            return None
-        built = [self._group_query(g) for g in groups]
-        if len(built) == 1:
-            return built[0]
-        occur = tantivy.Occur.Should if any_group else tantivy.Occur.Must
-        return tantivy.Query.boolean_query([(occur, q) for q in built])
+    def plan(self, text: str, expansions: Expansions | None = None) -> Plan:
+        """What ``text`` means to a search (``storage.search_rank``), with approximate forms for rare words."""
+        return self.approximate(rank.build_plan(text, self._analyzer, expansions))
 
-    def _group_query(self, group: QueryGroup) -> tantivy.Query:
-        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        for terms in group.alternatives:
-            for field in ("title", "abstract"):
-                if len(terms) == 1:
-                    q = tantivy.Query.term_query(self._schema, field, terms[0])
-                else:
-                    q = tantivy.Query.phrase_query(self._schema, field, list(terms))
-                if field == "title":
-                    q = tantivy.Query.boost_query(q, TITLE_BOOST)
-                clauses.append((tantivy.Occur.Should, q))
-        return tantivy.Query.boolean_query(clauses)
+    def approximate(self, plan: Plan) -> Plan:
+        """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
+        groups = []
+        for group in plan.groups:
+            stem = rank.approximable(group)
+            if stem is not None:
+                df, papers = self.rarity(stem)
+                if rank.is_rare(df, papers):
+                    near = rank.near_terms(stem, self.vocabulary(stem[:3]))
+                    prefix = rank.prefix_alt(stem, df)
+                    group = group.with_alts([*([prefix] if prefix else []), *near])
+            groups.append(group)
+        return Plan(tuple(groups), plan.terms)
 
     def rarity(self, term: str) -> tuple[int, int]:
         """(papers whose title or abstract holds the analysed ``term``, documents in the index)."""
@@ -297,21 +292,24 @@ class SearchIndex:
 
     def candidates(self, plan: Plan, n: int) -> list[tuple[int, float]]:
         """Up to ``n`` papers holding every word, then, if fewer, the best holding any (for re-ranking)."""
-        query = self.plan_query(plan)
-        if query is None:
+        return self.run_candidates(self.plan_query(plan),
+                                   self.plan_query(plan, any_group=True) if len(plan.groups) > 1 else None, n)
+
+    def run_candidates(self, every: tantivy.Query | None, any_group: tantivy.Query | None, n: int
+                       ) -> list[tuple[int, float]]:
+        """``candidates`` for queries already built from a plan (``plan_query``)."""
+        if every is None or n <= 0:
             return []
-        found = self._top(query, n)
-        if len(found) < n and len(plan.groups) > 1:
+        found = self._top(every, n)
+        if len(found) < n and any_group is not None:
             seen = {i for i, _ in found}
-            anyq = self.plan_query(plan, any_group=True)
-            if anyq is not None:
-                found += [(i, s) for i, s in self._top(anyq, n) if i not in seen][: n - len(found)]
+            found += [(i, s) for i, s in self._top(any_group, n) if i not in seen][: n - len(found)]
         return found
 
     def search(
         self, text: str, limit: int = 10, offset: int = 0, expansions: Expansions | None = None
     ) -> list[tuple[int, float]]:
-        """(paper id, score) best first: every token required, or any token when none match all.
+        """(paper id, score) best first, from the plan a search is served by: every word, then any.
 
         The engine's own order, without the store's re-ranking (``storage.search_rank``).
         """
@@ -319,14 +317,7 @@ class SearchIndex:
         offset = max(0, int(offset))
         if limit == 0:
             return []
-        for any_group in (False, True):
-            query = self.query(text, expansions, any_group=any_group)
-            if query is None:
-                return []
-            hits = self._top(query, limit, offset)
-            if hits or offset:
-                return hits
-        return []
+        return self.candidates(self.plan(text, expansions), offset + limit)[offset:]
 
     def count_plan(self, plan: Plan) -> int:
         """How many papers hold every required group of ``plan``."""
@@ -334,11 +325,8 @@ class SearchIndex:
         return 0 if query is None else int(self._index.searcher().search(query, 1, count=True).count)
 
     def count_matches(self, text: str, expansions: Expansions | None = None) -> int:
-        """How many papers hold every token of ``text`` (what ``search`` pages through)."""
-        query = self.query(text, expansions)
-        if query is None:
-            return 0
-        return int(self._index.searcher().search(query, 1, count=True).count)
+        """How many papers hold every word of ``text`` (by its words, phrases and acronyms, not approximately)."""
+        return self.count_plan(rank.build_plan(text, self._analyzer, expansions))
 
     def ids_mentioning(self, spellings: Iterable[str]) -> list[int]:
         """Every paper whose title or abstract holds any spelling as a phrase (stemmed, case-folded).
@@ -346,10 +334,10 @@ class SearchIndex:
         For linking a newly learnt topic to the papers already stored; the
         caller checks exact mentions, as the analyzer stems and folds.
         """
-        alternatives = tuple(t for t in (self._queries.terms(s) for s in spellings) if t)
-        if not alternatives:
+        alts = tuple(Alt(t, "phrase", s) for s in spellings if (t := self._analyzer.phrase(s)))
+        query = plan_query(self._schema, Plan((Group("", 1, alts),), ())) if alts else None
+        if query is None:
             return []
-        query = self._group_query(QueryGroup(alternatives))
         searcher = self._index.searcher()
         total = searcher.search(query, 1, count=True).count
         if not total:
@@ -522,8 +510,6 @@ def seen_in_store(conn: sqlite3.Connection) -> int:
 
 __all__ = [
     "IndexRow",
-    "QueryBuilder",
-    "QueryGroup",
     "SearchIndex",
     "SyncReport",
     "seen_in_store",

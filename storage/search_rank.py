@@ -103,6 +103,10 @@ class Analyzer:
     def terms(self, text: str) -> tuple[str, ...]:
         return tuple(t for t in (self.stem(w) for w in _TOKEN.findall(text)) if t)
 
+    def phrase(self, text: str) -> tuple[str, ...]:
+        """``text`` analysed whole, exactly as the index analyses a title or an abstract."""
+        return tuple(self._analyzer.analyze(text))
+
 
 def _segments(text: str) -> list[tuple[bool, str]]:
     """(quoted, text) pieces; an unmatched quote is read as a space."""

@@ -10,15 +10,18 @@ that person's papers, matched in an authors field.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from storage import search_rank as rank
-from storage.search import MAX_QUERY_CHARS, build_match, plan_match
+from storage.search import MAX_QUERY_CHARS, Expansions, build_match, plan_match
 from storage.search_rank import SearchHit, build_plan
-from storage.text import author_key
+from storage.search_reader import SearchReader, Stale, papers_of_sql, people_sql
 
 if TYPE_CHECKING:
     from storage.store import Store
+
+T = TypeVar("T")
 
 # FTS5's bm25() weights, the same as the Tantivy index's title boost.
 TITLE_WEIGHT = 10.0
@@ -35,6 +38,9 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
     offset = max(0, int(offset))
     if limit == 0:
         return []
+    if store.index is not None:
+        return await _fresh(store, lambda reader, expansions, at: reader.hits(
+            query, limit, offset, explain, expansions, at))
     plan = build_plan(query[:MAX_QUERY_CHARS], store._analyzer, await store.expansions())
     if not plan.groups:
         return []
@@ -46,12 +52,7 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
     # One group: every candidate matches it, and the engine's BM25 (title boosted) is the order.
     single = len(plan.groups) == 1 and not people
     wanted = offset + limit if single else max(rank.POOL, offset + limit)
-    if store.index is not None:
-        await store.sync_index()
-        index = store.index
-        found = await asyncio.to_thread(index.candidates, plan, wanted)
-    else:
-        found = await _fts_candidates(store, plan, wanted)
+    found = await _fts_candidates(store, plan, wanted)
     if people:
         seen = {i for i, _ in found}
         found += [(i, 0.0) for i in await _papers_of(store, people, wanted) if i not in seen]
@@ -81,6 +82,25 @@ async def search_hits(store: Store, query: str, limit: int = 10, offset: int = 0
     return await _hits(store, ranked)
 
 
+async def _fresh(store: Store, call: Callable[[SearchReader, Expansions, int | None], T]) -> T:
+    """``call`` in one worker thread, with the index synced and the expansions read at the store's version.
+
+    The reader checks the version itself; only when the store has changed since
+    (an ingest here or in another process) are the index and expansions brought
+    up to date first, and the call made again.
+    """
+    reader = store.search_reader()
+    cached = store._expansions
+    if cached is not None and cached[0] == store._index_version:
+        try:
+            return await asyncio.to_thread(call, reader, cached[1], cached[0])
+        except Stale:
+            pass
+    await store.sync_index()
+    expansions = await store.expansions()
+    return await asyncio.to_thread(call, reader, expansions, None)
+
+
 async def _hits(store: Store, ranked: list[rank.Ranked]) -> list[SearchHit]:
     papers_by_id = {p.id: p for p in await store._in_order([r.paper_id for r in ranked])}
     return [SearchHit(papers_by_id[r.paper_id], r) for r in ranked if r.paper_id in papers_by_id]
@@ -88,26 +108,12 @@ async def _hits(store: Store, ranked: list[rank.Ranked]) -> list[SearchHit]:
 
 async def _people_named(store: Store, query: str) -> list[int]:
     """Author ids whose whole name is the query, in either order ("Hyo-Eun Kim", "Kim, Hyo-Eun")."""
-    key = author_key(query[:200])
-    if not key or "-" not in key:
-        return []
-    pieces = key.split("-")
-    keys = list(dict.fromkeys([key, "-".join([*pieces[1:], pieces[0]])]))
-    rows = await store.db.fetchall(
-        f"SELECT id FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
-    )
-    return [int(r[0]) for r in rows]
+    sql = people_sql(query)
+    return [] if sql is None else [int(r[0]) for r in await store.db.fetchall(*sql)]
 
 
 async def _papers_of(store: Store, people: list[int], n: int) -> list[int]:
-    # The newest stored first, straight from the (author_id, paper_id) index: no sort of a
-    # prolific author's thousands of papers.
-    rows = await store.db.fetchall(
-        f"SELECT DISTINCT paper_id FROM paper_authors WHERE author_id IN ({','.join('?' * len(people))})"
-        " ORDER BY paper_id DESC LIMIT ?",
-        [*people, n],
-    )
-    return [int(r[0]) for r in rows]
+    return [int(r[0]) for r in await store.db.fetchall(*papers_of_sql(people, n))]
 
 
 async def _approximated(store: Store, plan: rank.Plan) -> rank.Plan:
@@ -116,18 +122,12 @@ async def _approximated(store: Store, plan: rank.Plan) -> rank.Plan:
     for group in plan.groups:
         stem = rank.approximable(group)
         if stem is not None:
-            if store.index is not None:
-                index = store.index
-                df, papers = index.rarity(stem)
-                rare = rank.is_rare(df, papers)
-                near = rank.near_terms(stem, index.vocabulary(stem[:3])) if rare else []
-            else:
-                row = await store.db.fetchone(
-                    "SELECT (SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?), (SELECT max(id) FROM papers)",
-                    (build_match(group.text),),
-                )
-                df, papers = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
-                rare, near = rank.is_rare(df, papers), []
+            row = await store.db.fetchone(
+                "SELECT (SELECT count(*) FROM papers_fts WHERE papers_fts MATCH ?), (SELECT max(id) FROM papers)",
+                (build_match(group.text),),
+            )
+            df, papers = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+            rare, near = rank.is_rare(df, papers), []
             if rare:
                 prefix = rank.prefix_alt(stem, df)
                 group = group.with_alts([*([prefix] if prefix else []), *near])
@@ -156,13 +156,11 @@ async def _fts_candidates(store: Store, plan: rank.Plan, n: int) -> list[tuple[i
 
 async def count_matches(store: Store, query: str) -> int:
     """Papers holding every word of ``query`` (by its words, phrases and acronyms, not approximately)."""
+    if store.index is not None:
+        return await _fresh(store, lambda reader, expansions, at: reader.count(query, expansions, at))
     plan = build_plan(query[:MAX_QUERY_CHARS], store._analyzer, await store.expansions())
     if not plan.groups:
         return 0
-    if store.index is not None:
-        await store.sync_index()
-        index = store.index
-        return await asyncio.to_thread(index.count_plan, plan)
     match = plan_match(plan)
     if not match:
         return 0
