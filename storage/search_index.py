@@ -31,12 +31,14 @@ import tantivy
 from storage import search_rank as rank
 from storage.errors import StoreError
 from storage.search import Expansions
+from storage.search_pairs import FIELD as PAIR_FIELD
+from storage.search_pairs import Pairs
 from storage.search_query import make_analyzer, plan_query
 from storage.search_rank import Alt, Group, Plan
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the pairs field (storage.search_pairs)
 ANALYZER = "paperboy_en"
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
 _WRITER_HEAP = 64_000_000
@@ -73,6 +75,8 @@ def _schema() -> tantivy.Schema:
     builder.add_integer_field("id", stored=False, indexed=True, fast=True)
     builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER, index_option="position")
     builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER, index_option="position")
+    # Pairs of common words as single terms; only which papers hold them (storage.search_pairs).
+    builder.add_text_field(PAIR_FIELD, stored=False, tokenizer_name="raw", index_option="basic")
     # Only the marker document carries these two.
     builder.add_unsigned_field("seq", stored=True, indexed=False, fast=False)
     builder.add_text_field("store", stored=True, tokenizer_name="raw", index_option="basic")
@@ -92,33 +96,37 @@ class SearchIndex:
     syncing to the writer (``SyncReport.read_only``).
     """
 
-    def __init__(self, folder: Path | None, index: tantivy.Index) -> None:
+    def __init__(self, folder: Path | None, index: tantivy.Index, *, pair_field: bool = True) -> None:
         self.folder = folder
         self._index = index
         self._schema = index.schema
         self._analyzer = rank.Analyzer()
+        # ``pair_field=False`` writes no pairs (for measuring what they cost; see bench.pairs_bench).
+        self._pair_maker = Pairs(make_analyzer()) if pair_field else None
+        # What queries use; None answers phrases without the pair field (for comparing the two).
+        self.pairs: Pairs | None = self._pair_maker
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.RLock()  # one writer at a time inside this process
         self._read_only = False
 
     @classmethod
-    def open(cls, folder: str | Path | None) -> SearchIndex:
+    def open(cls, folder: str | Path | None, *, pair_field: bool = True) -> SearchIndex:
         """Open (or create) the index in ``folder``; an unreadable folder is started afresh."""
         if folder is None:
-            return cls(None, cls._new_index(None))
+            return cls(None, cls._new_index(None), pair_field=pair_field)
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
         try:
             index = tantivy.Index(_schema(), path=str(path), reuse=True)
             index.register_tokenizer(ANALYZER, make_analyzer())
-            probe = cls(path, index)
+            probe = cls(path, index, pair_field=pair_field)
             probe._marker()  # fails on a folder holding another schema
             return probe
         except (ValueError, OSError) as exc:
             log.warning("search index at %s is unusable (%s); starting a new one", path, exc)
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
-            return cls(path, cls._new_index(path))
+            return cls(path, cls._new_index(path), pair_field=pair_field)
 
     @staticmethod
     def _new_index(path: Path | None) -> tantivy.Index:
@@ -231,12 +239,15 @@ class SearchIndex:
             raise StoreError("the search index is being written by another process")
         return writer
 
-    @staticmethod
-    def _document(row: IndexRow) -> tantivy.Document:
+    def _document(self, row: IndexRow) -> tantivy.Document:
         doc = tantivy.Document()
         doc.add_integer("id", row.paper_id)
         doc.add_text("title", row.title)
         doc.add_text("abstract", row.abstract or "")
+        if self._pair_maker is not None:
+            for field, text in (("title", row.title), ("abstract", row.abstract or "")):
+                for term in self._pair_maker.of_text(text, field):
+                    doc.add_text(PAIR_FIELD, term)
         return doc
 
     # -- searching --------------------------------------------------------------------------
@@ -276,7 +287,7 @@ class SearchIndex:
 
     def plan_query(self, plan: Plan, *, any_group: bool = False) -> tantivy.Query | None:
         """Every required group (stop words optional), or with ``any_group`` any group."""
-        return plan_query(self._schema, plan, any_group=any_group)
+        return plan_query(self._schema, plan, any_group=any_group, pairs=self.pairs)
 
     def _top(self, query: tantivy.Query, limit: int, offset: int = 0) -> list[tuple[int, float]]:
         searcher = self._index.searcher()
