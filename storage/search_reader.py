@@ -130,9 +130,10 @@ class SearchReader:
         else:
             cands = [(i, rows[i][paper_rows.TITLE_AT], rows[i][paper_rows.ABSTRACT_AT] or "", s, names.get(i, ""))
                      for i, s in found if i in rows]
-            ranked = rank.rerank(plan, cands, self.analyzer)
-            if not single:
-                ranked = ranked[offset : offset + limit]
+            if single:  # the engine's order stands; the pass only says what matched where
+                ranked = [rank.rank_one(plan, i, t, a, s, self.analyzer) for i, t, a, s, _ in cands]
+            else:
+                ranked = rank.rerank(plan, cands, self.analyzer)[offset : offset + limit]
         page = [rows[r.paper_id] for r in ranked if r.paper_id in rows]
         with self._lock:
             papers = {p.id: p for p in paper_rows.hydrate(self._conn, page)}

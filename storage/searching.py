@@ -1,10 +1,12 @@
 """Searching the store: a query's plan, candidates from either engine, re-ranking, explanations.
 
 ``Store.search`` and ``Store.search_hits`` call in here. The plan and the
-re-ranking are engine-independent (``storage.search_rank``); the Tantivy index
-(``storage.search_index``) or, without it, SQLite FTS5 (``storage.search``)
-supplies the candidates. A query that is exactly a person's name also brings
-that person's papers, matched in an authors field.
+re-ranking are engine-independent (``storage.search_rank``). With the Tantivy
+index (``storage.search_index``) the whole search is one worker-thread call
+(``storage.search_reader``), made again after a refresh when the store has
+changed; without it, SQLite FTS5 (``storage.search``) supplies the candidates.
+A query that is exactly a person's name also brings that person's papers,
+matched in an authors field.
 """
 
 from __future__ import annotations
