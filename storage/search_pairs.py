@@ -52,35 +52,37 @@ world
 """.split()
 
 
+class _Terms(dict[str, str | None]):
+    """Token as written -> its analysed term when that is a pair word, else None; filled on first sight."""
+
+    def __init__(self, analyzer: tantivy.TextAnalyzer, words: frozenset[str]) -> None:
+        super().__init__()
+        self._analyzer = analyzer
+        self._words = words
+
+    def __missing__(self, token: str) -> str | None:
+        found = None
+        if len(token.encode()) < _MAX_TOKEN_BYTES:  # longer ones are dropped: a gap between words
+            terms = self._analyzer.analyze(token)
+            found = terms[0] if len(terms) == 1 and terms[0] in self._words else None
+        if len(self) >= _CACHED_TOKENS:
+            self.clear()
+        self[token] = found
+        return found
+
+
 class Pairs:
     """Which analysed words pair up, and the pair terms of a text or of a phrase's terms."""
 
     def __init__(self, analyzer: tantivy.TextAnalyzer) -> None:
-        self._analyzer = analyzer
         self.words = frozenset(t for w in PAIR_WORDS for t in analyzer.analyze(w))
-        self._term: dict[str, str | None] = {}
-
-    def _common(self, token: str) -> str | None:
-        """The analysed term of one token when it is a pair word, else None (a token between words)."""
-        found = self._term.get(token, "")
-        if found != "":
-            return found
-        if len(token.encode()) >= _MAX_TOKEN_BYTES:
-            found = None
-        else:
-            terms = self._analyzer.analyze(token)
-            found = terms[0] if len(terms) == 1 and terms[0] in self.words else None
-        if len(self._term) >= _CACHED_TOKENS:
-            self._term.clear()
-        self._term[token] = found
-        return found
+        self._terms = _Terms(analyzer, self.words)
 
     def of_text(self, text: str, field: str) -> set[str]:
         """The pair terms of one field's text (each once: the field records papers, not counts)."""
         # ASCII text (nearly every abstract) splits in C; the same tokens as the regex's, lowercased.
         tokens = text.translate(_ASCII_GAPS).lower().split() if text.isascii() else _TOKEN.findall(text)
-        common = self._common
-        terms = [common(t) for t in tokens]
+        terms = list(map(self._terms.__getitem__, tokens))
         lead = field[0] + " "
         return {lead + a + " " + b for a, b in pairwise(terms) if a is not None and b is not None}
 
