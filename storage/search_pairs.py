@@ -29,7 +29,7 @@ FIELD = "pairs"
 _TOKEN = re.compile(r"[^\W_]+")  # Tantivy's simple tokenizer: runs of letters and digits
 _ASCII_GAPS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 _MAX_TOKEN_BYTES = 40  # search_query's remove_long filter drops tokens this long or longer
-_CACHED_TOKENS = 200_000
+_CACHED_TOKENS = 50_000  # about 7 MB; the service has an RSS budget
 
 PAIR_WORDS = """
 accuracy adaptive adversarial algorithm algorithms analysis application applications approach
