@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import tantivy
@@ -109,3 +111,14 @@ async def test_an_index_without_the_pair_field_is_rebuilt_with_it(tmp_path: Path
         assert store.index is not None
         assert store.index._index.searcher().doc_freq("pairs", "a deep learn") == 1
         assert [p.title for p in await store.search('"deep learning"')] == ["Deep Learning at Scale"]
+
+
+def test_the_pairs_bench_prints_both_sides(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.pairs_bench", "--papers", "200", "--rounds", "1", "--data", str(tmp_path)],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    for line in ("two common words p50", "longer phrases p99", "index build, CPU", "search index size"):
+        row = next(r for r in out.stdout.splitlines() if r.startswith(line))
+        assert "plain phrase query" in row or "without the pairs field" in row, row
