@@ -27,7 +27,8 @@ import tantivy
 
 FIELD = "pairs"
 _TOKEN = re.compile(r"[^\W_]+")  # Tantivy's simple tokenizer: runs of letters and digits
-_ASCII_GAPS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+# One pass over ASCII text: letters lowercased, everything but letters and digits a space.
+_ASCII_FOLD = str.maketrans({c: (c.lower() if c.isalnum() else " ") for c in map(chr, range(128))})
 _MAX_TOKEN_BYTES = 40  # search_query's remove_long filter drops tokens this long or longer
 _CACHED_TOKENS = 50_000  # about 7 MB; the service has an RSS budget
 
@@ -81,7 +82,7 @@ class Pairs:
     def of_text(self, text: str, field: str) -> set[str]:
         """The pair terms of one field's text (each once: the field records papers, not counts)."""
         # ASCII text (nearly every abstract) splits in C; the same tokens as the regex's, lowercased.
-        tokens = text.translate(_ASCII_GAPS).lower().split() if text.isascii() else _TOKEN.findall(text)
+        tokens = text.translate(_ASCII_FOLD).split() if text.isascii() else _TOKEN.findall(text)
         terms = list(map(self._terms.__getitem__, tokens))
         lead = field[0] + " "
         return {lead + a + " " + b for a, b in pairwise(terms) if a is not None and b is not None}
