@@ -10,6 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 
 from storage.models import Link, Paper
 
@@ -59,6 +60,12 @@ def hydrate(conn: sqlite3.Connection, rows: Sequence[Sequence]) -> list[Paper]:
     return to_papers(rows, conn.execute(authors_sql(len(ids)), ids), conn.execute(sources_sql(len(ids)), ids))
 
 
+@lru_cache(maxsize=1_024)
+def _categories(text: str) -> tuple[str, ...]:
+    # A handful of distinct lists ('["CV"]', '["LG", "CV"]') across a whole store.
+    return tuple(json.loads(text))
+
+
 def row_to_paper(row: Sequence, authors: list[tuple[str, int]], sources: list[str]) -> Paper:
     (pid, key, title, truncated, abstract, category, published, has_code, code_url, first_seen,
      updated, links, categories, arxiv_id, doi, comment, journal_ref) = row
@@ -75,8 +82,8 @@ def row_to_paper(row: Sequence, authors: list[tuple[str, int]], sources: list[st
         code_url=code_url,
         first_seen_at=datetime.fromisoformat(first_seen),
         updated_at=datetime.fromisoformat(updated),
-        links=tuple(Link(*item) for item in json.loads(links)),
-        categories=tuple(json.loads(categories)),
+        links=tuple(Link(*item) for item in json.loads(links)) if links != "[]" else (),
+        categories=_categories(categories),
         arxiv_id=arxiv_id,
         doi=doi,
         comment=comment,
