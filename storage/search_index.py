@@ -8,11 +8,12 @@ that row's number, and then writes the same number to ``meta`` in SQLite. A
 crash anywhere in between leaves the marker at or behind the truth, and the
 next sync replays from it; replaying is idempotent.
 
-Queries are built from word tokens only (never Tantivy's query parser, which
-raises on ordinary text), with the title boosted over the abstract, quoted
-runs read as phrases, and learnt acronyms and their long forms as
-alternatives of each other. The whole mix is answered by block-max WAND for
-single terms and by Tantivy's skipping intersections otherwise.
+Queries are built from the plan a search is served by (``storage.search_rank``:
+word tokens only, never Tantivy's query parser, which raises on ordinary text),
+with the title boosted over the abstract, quoted runs read as phrases, and
+learnt acronyms and their long forms as alternatives of each other. The whole
+mix is answered by block-max WAND for single terms and by Tantivy's skipping
+intersections otherwise.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ from pathlib import Path
 
 import tantivy
 
+from storage import search_rank as rank
 from storage.errors import StoreError
 from storage.search import Expansions
-from storage.search_query import TITLE_BOOST, QueryBuilder, QueryGroup, make_analyzer, plan_query
-from storage.search_rank import Plan
+from storage.search_pairs import FIELD as PAIR_FIELD
+from storage.search_pairs import Pairs
+from storage.search_query import make_analyzer, plan_query
+from storage.search_rank import Alt, Group, Plan
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the pairs field (storage.search_pairs)
 ANALYZER = "paperboy_en"
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
 _WRITER_HEAP = 64_000_000
@@ -71,6 +75,8 @@ def _schema() -> tantivy.Schema:
     builder.add_integer_field("id", stored=False, indexed=True, fast=True)
     builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER, index_option="position")
     builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER, index_option="position")
+    # Pairs of common words as single terms; only which papers hold them (storage.search_pairs).
+    builder.add_text_field(PAIR_FIELD, stored=False, tokenizer_name="raw", index_option="basic")
     # Only the marker document carries these two.
     builder.add_unsigned_field("seq", stored=True, indexed=False, fast=False)
     builder.add_text_field("store", stored=True, tokenizer_name="raw", index_option="basic")
@@ -90,33 +96,37 @@ class SearchIndex:
     syncing to the writer (``SyncReport.read_only``).
     """
 
-    def __init__(self, folder: Path | None, index: tantivy.Index) -> None:
+    def __init__(self, folder: Path | None, index: tantivy.Index, *, pair_field: bool = True) -> None:
         self.folder = folder
         self._index = index
         self._schema = index.schema
-        self._queries = QueryBuilder()
+        self._analyzer = rank.Analyzer()
+        # ``pair_field=False`` writes no pairs (for measuring what they cost; see bench.pairs_bench).
+        self._pair_maker = Pairs(make_analyzer()) if pair_field else None
+        # What queries use; None answers phrases without the pair field (for comparing the two).
+        self.pairs: Pairs | None = self._pair_maker
         self._writer: tantivy.IndexWriter | None = None
         self._lock = threading.RLock()  # one writer at a time inside this process
         self._read_only = False
 
     @classmethod
-    def open(cls, folder: str | Path | None) -> SearchIndex:
+    def open(cls, folder: str | Path | None, *, pair_field: bool = True) -> SearchIndex:
         """Open (or create) the index in ``folder``; an unreadable folder is started afresh."""
         if folder is None:
-            return cls(None, cls._new_index(None))
+            return cls(None, cls._new_index(None), pair_field=pair_field)
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
         try:
             index = tantivy.Index(_schema(), path=str(path), reuse=True)
             index.register_tokenizer(ANALYZER, make_analyzer())
-            probe = cls(path, index)
+            probe = cls(path, index, pair_field=pair_field)
             probe._marker()  # fails on a folder holding another schema
             return probe
         except (ValueError, OSError) as exc:
             log.warning("search index at %s is unusable (%s); starting a new one", path, exc)
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
-            return cls(path, cls._new_index(path))
+            return cls(path, cls._new_index(path), pair_field=pair_field)
 
     @staticmethod
     def _new_index(path: Path | None) -> tantivy.Index:
@@ -229,40 +239,36 @@ class SearchIndex:
             raise StoreError("the search index is being written by another process")
         return writer
 
-    @staticmethod
-    def _document(row: IndexRow) -> tantivy.Document:
+    def _document(self, row: IndexRow) -> tantivy.Document:
         doc = tantivy.Document()
         doc.add_integer("id", row.paper_id)
         doc.add_text("title", row.title)
         doc.add_text("abstract", row.abstract or "")
+        if self._pair_maker is not None:
+            for field, text in (("title", row.title), ("abstract", row.abstract or "")):
+                for term in self._pair_maker.of_text(text, field):
+                    doc.add_text(PAIR_FIELD, term)
         return doc
 
     # -- searching --------------------------------------------------------------------------
 
-    def query(self, text: str, expansions: Expansions | None = None, *, any_group: bool = False
-              ) -> tantivy.Query | None:
-        """The Tantivy query for ``text``; None when it holds nothing to search for."""
-        groups = self._queries.groups(text, expansions)
-        if not groups:
-            return None
-        built = [self._group_query(g) for g in groups]
-        if len(built) == 1:
-            return built[0]
-        occur = tantivy.Occur.Should if any_group else tantivy.Occur.Must
-        return tantivy.Query.boolean_query([(occur, q) for q in built])
+    def plan(self, text: str, expansions: Expansions | None = None) -> Plan:
+        """What ``text`` means to a search (``storage.search_rank``), with approximate forms for rare words."""
+        return self.approximate(rank.build_plan(text, self._analyzer, expansions))
 
-    def _group_query(self, group: QueryGroup) -> tantivy.Query:
-        clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
-        for terms in group.alternatives:
-            for field in ("title", "abstract"):
-                if len(terms) == 1:
-                    q = tantivy.Query.term_query(self._schema, field, terms[0])
-                else:
-                    q = tantivy.Query.phrase_query(self._schema, field, list(terms))
-                if field == "title":
-                    q = tantivy.Query.boost_query(q, TITLE_BOOST)
-                clauses.append((tantivy.Occur.Should, q))
-        return tantivy.Query.boolean_query(clauses)
+    def approximate(self, plan: Plan) -> Plan:
+        """The plan with approximate forms (a stem prefix, near terms) for the words papers rarely use."""
+        groups = []
+        for group in plan.groups:
+            stem = rank.approximable(group)
+            if stem is not None:
+                df, papers = self.rarity(stem)
+                if rank.is_rare(df, papers):
+                    near = rank.near_terms(stem, self.vocabulary(stem[:3]))
+                    prefix = rank.prefix_alt(stem, df)
+                    group = group.with_alts([*([prefix] if prefix else []), *near])
+            groups.append(group)
+        return Plan(tuple(groups), plan.terms)
 
     def rarity(self, term: str) -> tuple[int, int]:
         """(papers whose title or abstract holds the analysed ``term``, documents in the index)."""
@@ -281,7 +287,7 @@ class SearchIndex:
 
     def plan_query(self, plan: Plan, *, any_group: bool = False) -> tantivy.Query | None:
         """Every required group (stop words optional), or with ``any_group`` any group."""
-        return plan_query(self._schema, plan, any_group=any_group)
+        return plan_query(self._schema, plan, any_group=any_group, pairs=self.pairs)
 
     def _top(self, query: tantivy.Query, limit: int, offset: int = 0) -> list[tuple[int, float]]:
         searcher = self._index.searcher()
@@ -297,21 +303,24 @@ class SearchIndex:
 
     def candidates(self, plan: Plan, n: int) -> list[tuple[int, float]]:
         """Up to ``n`` papers holding every word, then, if fewer, the best holding any (for re-ranking)."""
-        query = self.plan_query(plan)
-        if query is None:
+        return self.run_candidates(self.plan_query(plan),
+                                   self.plan_query(plan, any_group=True) if len(plan.groups) > 1 else None, n)
+
+    def run_candidates(self, every: tantivy.Query | None, any_group: tantivy.Query | None, n: int
+                       ) -> list[tuple[int, float]]:
+        """``candidates`` for queries already built from a plan (``plan_query``)."""
+        if every is None or n <= 0:
             return []
-        found = self._top(query, n)
-        if len(found) < n and len(plan.groups) > 1:
+        found = self._top(every, n)
+        if len(found) < n and any_group is not None:
             seen = {i for i, _ in found}
-            anyq = self.plan_query(plan, any_group=True)
-            if anyq is not None:
-                found += [(i, s) for i, s in self._top(anyq, n) if i not in seen][: n - len(found)]
+            found += [(i, s) for i, s in self._top(any_group, n) if i not in seen][: n - len(found)]
         return found
 
     def search(
         self, text: str, limit: int = 10, offset: int = 0, expansions: Expansions | None = None
     ) -> list[tuple[int, float]]:
-        """(paper id, score) best first: every token required, or any token when none match all.
+        """(paper id, score) best first, from the plan a search is served by: every word, then any.
 
         The engine's own order, without the store's re-ranking (``storage.search_rank``).
         """
@@ -319,14 +328,7 @@ class SearchIndex:
         offset = max(0, int(offset))
         if limit == 0:
             return []
-        for any_group in (False, True):
-            query = self.query(text, expansions, any_group=any_group)
-            if query is None:
-                return []
-            hits = self._top(query, limit, offset)
-            if hits or offset:
-                return hits
-        return []
+        return self.candidates(self.plan(text, expansions), offset + limit)[offset:]
 
     def count_plan(self, plan: Plan) -> int:
         """How many papers hold every required group of ``plan``."""
@@ -334,11 +336,8 @@ class SearchIndex:
         return 0 if query is None else int(self._index.searcher().search(query, 1, count=True).count)
 
     def count_matches(self, text: str, expansions: Expansions | None = None) -> int:
-        """How many papers hold every token of ``text`` (what ``search`` pages through)."""
-        query = self.query(text, expansions)
-        if query is None:
-            return 0
-        return int(self._index.searcher().search(query, 1, count=True).count)
+        """How many papers hold every word of ``text`` (by its words, phrases and acronyms, not approximately)."""
+        return self.count_plan(rank.build_plan(text, self._analyzer, expansions))
 
     def ids_mentioning(self, spellings: Iterable[str]) -> list[int]:
         """Every paper whose title or abstract holds any spelling as a phrase (stemmed, case-folded).
@@ -346,10 +345,10 @@ class SearchIndex:
         For linking a newly learnt topic to the papers already stored; the
         caller checks exact mentions, as the analyzer stems and folds.
         """
-        alternatives = tuple(t for t in (self._queries.terms(s) for s in spellings) if t)
-        if not alternatives:
+        alts = tuple(Alt(t, "phrase", s) for s in spellings if (t := self._analyzer.phrase(s)))
+        query = plan_query(self._schema, Plan((Group("", 1, alts),), ())) if alts else None
+        if query is None:
             return []
-        query = self._group_query(QueryGroup(alternatives))
         searcher = self._index.searcher()
         total = searcher.search(query, 1, count=True).count
         if not total:
@@ -528,8 +527,6 @@ def seen_in_store(conn: sqlite3.Connection) -> int:
 
 __all__ = [
     "IndexRow",
-    "QueryBuilder",
-    "QueryGroup",
     "SearchIndex",
     "SyncReport",
     "seen_in_store",

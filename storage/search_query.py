@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import tantivy
 
 from storage.search import MAX_QUERY_CHARS, MAX_TOKENS, Expansions
+from storage.search_pairs import FIELD as PAIR_FIELD
+from storage.search_pairs import Pairs
 from storage.text import fold, phrase_words, words
 
 if TYPE_CHECKING:
@@ -131,36 +133,46 @@ TITLE_BOOST = 10.0
 APPROX_BOOST = 0.3  # an approximate form counts for less than the word itself
 
 
-def _alt_query(schema: tantivy.Schema, alt: Alt, field: str) -> tantivy.Query:
+def _alt_query(schema: tantivy.Schema, alt: Alt, field: str, pairs: Pairs | None) -> tantivy.Query:
     if alt.kind == "prefix":
         q = tantivy.Query.regex_query(schema, field, alt.terms[0] + ".*")
     elif len(alt.terms) == 1:
         q = tantivy.Query.term_query(schema, field, alt.terms[0])
     else:
         q = tantivy.Query.phrase_query(schema, field, list(alt.terms))
+        held = pairs.of_terms(alt.terms, field) if pairs is not None else []
+        if held:
+            # The pairs' short posting lists lead; positions are read only where the phrase can be.
+            # Scored zero, so papers and scores are the phrase query's own.
+            must = tantivy.Occur.Must
+            q = tantivy.Query.boolean_query([(must, q), *(
+                (must, tantivy.Query.const_score_query(tantivy.Query.term_query(schema, PAIR_FIELD, t), 0.0))
+                for t in held)])
     boost = (TITLE_BOOST if field == "title" else 1.0) * (APPROX_BOOST if alt.approximate else 1.0)
     return q if boost == 1.0 else tantivy.Query.boost_query(q, boost)
 
 
-def _group_clauses(schema: tantivy.Schema, group: Group) -> list[tantivy.Query]:
-    return [_alt_query(schema, a, f) for a in group.alts if a.terms for f in ("title", "abstract")]
+def _group_clauses(schema: tantivy.Schema, group: Group, pairs: Pairs | None) -> list[tantivy.Query]:
+    return [_alt_query(schema, a, f, pairs) for a in group.alts if a.terms for f in ("title", "abstract")]
 
 
-def plan_query(schema: tantivy.Schema, plan: Plan, *, any_group: bool = False) -> tantivy.Query | None:
+def plan_query(schema: tantivy.Schema, plan: Plan, *, any_group: bool = False, pairs: Pairs | None = None
+               ) -> tantivy.Query | None:
     """Every required group (stop words optional), or with ``any_group`` any group.
 
     A learnt phrase matches as a unit or, when every group is required, by all of
-    its own words apart; with ``any_group`` each of its words counts alone.
+    its own words apart; with ``any_group`` each of its words counts alone. With
+    ``pairs`` (an index with the pair field), phrases of common words use it.
     """
     clauses: list[tuple[tantivy.Occur, tantivy.Query]] = []
     required = {id(g) for g in plan.required}
     should = tantivy.Occur.Should
     for group in plan.groups:
-        alts = _group_clauses(schema, group)
+        alts = _group_clauses(schema, group, pairs)
         if group.parts and any_group:
-            alts += [q for part in group.parts for q in _group_clauses(schema, part)]
+            alts += [q for part in group.parts for q in _group_clauses(schema, part, pairs)]
         elif group.parts:
-            together = [tantivy.Query.boolean_query([(should, q) for q in _group_clauses(schema, part)])
+            together = [tantivy.Query.boolean_query([(should, q) for q in _group_clauses(schema, part, pairs)])
                         for part in group.parts]
             alts.append(tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in together]))
         if not alts:

@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -102,6 +103,10 @@ class Analyzer:
 
     def terms(self, text: str) -> tuple[str, ...]:
         return tuple(t for t in (self.stem(w) for w in _TOKEN.findall(text)) if t)
+
+    def phrase(self, text: str) -> tuple[str, ...]:
+        """``text`` analysed whole, exactly as the index analyses a title or an abstract."""
+        return tuple(self._analyzer.analyze(text))
 
 
 def _segments(text: str) -> list[tuple[bool, str]]:
@@ -380,9 +385,10 @@ def _best(group: Group, fields: dict[str, _Text]) -> tuple[float, Match] | None:
     best: tuple[float, Match] | None = None
     for alt in group.alts:
         for name, weight in _FIELDS:
-            if best is not None and best[0] >= weight:
-                continue  # already found at least as well
-            found = _alt_in(alt, fields[name])
+            text = fields.get(name)
+            if text is None or (best is not None and best[0] >= weight):
+                continue  # no such text, or already found at least as well
+            found = _alt_in(alt, text)
             if found is None:
                 continue
             value = (APPROX if alt.approximate else EXACT) * weight
@@ -394,8 +400,9 @@ def _best(group: Group, fields: dict[str, _Text]) -> tuple[float, Match] | None:
 def rank_one(plan: Plan, paper_id: int, title: str, abstract: str, engine_score: float,
              analyzer: Analyzer, authors: str = "") -> Ranked:
     """Where one paper stands; ``authors`` (names joined) is matched only when the query names a person."""
-    fields = {"title": _Text(title, analyzer), "abstract": _Text(abstract, analyzer),
-              "authors": _Text(authors, analyzer)}
+    fields = {"title": _Text(title, analyzer), "abstract": _Text(abstract, analyzer)}
+    if authors:
+        fields["authors"] = _Text(authors, analyzer)
     matches: list[Match] = []
     coverage = 0
     quality = 0.0
@@ -418,18 +425,22 @@ def rank_one(plan: Plan, paper_id: int, title: str, abstract: str, engine_score:
                 coverage += 1 if counted else 0
     signals = []
     # Adjacent query words found adjacent (proximity), and the whole query as a phrase.
+    whole_in_title = len(plan.terms) < 2  # a title equal to a longer query holds it as a phrase
     if len(plan.terms) >= 2:
         for name, weight in (("title", TITLE_WEIGHT), ("abstract", ABSTRACT_WEIGHT)):
             text = fields[name]
             if text.run(plan.terms):
                 quality += 2.0 * weight * len(plan.terms)
                 signals.append(f"whole query as a phrase in the {name}")
+                whole_in_title = whole_in_title or name == "title"
                 continue
-            pairs = sum(1 for a, b in zip(plan.terms, plan.terms[1:], strict=False) if text.run((a, b)))
+            if len(plan.terms) == 2:
+                continue  # the one pair is the whole query, just found apart
+            pairs = sum(1 for a, b in pairwise(plan.terms) if text.run((a, b)))
             if pairs:
                 quality += 0.5 * weight * pairs
                 signals.append(f"{pairs} adjacent pair{'s' if pairs > 1 else ''} in the {name}")
-    if plan.terms and len(title) < 400 and analyzer.terms(title) == plan.terms:
+    if whole_in_title and plan.terms and len(title) < 400 and analyzer.terms(title) == plan.terms:
         quality += 10.0
         signals.append("the whole title")
     return Ranked(paper_id, coverage, plan.words, quality, engine_score, tuple(matches), tuple(signals))

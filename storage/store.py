@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from storage import acronyms, searching
+from storage import acronyms, paper_rows, searching
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.author_index import AuthorIndex, AuthorRows
@@ -24,7 +23,6 @@ from storage.models import (
     AuthorMatch,
     AuthorProfile,
     IngestReport,
-    Link,
     Paper,
     PaperRecord,
     Source,
@@ -35,18 +33,12 @@ from storage.redact import mask_secrets
 from storage.search import Expansions
 from storage.search_index import SearchIndex
 from storage.search_rank import SearchHit
+from storage.search_reader import SearchReader
 from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import author_key
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
-
-_PAPER_COLUMNS = (
-    "p.id, p.key, p.title, p.authors_truncated, p.abstract, p.category, p.published, p.has_code,"
-    " p.code_url, p.first_seen_at, p.updated_at, p.links, p.categories, p.arxiv_id, p.doi,"
-    " p.comment, p.journal_ref"
-)
-
 
 def index_folder(path: str | Path) -> Path:
     """Where the derived search index of the database at ``path`` lives."""
@@ -80,6 +72,7 @@ class Store:
         self.announce_max_age: timedelta | None = DEFAULT_MAX_AGE
         self._acronyms: dict[str, str] | None = None  # the shipped dictionary until use_acronyms()
         self._analyzer = rank.Analyzer()
+        self._reader: SearchReader | None = None  # the index's searches, on a read connection of their own
 
     @classmethod
     async def open(
@@ -146,6 +139,9 @@ class Store:
         return self.db.path
 
     async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self.index is not None:
             index, self.index = self.index, None
             await self.db.run_sync(lambda _conn: index.close())
@@ -249,29 +245,16 @@ class Store:
         return int(row[0]) if row else 0
 
     async def _papers(self, where: str, params: Sequence[object] = (), tail: str = "") -> list[Paper]:
-        rows = await self.db.fetchall(f"SELECT {_PAPER_COLUMNS} FROM papers p {where} {tail}", params)
+        rows = await self.db.fetchall(f"SELECT {paper_rows.PAPER_COLUMNS} FROM papers p {where} {tail}", params)
         return await self._hydrate(rows)
 
     async def _hydrate(self, rows: list) -> list[Paper]:
         if not rows:
             return []
         ids = [row[0] for row in rows]
-        marks = ",".join("?" * len(ids))
-        authors: dict[int, list[tuple[str, int]]] = {i: [] for i in ids}
-        for paper_id, name, inferred in await self.db.fetchall(
-            f"SELECT paper_id, name, inferred FROM paper_authors WHERE paper_id IN ({marks})"
-            " ORDER BY paper_id, position",
-            ids,
-        ):
-            authors[paper_id].append((name, inferred))
-        sources: dict[int, list[str]] = {i: [] for i in ids}
-        for paper_id, name in await self.db.fetchall(
-            f"SELECT ps.paper_id, s.name FROM paper_sources ps JOIN sources s ON s.id = ps.source_id"
-            f" WHERE ps.paper_id IN ({marks}) ORDER BY s.name",
-            ids,
-        ):
-            sources[paper_id].append(name)
-        return [_row_to_paper(row, authors[row[0]], sources[row[0]]) for row in rows]
+        authors = await self.db.fetchall(paper_rows.authors_sql(len(ids)), ids)
+        sources = await self.db.fetchall(paper_rows.sources_sql(len(ids)), ids)
+        return paper_rows.to_papers(rows, authors, sources)
 
     async def get_paper(self, key: str) -> Paper | None:
         """A paper by its key, or by an alias (arXiv id with or without version, DOI)."""
@@ -362,6 +345,14 @@ class Store:
                 by_phrase.setdefault(expansion, name)
             self._expansions = (version, Expansions(by_acronym, by_phrase))
         return self._expansions[1]
+
+    def search_reader(self) -> SearchReader:
+        """The reader that answers searches through the index (``storage.search_reader``)."""
+        if self.index is None:
+            raise StoreError("this store searches without an index")
+        if self._reader is None:
+            self._reader = SearchReader(self.path, self.index, self._analyzer)
+        return self._reader
 
     async def search(self, query: str, limit: int = 10, offset: int = 0) -> list[Paper]:
         """Ranked papers for any text a user may type; never a query syntax error."""
@@ -612,33 +603,6 @@ class Store:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _row_to_paper(row: Sequence, authors: list[tuple[str, int]], sources: list[str]) -> Paper:
-    (pid, key, title, truncated, abstract, category, published, has_code, code_url, first_seen,
-     updated, links, categories, arxiv_id, doi, comment, journal_ref) = row
-    return Paper(
-        id=pid,
-        key=key,
-        title=title,
-        authors=tuple(name for name, inferred in authors if not inferred),
-        authors_truncated=bool(truncated),
-        abstract=abstract,
-        category=category,
-        published=date.fromisoformat(published) if published else None,
-        has_code=bool(has_code),
-        code_url=code_url,
-        first_seen_at=datetime.fromisoformat(first_seen),
-        updated_at=datetime.fromisoformat(updated),
-        links=tuple(Link(*item) for item in json.loads(links)),
-        categories=tuple(json.loads(categories)),
-        arxiv_id=arxiv_id,
-        doi=doi,
-        comment=comment,
-        journal_ref=journal_ref,
-        inferred_authors=tuple(name for name, inferred in authors if inferred),
-        sources=tuple(sources),
-    )
 
 
 __all__ = ["Stats", "Store", "StoreError"]
