@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
 from storage import ingest_batch as bulk
+from storage import paper_writes as writes
 from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import file_error_in, iso, utcnow
 from storage.ingest_topics import PaperText, learn_and_link, link_pending_topics
@@ -24,9 +24,9 @@ from storage.merge import (
     record_hash,
     record_to_json,
 )
-from storage.models import IngestReport, Link, PaperRecord, ParseProblem
+from storage.models import IngestReport, PaperRecord, ParseProblem
 from storage.subscriptions import DEFAULT_MAX_AGE
-from storage.text import author_key, clean_space, surname, title_hash
+from storage.text import clean_space, surname, title_hash
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ def _update_existing(
         batch.unchanged += 1
         return
     # The paper's row is about to change: records kept as "same as the paper" are spelt out first.
-    _spell_out_records(conn, paper_id)
+    writes.spell_out_records(conn, paper_id)
     conn.execute(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (paper_id, source_id) DO UPDATE SET"
@@ -390,7 +390,7 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
     for m in merged:
         names = [(pos, clean_space(name), 0) for pos, name in enumerate(m.authors)]
         if m.authors_truncated:
-            names += _inferred_names(m, {batch.owner} if batch.owner else set())
+            names += writes.inferred_names(m, {batch.owner} if batch.owner else set())
         authors.append(names)
     bulk.resolve_authors(conn, (name for names in authors for _, name, _ in names), batch.author_ids)
     # The whole row in one INSERT: the search log trigger then notes it once.
@@ -410,7 +410,7 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
         (
-            (pid, batch.source_id, _kept_record(item, m), item.rec_hash, batch.now, batch.now)
+            (pid, batch.source_id, writes.kept_record(item, m), item.rec_hash, batch.now, batch.now)
             for pid, m, item in zip(ids, merged, items, strict=True)
         ),
     )
@@ -435,69 +435,6 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
     batch.new_keys += keys
     for pid, m in zip(ids, merged, strict=True):
         batch.set_text(pid, m)
-
-
-# paper_sources.record for a source whose record is exactly the paper as stored: it is
-# read back from the paper's row (see _spell_out_records), saving the record's bytes.
-SAME_AS_PAPER = b""
-
-
-def _kept_record(item: _Prepared, merged: PaperRecord) -> bytes:
-    record = item.record
-    if (
-        not record.inferred_authors
-        and all(clean_space(name) == name for name in record.authors)
-        and record_to_json(merged) == item.rec_json
-    ):
-        return SAME_AS_PAPER
-    return pack(item.rec_json)
-
-
-def _record_of_paper(conn: sqlite3.Connection, paper_id: int) -> PaperRecord:
-    """The record a "same as the paper" source sent, rebuilt from the paper's row."""
-    row = conn.execute(
-        "SELECT title, authors_truncated, abstract, category, categories, published, has_code, code_url,"
-        " arxiv_id, arxiv_version, doi, links, comment, journal_ref FROM papers WHERE id = ?",
-        (paper_id,),
-    ).fetchone()
-    names = tuple(
-        r[0] for r in conn.execute(
-            "SELECT name FROM paper_authors WHERE paper_id = ? AND inferred = 0 ORDER BY position", (paper_id,)
-        )
-    )
-    (title, truncated, abstract, category, categories, published, has_code, code_url,
-     arxiv_id, arxiv_version, doi, links, comment, journal_ref) = row
-    return PaperRecord(
-        title=title, authors=names, authors_truncated=bool(truncated), abstract=abstract, category=category,
-        categories=tuple(json.loads(categories)),
-        published=date.fromisoformat(published) if published else None,
-        has_code=bool(has_code), code_url=code_url, arxiv_id=arxiv_id, arxiv_version=arxiv_version, doi=doi,
-        links=tuple(Link(*item) for item in json.loads(links)), comment=comment, journal_ref=journal_ref,
-    )
-
-
-def _spell_out_records(conn: sqlite3.Connection, paper_id: int) -> None:
-    """Write out any "same as the paper" record of this paper while its row still says it."""
-    sources = [
-        row[0] for row in conn.execute(
-            "SELECT source_id FROM paper_sources WHERE paper_id = ? AND record = ?", (paper_id, SAME_AS_PAPER)
-        )
-    ]
-    if sources:
-        record = pack(record_to_json(_record_of_paper(conn, paper_id)))
-        conn.executemany(
-            "UPDATE paper_sources SET record = ? WHERE paper_id = ? AND source_id = ?",
-            [(record, paper_id, source_id) for source_id in sources],
-        )
-
-
-def _write_aliases(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord) -> None:
-    for alias, kind in ((merged.arxiv_id, "arxiv"), (merged.doi, "doi")):
-        if alias:
-            conn.execute(
-                "INSERT OR IGNORE INTO paper_aliases (alias, kind, paper_id) VALUES (?, ?, ?)",
-                (alias, kind, paper_id),
-            )
 
 
 def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
@@ -534,64 +471,8 @@ def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
             " title_hash = ?, updated_at = ? WHERE id = ?",
             (*after, title_hash(merged.title), batch.now, paper_id),
         )
-        _write_authors(conn, paper_id, merged, batch.author_ids)
-        _write_aliases(conn, paper_id, merged)
+        writes.write_authors(conn, paper_id, merged, batch.author_ids)
+        writes.write_aliases(conn, paper_id, merged)
         batch.set_text(paper_id, merged)
-    _write_inferred(conn, paper_id, merged, batch.author_ids)
+    writes.write_inferred(conn, paper_id, merged, batch.author_ids)
     return changed
-
-
-def _author_id(conn: sqlite3.Connection, name: str, cache: dict[str, int]) -> int:
-    key = author_key(name) or clean_space(name).lower()
-    found = cache.get(key)
-    if found is not None:
-        return found
-    row = conn.execute("SELECT id FROM authors WHERE key = ?", (key,)).fetchone()
-    if row is None:
-        row = (conn.execute("INSERT INTO authors (key, name) VALUES (?, ?)", (key, name)).lastrowid,)
-    cache[key] = int(row[0])
-    return cache[key]
-
-
-def _write_authors(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord, cache: dict[str, int]) -> None:
-    conn.execute("DELETE FROM paper_authors WHERE paper_id = ?", (paper_id,))
-    for position, name in enumerate(merged.authors):
-        name = clean_space(name)
-        conn.execute(
-            "INSERT INTO paper_authors (paper_id, position, author_id, name) VALUES (?, ?, ?, ?)",
-            (paper_id, position, _author_id(conn, name, cache), name),
-        )
-
-
-_INFERRED_BASE = 100_000  # positions of inferred owners sort after every listed author
-
-
-def _write_inferred(conn: sqlite3.Connection, paper_id: int, merged: PaperRecord, cache: dict[str, int]) -> None:
-    """Link each source owner that a truncated author list hides; unlink once it shows them."""
-    conn.execute(
-        "DELETE FROM paper_authors WHERE paper_id = ? AND inferred = 1", (paper_id,)
-    )
-    if not merged.authors_truncated:
-        return
-    cur = conn.execute(
-        "SELECT DISTINCT s.owner FROM paper_sources ps JOIN sources s ON s.id = ps.source_id"
-        " WHERE ps.paper_id = ? AND s.owner IS NOT NULL",
-        (paper_id,),
-    )
-    rows = _inferred_names(merged, {row[0] for row in cur.fetchall()})
-    conn.executemany(
-        "INSERT INTO paper_authors (paper_id, position, author_id, name, inferred) VALUES (?, ?, ?, ?, 1)",
-        [(paper_id, pos, _author_id(conn, owner, cache), owner) for pos, owner, _ in rows],
-    )
-
-
-def _inferred_names(merged: PaperRecord, owners: set[str]) -> list[tuple[int, str, int]]:
-    """(position, name, 1) for each source owner or inferred author the truncated list does not show."""
-    seen = {author_key(name) for name in merged.authors}
-    out: list[tuple[int, str, int]] = []
-    for offset, owner in enumerate(sorted(owners | set(merged.inferred_authors))):
-        if author_key(owner) in seen:
-            continue
-        seen.add(author_key(owner))
-        out.append((_INFERRED_BASE + offset, owner, 1))
-    return out

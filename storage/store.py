@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from storage import acronyms, paper_rows, searching
+from storage import acronyms, paper_rows, searching, sources_repo
 from storage import ingest as _ingest
 from storage import search_rank as rank
-from storage.author_index import AuthorIndex, AuthorRows
-from storage.db import Database, connect, iso, migrate, store_error, utcnow
+from storage.author_lookup import AuthorLookup
+from storage.db import Database, connect, iso, migrate, store_error
 from storage.errors import InvalidInputError, StoreError
 from storage.ingest_topics import recount_phrases, rehash_titles
 from storage.models import (
@@ -29,7 +29,6 @@ from storage.models import (
     Topic,
 )
 from storage.outbox import Outbox
-from storage.redact import mask_secrets
 from storage.search import Expansions
 from storage.search_index import SearchIndex
 from storage.search_rank import SearchHit
@@ -66,8 +65,7 @@ class Store:
         self._index_version = -1  # the data_version the search index was last synced at
         self._topic_index: TopicIndex | None = None
         self._expansions: tuple[int, Expansions] | None = None
-        self._authors: tuple[int, AuthorIndex] | None = None
-        self._authors_lock = asyncio.Lock()
+        self._author_lookup = AuthorLookup(db)
         # [announce] max_age: papers older than this when first seen are stored but not announced.
         self.announce_max_age: timedelta | None = DEFAULT_MAX_AGE
         self._acronyms: dict[str, str] | None = None  # the shipped dictionary until use_acronyms()
@@ -206,7 +204,7 @@ class Store:
             await self.sync_index()
         if report.changed:
             self._expansions = None
-            self._authors = None
+            self._author_lookup.forget()
         return report
 
     async def link_pending_topics(self, batch: int = 200) -> int:
@@ -375,47 +373,9 @@ class Store:
 
     # -- authors ---------------------------------------------------------------
 
-    async def _author_index(self, version: int | None = None) -> tuple[int, AuthorIndex]:
-        """The author index as of the store's ``version`` (read when not given), built when it is not."""
-        if version is None:
-            version = await self.data_version()
-        async with self._authors_lock:  # one build at a time: two would hold two indexes at once
-            if self._authors is None or self._authors[0] != version:
-                self._authors = None  # the old index goes before the new one is built
-                rows = AuthorRows()
-                # Streamed a chunk at a time in key order, straight off the key's index: neither a
-                # list of every author here nor a sort of them in SQLite is held.
-                async with self.db.conn.execute(
-                    "SELECT a.key, count(*) FROM authors a"
-                    " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.key ORDER BY a.key"
-                ) as cursor:
-                    while chunk := await cursor.fetchmany(20_000):
-                        rows.add(chunk)
-                self._authors = (version, await asyncio.to_thread(rows.build))
-            return self._authors
-
     async def match_authors(self, query: str, limit: int = 25) -> list[AuthorMatch]:
-        """Authors ranked by closeness to ``query``, then by paper count."""
-        held = self._authors or await self._author_index()
-        while True:
-            version, index = held
-            found = index.candidates(query[:200], max(0, min(limit, 100)))
-            keys = [index.key(c.index) for c in found]
-            # The store's version comes back with the names, in one round trip; an index that an
-            # ingest (here or in another process) has outdated is rebuilt and asked again.
-            rows = await self.db.fetchall(
-                "SELECT NULL, value FROM meta WHERE key = 'data_version'"
-                f" UNION ALL SELECT key, name FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
-            )
-            current = next((int(value) for key, value in rows if key is None), 0)
-            if current == version:
-                break
-            held = await self._author_index(current)
-        names = {key: name for key, name in rows if key is not None}
-        return [
-            AuthorMatch(key, names.get(key, key), index.counts[c.index], round(min(c.score, 100.0), 1))
-            for key, c in zip(keys, found, strict=True)
-        ]
+        """Authors ranked by closeness to ``query``, then by paper count (``storage.author_lookup``)."""
+        return await self._author_lookup.match(query, limit)
 
     async def author_profile(self, key: str) -> AuthorProfile | None:
         row = await self.db.fetchone("SELECT id, key, name FROM authors WHERE key = ?", (key,))
@@ -492,58 +452,19 @@ class Store:
     # -- sources ---------------------------------------------------------------
 
     async def sources(self) -> list[Source]:
-        rows = await self.db.fetchall(
-            "SELECT s.id, s.name, s.kind, s.location, s.owner, s.last_polled_at,"
-            " s.last_success_at, s.last_error, s.etag, s.last_modified, s.content_hash,"
-            " (SELECT count(*) FROM paper_sources ps WHERE ps.source_id = s.id)"
-            " FROM sources s ORDER BY s.name"
-        )
-        return [
-            Source(
-                r[0], r[1], r[2], r[3], r[4], _dt(r[5]), _dt(r[6]), r[7], r[8], r[9], r[10], int(r[11])
-            )
-            for r in rows
-        ]
+        return await sources_repo.sources(self.db)
 
     async def source(self, name: str) -> Source | None:
-        for source in await self.sources():
-            if source.name == name:
-                return source
-        return None
+        return await sources_repo.source(self.db, name)
 
-    async def register_source(
-        self, name: str, kind: str, location: str | None, owner: str | None
-    ) -> None:
+    async def register_source(self, name: str, kind: str, location: str | None, owner: str | None) -> None:
         await self.db.run_write(lambda conn: _ingest.upsert_source(conn, name, kind, location, owner))
 
-    async def record_poll(
-        self,
-        name: str,
-        *,
-        error: str | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        content_hash: str | None = None,
-    ) -> None:
-        """Remember a poll's outcome: validators on success, the error sentence on failure.
-
-        The sentence is stored with credentials masked: /healthz and `sources` show it.
-        """
-        now = iso(utcnow())
-        error = mask_secrets(error) if error is not None else None
-        async with self.db.transaction() as conn:
-            if error is None:
-                await conn.execute(
-                    "UPDATE sources SET last_polled_at = ?, last_success_at = ?, last_error = NULL,"
-                    " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified),"
-                    " content_hash = COALESCE(?, content_hash) WHERE name = ?",
-                    (now, now, etag, last_modified, content_hash, name),
-                )
-            else:
-                await conn.execute(
-                    "UPDATE sources SET last_polled_at = ?, last_error = ? WHERE name = ?",
-                    (now, error[:1000], name),
-                )
+    async def record_poll(self, name: str, *, error: str | None = None, etag: str | None = None,
+                          last_modified: str | None = None, content_hash: str | None = None) -> None:
+        """Remember a poll's outcome (``storage.sources_repo.record_poll``)."""
+        await sources_repo.record_poll(self.db, name, error=error, etag=etag, last_modified=last_modified,
+                                       content_hash=content_hash)
 
     # -- overview --------------------------------------------------------------
 
@@ -564,20 +485,7 @@ class Store:
 
     async def check(self) -> list[str]:
         """Problems SQLite and our own invariants find; an empty list means healthy."""
-        problems = [
-            r[0] for r in await self.db.fetchall("PRAGMA integrity_check") if r[0] != "ok"
-        ]
-        problems += [
-            f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
-            for r in await self.db.fetchall("PRAGMA foreign_key_check")
-        ]
-        orphans = await self.db.fetchone(
-            "SELECT count(*) FROM papers p WHERE NOT EXISTS"
-            " (SELECT 1 FROM paper_sources ps WHERE ps.paper_id = p.id)"
-        )
-        if orphans and orphans[0]:
-            problems.append(f"{orphans[0]} papers have no source record")
-        return problems
+        return await sources_repo.check(self.db)
 
     async def reindex(self) -> None:
         """Rebuild the search index from the papers table."""
@@ -599,10 +507,6 @@ class Store:
             await self.db.conn.backup(dest)
         finally:
             dest.close()
-
-
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 __all__ = ["Stats", "Store", "StoreError"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from storage.ingest import SAME_AS_PAPER
 from storage.merge import record_from_json
+from storage.paper_writes import SAME_AS_PAPER
 from storage.store import Store
 from tests.helpers import record
 

@@ -1,0 +1,71 @@
+"""Author look-up for the store: the author index held per data version, rebuilt off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from storage.author_index import AuthorIndex, AuthorRows
+from storage.models import AuthorMatch
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+
+class AuthorLookup:
+    """Answers ``Store.match_authors`` from an AuthorIndex of the store as of its data version."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._held: tuple[int, AuthorIndex] | None = None
+        self._lock = asyncio.Lock()
+
+    def forget(self) -> None:
+        """Drop the index (an ingest changed the authors); the next look-up builds it again."""
+        self._held = None
+
+    async def _version(self) -> int:
+        row = await self.db.fetchone("SELECT value FROM meta WHERE key = 'data_version'")
+        return int(row[0]) if row else 0
+
+    async def _index(self, version: int | None = None) -> tuple[int, AuthorIndex]:
+        """The author index as of the store's ``version`` (read when not given), built when it is not."""
+        if version is None:
+            version = await self._version()
+        async with self._lock:  # one build at a time: two would hold two indexes at once
+            if self._held is None or self._held[0] != version:
+                self._held = None  # the old index goes before the new one is built
+                rows = AuthorRows()
+                # Streamed a chunk at a time in key order, straight off the key's index: neither a
+                # list of every author here nor a sort of them in SQLite is held.
+                async with self.db.conn.execute(
+                    "SELECT a.key, count(*) FROM authors a"
+                    " JOIN paper_authors pa ON pa.author_id = a.id GROUP BY a.key ORDER BY a.key"
+                ) as cursor:
+                    while chunk := await cursor.fetchmany(20_000):
+                        rows.add(chunk)
+                self._held = (version, await asyncio.to_thread(rows.build))
+            return self._held
+
+    async def match(self, query: str, limit: int = 25) -> list[AuthorMatch]:
+        """Authors ranked by closeness to ``query``, then by paper count."""
+        held = self._held or await self._index()
+        while True:
+            version, index = held
+            found = index.candidates(query[:200], max(0, min(limit, 100)))
+            keys = [index.key(c.index) for c in found]
+            # The store's version comes back with the names, in one round trip; an index that an
+            # ingest (here or in another process) has outdated is rebuilt and asked again.
+            rows = await self.db.fetchall(
+                "SELECT NULL, value FROM meta WHERE key = 'data_version'"
+                f" UNION ALL SELECT key, name FROM authors WHERE key IN ({','.join('?' * len(keys))})", keys
+            )
+            current = next((int(value) for key, value in rows if key is None), 0)
+            if current == version:
+                break
+            held = await self._index(current)
+        names = {key: name for key, name in rows if key is not None}
+        return [
+            AuthorMatch(key, names.get(key, key), index.counts[c.index], round(min(c.score, 100.0), 1))
+            for key, c in zip(keys, found, strict=True)
+        ]

@@ -1,0 +1,87 @@
+"""The sources a store reads from (listing files, feeds, arXiv queries) and the store's own health check."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from storage.db import iso, utcnow
+from storage.models import Source
+from storage.redact import mask_secrets
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+async def sources(db: Database) -> list[Source]:
+    rows = await db.fetchall(
+        "SELECT s.id, s.name, s.kind, s.location, s.owner, s.last_polled_at,"
+        " s.last_success_at, s.last_error, s.etag, s.last_modified, s.content_hash,"
+        " (SELECT count(*) FROM paper_sources ps WHERE ps.source_id = s.id)"
+        " FROM sources s ORDER BY s.name"
+    )
+    return [
+        Source(
+            r[0], r[1], r[2], r[3], r[4], _dt(r[5]), _dt(r[6]), r[7], r[8], r[9], r[10], int(r[11])
+        )
+        for r in rows
+    ]
+
+
+async def source(db: Database, name: str) -> Source | None:
+    for source in await sources(db):
+        if source.name == name:
+            return source
+    return None
+
+
+async def record_poll(
+    db: Database,
+    name: str,
+    *,
+    error: str | None = None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    content_hash: str | None = None,
+) -> None:
+    """Remember a poll's outcome: validators on success, the error sentence on failure.
+
+    The sentence is stored with credentials masked: /healthz and `sources` show it.
+    """
+    now = iso(utcnow())
+    error = mask_secrets(error) if error is not None else None
+    async with db.transaction() as conn:
+        if error is None:
+            await conn.execute(
+                "UPDATE sources SET last_polled_at = ?, last_success_at = ?, last_error = NULL,"
+                " etag = COALESCE(?, etag), last_modified = COALESCE(?, last_modified),"
+                " content_hash = COALESCE(?, content_hash) WHERE name = ?",
+                (now, now, etag, last_modified, content_hash, name),
+            )
+        else:
+            await conn.execute(
+                "UPDATE sources SET last_polled_at = ?, last_error = ? WHERE name = ?",
+                (now, error[:1000], name),
+            )
+
+
+async def check(db: Database) -> list[str]:
+    """Problems SQLite and our own invariants find; an empty list means healthy."""
+    problems = [
+        r[0] for r in await db.fetchall("PRAGMA integrity_check") if r[0] != "ok"
+    ]
+    problems += [
+        f"foreign key: {r[0]} row {r[1]} -> {r[2]}"
+        for r in await db.fetchall("PRAGMA foreign_key_check")
+    ]
+    orphans = await db.fetchone(
+        "SELECT count(*) FROM papers p WHERE NOT EXISTS"
+        " (SELECT 1 FROM paper_sources ps WHERE ps.paper_id = p.id)"
+    )
+    if orphans and orphans[0]:
+        problems.append(f"{orphans[0]} papers have no source record")
+    return problems
