@@ -484,8 +484,18 @@ class Store:
         )
 
     async def check(self) -> list[str]:
-        """Problems SQLite and our own invariants find; an empty list means healthy."""
-        return await sources_repo.check(self.db)
+        """Problems SQLite, our own invariants and the search index show; an empty list means healthy."""
+        problems = await sources_repo.check(self.db)
+        if self.index is not None:
+            index = self.index
+            report = await self.db.run_sync(index.sync)
+            indexed, stored = await asyncio.to_thread(index.count), await self.count_papers()
+            if report.read_only and indexed != stored:
+                log.warning("search index check skipped: another paperboy is writing its index")
+            elif indexed != stored:
+                problems.append(f"search index: it holds {indexed:,} papers and the store {stored:,};"
+                                " run `paperboy db reindex`")
+        return problems
 
     async def reindex(self) -> None:
         """Rebuild the search index from the papers table."""
