@@ -18,7 +18,7 @@ PAPERBOY = Path(sys.executable).with_name("paperboy")
 
 
 async def read_until(stream: asyncio.StreamReader, needle: str, lines: list[str]) -> str:
-    """The first output line holding ``needle`` (20 s at most); every line read is kept in ``lines``."""
+    """The first output line holding ``needle`` (60 s at most: a loaded machine starts slowly); every line read is kept."""
 
     async def scan() -> str:
         while True:
@@ -30,7 +30,7 @@ async def read_until(stream: asyncio.StreamReader, needle: str, lines: list[str]
             if needle in line:
                 return line
 
-    return await asyncio.wait_for(scan(), 20)
+    return await asyncio.wait_for(scan(), 60)
 
 
 @needs_seed

@@ -134,10 +134,10 @@ async def test_arxiv_walks_every_page_politely(site, fetcher) -> None:
         "3", "submittedDate", "descending",
     )
     gaps = [b - a for (_, a), (_, b) in itertools.pairwise(arxiv.requests)]
-    # Server-side stamps: on a busy machine one request can arrive late and shorten the next gap,
-    # but the pages as a whole still took the pacing. Unpaced, each gap is under 5 ms.
-    assert min(gaps) >= PACE * 0.5, gaps
-    assert sum(gaps) >= PACE * len(gaps) * 0.8, gaps
+    # Server-side stamps: on a starved machine the first request can arrive tens of ms late and
+    # shorten the next gap, but the walk as a whole still took the pacing. Unpaced, the three
+    # requests arrive within 10 ms of each other.
+    assert sum(gaps) >= PACE * len(gaps) * 0.5, gaps
     assert outcome.content_hash is not None
 
 
