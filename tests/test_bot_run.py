@@ -18,7 +18,7 @@ PAPERBOY = Path(sys.executable).with_name("paperboy")
 
 
 async def read_until(stream: asyncio.StreamReader, needle: str, lines: list[str]) -> str:
-    """The first output line holding ``needle`` (60 s at most: a loaded machine starts slowly); every line read is kept."""
+    """The first output line holding ``needle`` (60 s at most: a loaded machine starts slowly), lines kept."""
 
     async def scan() -> str:
         while True:
