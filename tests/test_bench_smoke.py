@@ -60,3 +60,19 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert by_name["disk per paper (database + index)"]["value"] > by_name["disk per paper beyond the text"]["value"]
     kept = sorted((tmp_path / "out").glob("bench-300-*.json"))
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == report
+
+    # The search figures again, on the store this run left (python -m bench.search_again).
+    again = subprocess.run(
+        [sys.executable, "-m", "bench.search_again", "--papers", "300", "--data", str(tmp_path / "data"),
+         "--rounds", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = [line for line in again.stdout.splitlines() if line.startswith("search (Store.search)")]
+    assert any("p50, whole mix" in row and "bare Tantivy" in row for row in rows), again.stdout
+    assert any("p50, common" in row and "2x bare Tantivy" in row for row in rows), again.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "bench.search_again", "--papers", "301", "--data", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
