@@ -170,7 +170,8 @@ def _count_authors(db: Path) -> int:
 def table(result: dict[str, Any]) -> str:
     """The figures side by side: before, now, and the bare key range scan."""
     def ms(values: list[float], q: float) -> str:
-        return f"{percentile(values, q) * 1e3:.2f}" if values else "n/a"
+        # Three significant digits: a tiny run on a fast machine must not print a time as 0.00.
+        return f"{percentile(values, q) * 1e3:.3g}" if values else "n/a"
 
     def every(samples: dict[str, list[float]]) -> list[float]:
         return [s for cls, values in samples.items() if cls != "cpu" for s in values]
@@ -188,7 +189,7 @@ def table(result: dict[str, Any]) -> str:
     for q in (50, 99):
         rows.append((f"  CPU p{q}, whole mix (ms)", ms(before["samples"]["cpu"], q),
                      ms(now["samples"]["cpu"], q), ""))
-    rows.append(("index build, first look-up (s)", f"{before['built']:.2f}", f"{now['built']:.2f}", ""))
+    rows.append(("index build, first look-up (s)", f"{before['built']:.3g}", f"{now['built']:.3g}", ""))
     rows.append(("resident before build (MB)", f"{before['rss_before_mb']:.0f}", f"{now['rss_before_mb']:.0f}", ""))
     rows.append(("resident after build (MB)", f"{before['rss_after_mb']:.0f}", f"{now['rss_after_mb']:.0f}", ""))
     held = [f"{x['rss_after_mb'] - x['rss_before_mb']:.0f}" for x in (before, now)]
