@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from storage.author_index import AuthorIndex, AuthorRows
@@ -15,18 +16,15 @@ if TYPE_CHECKING:
 class AuthorLookup:
     """Answers ``Store.match_authors`` from an AuthorIndex of the store as of its data version."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, data_version: Callable[[], Awaitable[int]]) -> None:
         self.db = db
+        self._version = data_version  # the store's own reading of its data version
         self._held: tuple[int, AuthorIndex] | None = None
         self._lock = asyncio.Lock()
 
     def forget(self) -> None:
         """Drop the index (an ingest changed the authors); the next look-up builds it again."""
         self._held = None
-
-    async def _version(self) -> int:
-        row = await self.db.fetchone("SELECT value FROM meta WHERE key = 'data_version'")
-        return int(row[0]) if row else 0
 
     async def _index(self, version: int | None = None) -> tuple[int, AuthorIndex]:
         """The author index as of the store's ``version`` (read when not given), built when it is not."""

@@ -65,7 +65,7 @@ class Store:
         self._index_version = -1  # the data_version the search index was last synced at
         self._topic_index: TopicIndex | None = None
         self._expansions: tuple[int, Expansions] | None = None
-        self._author_lookup = AuthorLookup(db)
+        self._author_lookup = AuthorLookup(db, self.data_version)
         # [announce] max_age: papers older than this when first seen are stored but not announced.
         self.announce_max_age: timedelta | None = DEFAULT_MAX_AGE
         self._acronyms: dict[str, str] | None = None  # the shipped dictionary until use_acronyms()
@@ -145,17 +145,21 @@ class Store:
             await self.db.run_sync(lambda _conn: index.close())
         await self.db.close()
 
-    async def sync_index(self) -> None:
-        """Bring the search index up to the store's change log (a no-op when it is current)."""
+    async def sync_index(self) -> bool:
+        """Bring the search index up to the store's change log (a no-op when it is current).
+
+        False when it could not: another process is writing the index, so this one only reads it.
+        """
         if self.index is None:
-            return
+            return False
         version = await self.data_version()
         if version == self._index_version:
-            return
+            return True
         index = self.index
         report = await self.db.run_sync(index.sync)
         if not report.read_only:
             self._index_version = version
+        return not report.read_only
 
     async def __aenter__(self) -> Store:
         return self
@@ -346,10 +350,8 @@ class Store:
 
     def search_reader(self) -> SearchReader:
         """The reader that answers searches through the index (``storage.search_reader``)."""
-        if self.index is None:
-            raise StoreError("this store searches without an index")
         if self._reader is None:
-            self._reader = SearchReader(self.path, self.index, self._analyzer)
+            self._reader = SearchReader(self.path, self.search_index, self._analyzer)
         return self._reader
 
     async def search(self, query: str, limit: int = 10, offset: int = 0) -> list[Paper]:
@@ -487,10 +489,9 @@ class Store:
         """Problems SQLite, our own invariants and the search index show; an empty list means healthy."""
         problems = await sources_repo.check(self.db)
         if self.index is not None:
-            index = self.index
-            report = await self.db.run_sync(index.sync)
-            indexed, stored = await asyncio.to_thread(index.count), await self.count_papers()
-            if report.read_only and indexed != stored:
+            synced = await self.sync_index()
+            indexed, stored = await asyncio.to_thread(self.index.count), await self.count_papers()
+            if not synced and indexed != stored:
                 log.warning("search index check skipped: another paperboy is writing its index")
             elif indexed != stored:
                 problems.append(f"search index: it holds {indexed:,} papers and the store {stored:,};"
