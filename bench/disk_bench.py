@@ -13,6 +13,7 @@ _PURPOSE = {
     "papers": "the paper's row: title, abstract, fields",
     "paper_sources": "what each source said (empty when the same as the paper)",
     "phrase_counts": "title phrases counted to learn topics (8-byte hashed key + count)",
+    "phrase_counts_recent": "phrase counts of recent small batches, until folded into phrase_counts",
     "paper_topics": "paper-topic links (no rowid; + the by-topic index)",
     "paper_authors": "author lists",
     "authors": "distinct authors",

@@ -80,7 +80,7 @@ def learn_topics(
                     conn, slug, definition.acronym, "acronym", definition.phrase, pending=had_papers
                 )
                 index.acronyms[definition.acronym] = topic_id
-                index.phrases.setdefault(definition.phrase, topic_id)
+                index.add_phrase(definition.phrase, topic_id, replace=False)
                 grew = True
         category = text.category
         if category and category.lower() not in known:
@@ -95,9 +95,15 @@ def learn_topics(
         if phrase in index.phrases or _topic_exists(conn, slug):
             continue
         topic_id = _create_topic(conn, slug, phrase, "phrase", None, pending=had_papers)
-        index.phrases[phrase] = topic_id
+        index.add_phrase(phrase, topic_id)
         grew = True
     return grew
+
+
+# A batch counting fewer phrases than this adds them to phrase_counts_recent; the recent
+# counts are folded into phrase_counts (in key order, touching each page once) when they
+# reach as many: at a million papers, once every dozen or so batches of 1,000 papers.
+RECENT_PHRASES = 200_000
 
 
 def _ripe(conn: sqlite3.Connection, counted: Counter[str]) -> list[str]:
@@ -106,21 +112,42 @@ def _ripe(conn: sqlite3.Connection, counted: Counter[str]) -> list[str]:
         return []
     floor = min_phrase_papers()
     hashes = {phrase: phrase_hash(phrase) for phrase in counted}
-    stored = conn.execute("SELECT EXISTS (SELECT 1 FROM phrase_counts)").fetchone()[0] == 1
     totals = dict(counted)
-    if stored:
-        by_hash = {h: phrase for phrase, h in hashes.items()}
-        for chunk in _chunks(list(by_hash)):
+    by_hash = {h: phrase for phrase, h in hashes.items()}
+    for table in ("phrase_counts", "phrase_counts_recent"):
+        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0] != 1:
+            continue
+        for chunk in _chunks(sorted(by_hash)):
             marks = ",".join("?" * len(chunk))
-            for h, n in conn.execute(f"SELECT hash, papers FROM phrase_counts WHERE hash IN ({marks})", chunk):
+            for h, n in conn.execute(f"SELECT hash, papers FROM {table} WHERE hash IN ({marks})", chunk):
                 totals[by_hash[h]] += int(n)
+    rows = sorted((hashes[phrase], n) for phrase, n in counted.items())
+    if len(rows) >= RECENT_PHRASES:
+        _add_counts(conn, "phrase_counts", rows)
+    else:
+        _add_counts(conn, "phrase_counts_recent", rows)
+        _fold_recent(conn)
+    return sorted(phrase for phrase in counted if totals[phrase] >= floor)
+
+
+def _add_counts(conn: sqlite3.Connection, table: str, rows: list[tuple[int, int]]) -> None:
     # In key order, so the rows are written along the table's b-tree rather than all over it.
     conn.executemany(
-        "INSERT INTO phrase_counts (hash, papers) VALUES (?, ?)"
+        f"INSERT INTO {table} (hash, papers) VALUES (?, ?)"
         " ON CONFLICT (hash) DO UPDATE SET papers = papers + excluded.papers",
-        sorted((hashes[phrase], n) for phrase, n in counted.items()),
+        rows,
     )
-    return sorted(phrase for phrase in counted if totals[phrase] >= floor)
+
+
+def _fold_recent(conn: sqlite3.Connection) -> None:
+    """Move the recent counts into phrase_counts once they are many."""
+    if conn.execute("SELECT count(*) FROM phrase_counts_recent").fetchone()[0] < RECENT_PHRASES:
+        return
+    conn.execute(
+        "INSERT INTO phrase_counts (hash, papers) SELECT hash, papers FROM phrase_counts_recent"
+        " WHERE true ORDER BY hash ON CONFLICT (hash) DO UPDATE SET papers = papers + excluded.papers"
+    )
+    conn.execute("DELETE FROM phrase_counts_recent")
 
 
 def recount_phrases(conn: sqlite3.Connection) -> int:
@@ -129,6 +156,7 @@ def recount_phrases(conn: sqlite3.Connection) -> int:
     for (title,) in conn.execute("SELECT title FROM papers"):
         counted.update(phrase_hash(p) for p in title_phrases(title))
     conn.execute("DELETE FROM phrase_counts")
+    conn.execute("DELETE FROM phrase_counts_recent")
     conn.executemany("INSERT INTO phrase_counts (hash, papers) VALUES (?, ?)", sorted(counted.items()))
     conn.execute("DELETE FROM meta WHERE key = 'phrase_counts_stale'")
     return len(counted)
@@ -175,11 +203,12 @@ def link_pending_topics(conn: sqlite3.Connection, limit: int, search: SearchInde
             "SELECT DISTINCT paper_id FROM search_log WHERE seq > ?", (search.seen_version(),)
         )
     ]
-    linked = 0
+    spellings: dict[str, list[int]] = {}  # a spelling may belong to more than one pending topic
     for topic_id, kind, name, expansion in rows:
-        spellings = [name] + ([expansion] if kind == "acronym" and expansion else [])
-        linked += _link_everywhere(conn, topic_id, spellings, search, unindexed)
-        conn.execute("UPDATE topics SET link_pending = 0 WHERE id = ?", (topic_id,))
+        for spelling in [name] + ([expansion] if kind == "acronym" and expansion else []):
+            spellings.setdefault(spelling, []).append(int(topic_id))
+    linked = _link_everywhere(conn, spellings, search, unindexed)
+    conn.executemany("UPDATE topics SET link_pending = 0 WHERE id = ?", [(r[0],) for r in rows])
     if linked:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
     return len(rows)
@@ -193,22 +222,30 @@ def _texts(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple[int, 
 
 
 def _link_everywhere(
-    conn: sqlite3.Connection, topic_id: int, spellings: list[str], search: SearchIndex, unindexed: list[int]
+    conn: sqlite3.Connection, spellings: dict[str, list[int]], search: SearchIndex, unindexed: list[int]
 ) -> int:
-    """Link a new topic to every stored paper whose title or abstract names it."""
+    """Link new topics to every stored paper whose title or abstract names one of their spellings.
+
+    All the topics of one call share one index query and one read of each candidate's
+    text: at a million papers, a query and a read per topic cost a second and a half
+    for the few hundred topics a thousand new papers teach.
+    """
     index = TopicIndex(phrases={}, acronyms={})
-    for spelling in spellings:
+    for spelling, topic_ids in spellings.items():
         if any(c.isupper() for c in spelling):
-            index.acronyms[spelling] = topic_id
+            index.acronyms[spelling] = topic_ids[0]
         else:
-            index.phrases[spelling] = topic_id
-    candidates = [*search.ids_mentioning(spellings), *unindexed]
+            index.phrases[spelling] = topic_ids[0]
+    # Topics sharing a spelling answer to its first topic's id: each such id stands for them all.
+    shared = {ids[0]: ids for ids in spellings.values() if len(ids) > 1}
+    candidates = [*search.ids_mentioning(list(spellings)), *unindexed]
     # The index stems and folds case; the topic index keeps only exact mentions.
-    links = [
+    links = sorted(
         (paper_id, topic_id)
         for paper_id, title, abstract in _texts(conn, candidates)
-        if index.topics_for(f"{title}. {abstract}")
-    ]
+        for found in index.topics_for(f"{title}. {abstract}")
+        for topic_id in shared.get(found, (found,))
+    )
     before = conn.total_changes
     conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
     return conn.total_changes - before

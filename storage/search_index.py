@@ -346,14 +346,15 @@ class SearchIndex:
         caller checks exact mentions, as the analyzer stems and folds.
         """
         alts = tuple(Alt(t, "phrase", s) for s in spellings if (t := self._analyzer.phrase(s)))
-        query = plan_query(self._schema, Plan((Group("", 1, alts),), ())) if alts else None
+        query = self.plan_query(Plan((Group("", 1, alts),), ())) if alts else None
         if query is None:
             return []
         searcher = self._index.searcher()
-        total = searcher.search(query, 1, count=True).count
-        if not total:
+        if not searcher.num_docs:
             return []
-        hits = searcher.search(query, total, count=False).hits
+        # Ordered by the id field, so no hit is scored: only which papers, never how well. The
+        # limit is every paper, not a count taken first: counting cost as much as the search.
+        hits = searcher.search(query, searcher.num_docs, count=False, order_by_field="id").hits
         return sorted(int(i) for i in searcher.fast_field_values("id", [a for _, a in hits]))
 
     # -- following the store ----------------------------------------------------------------
