@@ -437,12 +437,14 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
         " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    # The source's times are the paper's own (NULL) unless the record brought its first sighting.
     conn.executemany(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        " updated_at) VALUES (?, ?, ?, ?, ?, NULL)",
         (
-            (pid, batch.source_id, writes.kept_record(item, m), item.rec_hash, batch.now, batch.now)
-            for pid, m, item in zip(ids, merged, items, strict=True)
+            (pid, batch.source_id, writes.kept_record(item, m), item.rec_hash,
+             None if first_seen == batch.now else batch.now)
+            for pid, m, item, (*_, first_seen, _) in zip(ids, merged, items, rows, strict=True)
         ),
     )
     conn.executemany(
@@ -471,8 +473,8 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
 def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
     """Recompute the paper from all its sources; True if anything visible changed."""
     cur = conn.execute(
-        "SELECT s.kind, ps.updated_at, ps.record FROM paper_sources ps"
-        " JOIN sources s ON s.id = ps.source_id WHERE ps.paper_id = ?",
+        "SELECT s.kind, COALESCE(ps.updated_at, p.updated_at), ps.record FROM paper_sources ps"
+        " JOIN sources s ON s.id = ps.source_id JOIN papers p ON p.id = ps.paper_id WHERE ps.paper_id = ?",
         (paper_id,),
     )
     merged = merge([Reported(k, u, record_from_json(r)) for k, u, r in cur.fetchall()])
