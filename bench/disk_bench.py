@@ -11,8 +11,8 @@ from bench.common import Figure, dir_size
 # What each table holds, in the words a figure prints beside its bytes.
 _PURPOSE = {
     "papers": "the paper's row: title, abstract, fields",
-    "paper_sources": "what each source said (empty when the same as the paper)",
-    "phrase_counts": "title phrases counted to learn topics (8-byte hashed key + count)",
+    "paper_sources": "what each source said (record and times empty when the paper's own)",
+    "phrase_counts": "title phrases counted to learn topics (48-bit hashed key + count)",
     "phrase_counts_recent": "phrase counts of recent small batches, until folded into phrase_counts",
     "paper_topics": "paper-topic links (no rowid; + the by-topic index)",
     "paper_authors": "author lists",

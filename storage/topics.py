@@ -108,8 +108,12 @@ def title_phrases(title: str, words: list[str] | None = None) -> set[str]:
 
 
 def phrase_hash(phrase: str) -> int:
-    """The key a title phrase is counted under in phrase_counts: 8 bytes of its BLAKE2b digest, signed."""
-    return int.from_bytes(hashlib.blake2b(phrase.encode(), digest_size=8).digest(), "little", signed=True)
+    """The key a title phrase is counted under in phrase_counts: 48 bits of its BLAKE2b digest, unsigned.
+
+    A rowid is stored as a varint: below 2**49 it takes 7 bytes, a signed 64-bit one 9
+    (migration 0010 carried the older 64-bit keys over by their top 48 bits, as here).
+    """
+    return int.from_bytes(hashlib.blake2b(phrase.encode(), digest_size=8).digest(), "little") >> 16
 
 
 _STRIP = ".!?\"'"

@@ -117,3 +117,34 @@ async def test_topics_learnt_together_are_each_linked_to_every_older_paper_namin
     assert linked["gkm"] == {"Sparse Tensor Pruning for Graph Kernels", "Sparse Tensor Pruning with Graph Kernels",
                              "Old Four"}
     assert linked["grkm"] == linked["gkm"]
+
+
+async def test_migration_carries_64_bit_counts_over_to_48_bit_keys(tmp_path: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    from storage.db import _split_sql, migrations
+
+    def old_hash(phrase: str) -> int:
+        return int.from_bytes(hashlib.blake2b(phrase.encode(), digest_size=8).digest(), "little", signed=True)
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                 " applied_at TEXT NOT NULL)")
+    for migration in migrations():
+        if migration.version > 9:
+            break
+        for statement in _split_sql(migration.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')", (migration.version, migration.name))
+    phrases = ["graph neural network", "sparse graph", "deep learning", "vision transformer"]
+    conn.executemany("INSERT INTO phrase_counts VALUES (?, ?)", [(old_hash(p), n) for n, p in enumerate(phrases, 1)])
+    conn.execute("INSERT INTO phrase_counts_recent VALUES (?, 5)", (old_hash("sparse graph"),))
+    conn.close()
+    async with await Store.open(path) as store:
+        counts = dict(await store.db.fetchall("SELECT hash, papers FROM phrase_counts"))
+        assert (await store.db.fetchone("SELECT count(*) FROM phrase_counts_recent"))[0] == 0
+    assert counts == {phrase_hash("graph neural network"): 1, phrase_hash("sparse graph"): 2 + 5,
+                      phrase_hash("deep learning"): 3, phrase_hash("vision transformer"): 4}
+    assert all(0 <= h < 2**48 for h in counts)
