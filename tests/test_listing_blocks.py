@@ -63,3 +63,39 @@ def test_blocks_read_as_one_file(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_text_within_one_block_is_one_block() -> None:
     text = render_listing(CorpusGenerator(50, seed=5))
     assert list(listing._blocks(text)) == [(0, len(text), 1)]
+
+
+def test_blocks_read_in_worker_processes_read_as_in_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = _text()
+    monkeypatch.setattr(listing, "MAX_LINE_CHARS", 4_000)  # the workers must read with the parent's limit
+    monkeypatch.setattr(listing, "parse_workers", lambda: 1)
+    here = _parse(text, 200_000, monkeypatch)
+    monkeypatch.setattr(listing, "parse_workers", lambda: 2)
+    with caplog.at_level("INFO", logger="feeds.sources.listing"):
+        there = _parse(text, 200_000, monkeypatch)
+    assert any("in 2 processes" in r.getMessage() for r in caplog.records)
+    assert there.records == here.records
+    assert [(p.line, p.field, p.message) for p in there.problems] == [
+        (p.line, p.field, p.message) for p in here.problems
+    ]
+    assert any(p.field == "line" and "4,000-character limit" in p.message for p in there.problems)
+
+
+def test_a_listing_parses_here_when_no_process_can_be_started(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = _text()
+    here = _parse(text, 200_000, monkeypatch)
+
+    class NoProcesses:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise OSError("processes are not allowed here")
+
+    monkeypatch.setattr(listing, "parse_workers", lambda: 2)
+    monkeypatch.setattr(listing, "ProcessPoolExecutor", NoProcesses)
+    with caplog.at_level("WARNING", logger="feeds.sources.listing"):
+        again = _parse(text, 200_000, monkeypatch)
+    assert any("parsing it in this process" in r.getMessage() for r in caplog.records)
+    assert again.records == here.records

@@ -12,8 +12,13 @@ See feeds/sources/_listing_names.py for how the title/author boundary is found.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -273,11 +278,55 @@ def parse_listing(
         return _parse_block(text, as_of, source, known, 1)
     records: list[PaperRecord] = []
     problems: list[ParseProblem] = []
-    for start, end, first_line in _blocks(text):
-        part = _parse_block(text[start:end], as_of, source, known, first_line)
+    try:
+        parts = list(_parse_blocks(text, as_of, source, known, parse_workers()))
+    except (OSError, BrokenProcessPool) as exc:  # no processes to be had here: read it in this one
+        log.warning("parsing %s in worker processes failed (%s); parsing it in this process", source, exc)
+        parts = list(_parse_blocks(text, as_of, source, known, 1))
+    for part in parts:
         records += part.records
         problems += part.problems
     return ParseResult(records=records, problems=sorted(problems, key=lambda p: p.line))
+
+
+def parse_workers() -> int:
+    """Processes that parse the blocks of a long listing: one per core."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _parse_blocks(
+    text: str, as_of: date, source: str | None, known: tuple[str, ...], workers: int
+) -> Iterator[ParseResult]:
+    """Each block's result in order; blocks are parsed in worker processes when there are cores to spare.
+
+    Blocks are independent (each gathers its own evidence), so a block read in another
+    process reads exactly as it would here. At most two blocks per worker are in flight,
+    so the memory held stays a few blocks however long the text.
+    """
+    blocks = list(_blocks(text))
+    workers = min(workers, len(blocks))
+    if workers < 2:
+        for start, end, first_line in blocks:
+            yield _parse_block(text[start:end], as_of, source, known, first_line)
+        return
+    log.info("parsing %d blocks of %s in %d processes", len(blocks), source or "a listing", workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque[Future[ParseResult]] = deque()
+        for start, end, first_line in blocks:
+            pending.append(pool.submit(_parse_block_in_worker, text[start:end], as_of, source, known,
+                                       first_line, MAX_LINE_CHARS))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _parse_block_in_worker(
+    text: str, as_of: date, source: str | None, known: tuple[str, ...], first_line: int, max_line_chars: int
+) -> ParseResult:
+    global MAX_LINE_CHARS
+    MAX_LINE_CHARS = max_line_chars  # the parent's limit (a test may have set it), in this process
+    return _parse_block(text, as_of, source, known, first_line)
 
 
 def _blocks(text: str) -> Iterator[tuple[int, int, int]]:
