@@ -181,32 +181,44 @@ async def migrate(conn: aiosqlite.Connection, path: str | Path = "the database")
             f"({len(known)}); upgrade paperboy or use another --db"
         )
     applied = []
-    for migration in known:
-        if migration.version in done:
-            continue
-        log.info("applying migration %04d_%s", migration.version, migration.name)
-        try:
-            await conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise store_error(exc, path) from None
-        try:
-            # executescript would commit first; run statement by statement instead.
-            for statement in _split_sql(migration.sql):
-                await conn.execute(statement)
-            await conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, iso(utcnow())),
-            )
-            await conn.execute(f"PRAGMA user_version = {migration.version}")
-            await conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                await conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error) and _is_file_error(exc):
-                raise store_error(exc, path) from None
-            raise
-        applied.append(migration)
+    pending = [m for m in known if m.version not in done]
+    if pending:
+        # A migration that rebuilds a table sorts its rows; at a million papers that sort held
+        # 800 MB in memory where a temporary file holds it on disk.
+        await conn.execute("PRAGMA temp_store = FILE")
+    try:
+        for migration in pending:
+            applied.append(await _apply(conn, migration, path))
+    finally:
+        if pending:
+            await conn.execute("PRAGMA temp_store = MEMORY")
     return applied
+
+
+async def _apply(conn: aiosqlite.Connection, migration: Migration, path: str | Path) -> Migration:
+    """One migration in one transaction, recorded inside it."""
+    log.info("applying migration %04d_%s", migration.version, migration.name)
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        raise store_error(exc, path) from None
+    try:
+        # executescript would commit first; run statement by statement instead.
+        for statement in _split_sql(migration.sql):
+            await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, iso(utcnow())),
+        )
+        await conn.execute(f"PRAGMA user_version = {migration.version}")
+        await conn.execute("COMMIT")
+    except BaseException as exc:
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error) and _is_file_error(exc):
+            raise store_error(exc, path) from None
+        raise
+    return migration
 
 
 def file_error_in(exc: BaseException) -> BaseException | None:
