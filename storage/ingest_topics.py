@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -107,22 +108,38 @@ RECENT_PHRASES = 200_000
 
 
 def _ripe(conn: sqlite3.Connection, counted: Counter[str]) -> list[str]:
-    """Add the batch's phrase counts to the stored ones; the phrases now common enough, sorted."""
+    """Add the batch's phrase counts to the stored ones; the phrases now common enough, sorted.
+
+    A batch of all of arXiv counts some 30 million phrases: the rows are packed into one
+    array (key and count in 64 bits) rather than held as tuples beside a dict of keys.
+    """
     if not counted:
         return []
     floor = min_phrase_papers()
-    hashes = {phrase: phrase_hash(phrase) for phrase in counted}
-    totals = dict(counted)
-    by_hash = {h: phrase for phrase, h in hashes.items()}
-    for table in ("phrase_counts", "phrase_counts_recent"):
-        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0] != 1:
-            continue
-        for chunk in _chunks(sorted(by_hash)):
-            marks = ",".join("?" * len(chunk))
-            for h, n in conn.execute(f"SELECT hash, papers FROM {table} WHERE hash IN ({marks})", chunk):
-                totals[by_hash[h]] += int(n)
-    rows = sorted((hashes[phrase], n) for phrase, n in counted.items())
-    if len(rows) >= RECENT_PHRASES:
+    tables = [t for t in ("phrase_counts", "phrase_counts_recent")
+              if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0] == 1]
+    totals: dict[str, int] = counted
+    hashes: dict[str, int] = {}
+    if tables:
+        hashes = {phrase: phrase_hash(phrase) for phrase in counted}
+        by_hash = {h: phrase for phrase, h in hashes.items()}
+        totals = dict(counted)
+        for table in tables:
+            for chunk in _chunks(sorted(by_hash)):
+                marks = ",".join("?" * len(chunk))
+                for h, n in conn.execute(f"SELECT hash, papers FROM {table} WHERE hash IN ({marks})", chunk):
+                    totals[by_hash[h]] += int(n)
+        del by_hash
+    packed = array("Q")
+    over: dict[int, int] = {}  # counts too big for the packed 16 bits, by key
+    for phrase, n in counted.items():
+        h = hashes[phrase] if hashes else phrase_hash(phrase)
+        if n > _COUNT_MASK:
+            over[h] = n
+        packed.append(h << 16 | min(n, _COUNT_MASK))
+    del hashes
+    rows = (((v >> 16), over.get(v >> 16, v & _COUNT_MASK)) for v in sorted(packed))
+    if len(packed) >= RECENT_PHRASES:
         _add_counts(conn, "phrase_counts", rows)
     else:
         _add_counts(conn, "phrase_counts_recent", rows)
@@ -130,7 +147,10 @@ def _ripe(conn: sqlite3.Connection, counted: Counter[str]) -> list[str]:
     return sorted(phrase for phrase in counted if totals[phrase] >= floor)
 
 
-def _add_counts(conn: sqlite3.Connection, table: str, rows: list[tuple[int, int]]) -> None:
+_COUNT_MASK = 0xFFFF  # phrase_hash is 48 bits: a count fits beside it in 64
+
+
+def _add_counts(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, int]]) -> None:
     # In key order, so the rows are written along the table's b-tree rather than all over it.
     conn.executemany(
         f"INSERT INTO {table} (hash, papers) VALUES (?, ?)"
@@ -273,4 +293,10 @@ def link_topics(
         if category and category.lower() in category_ids:
             topic_ids.add(category_ids[category.lower()])
         links += [(paper_id, tid) for tid in sorted(topic_ids)]
+        if len(links) >= _LINKS_AT_ONCE:  # all of arXiv links 35M pairs: not held at once
+            conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
+            links = []
     conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
+
+
+_LINKS_AT_ONCE = 100_000

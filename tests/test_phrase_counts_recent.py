@@ -148,3 +148,16 @@ async def test_migration_carries_64_bit_counts_over_to_48_bit_keys(tmp_path: Pat
     assert counts == {phrase_hash("graph neural network"): 1, phrase_hash("sparse graph"): 2 + 5,
                       phrase_hash("deep learning"): 3, phrase_hash("vision transformer"): 4}
     assert all(0 <= h < 2**48 for h in counts)
+
+
+async def test_counts_too_big_to_pack_beside_their_key_are_stored_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    titles = _titles(120, seed=3)
+    expected = Counter(phrase_hash(p) for t in titles for p in title_phrases(t))
+    assert max(expected.values()) > 3
+    monkeypatch.setattr(ingest_topics, "_COUNT_MASK", 3)  # as if 2 bits were left beside the key
+    topics, totals, _ = await _learn(tmp_path / "packed.db", titles, batch=len(titles))
+    assert totals == expected
+    monkeypatch.setattr(ingest_topics, "_COUNT_MASK", 0xFFFF)
+    assert (await _learn(tmp_path / "plain.db", titles, batch=len(titles)))[0] == topics
