@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from storage import heap
 from storage.author_index import AuthorIndex, AuthorRows
 from storage.models import AuthorMatch
 
@@ -43,6 +44,7 @@ class AuthorLookup:
                     while chunk := await cursor.fetchmany(20_000):
                         rows.add(chunk)
                 self._held = (version, await asyncio.to_thread(rows.build))
+                await asyncio.to_thread(heap.trim)  # the build's scaffolding, freed, goes back
             return self._held
 
     async def match(self, query: str, limit: int = 25) -> list[AuthorMatch]:

@@ -281,6 +281,26 @@ def connect_sync(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _shrink(conn: sqlite3.Connection) -> None:
+    """Hand the worker connection's page cache back between calls.
+
+    It is large for a batch's sake (WRITE_CACHE_KIB), and a long-running service kept it
+    full as resident memory after its first big ingest; the OS still caches the pages.
+    """
+    if not conn.in_transaction:
+        try:
+            conn.execute("PRAGMA shrink_memory")
+        except sqlite3.Error:
+            log.debug("shrink_memory failed", exc_info=True)
+
+
+def _then_shrink(fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    try:
+        return fn(conn)
+    finally:
+        _shrink(conn)
+
+
 class Database:
     """The async connection, a worker-thread connection for bulk writes, and one write lock.
 
@@ -336,7 +356,7 @@ class Database:
         async with self._write_lock:
             if self._sync is None:
                 self._sync = await asyncio.to_thread(connect_sync, self.path)
-            work = asyncio.ensure_future(asyncio.to_thread(fn, self._sync))
+            work = asyncio.ensure_future(asyncio.to_thread(_then_shrink, fn, self._sync))
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -357,6 +377,8 @@ class Database:
         except BaseException:
             _rollback(conn)
             raise
+        finally:
+            _shrink(conn)
         return result
 
     @asynccontextmanager

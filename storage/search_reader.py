@@ -29,6 +29,7 @@ from storage.search_rank import SearchHit, build_plan
 from storage.text import author_key
 
 PLANS_KEPT = 512
+READ_CACHE_KIB = 8 * 1024  # the reader's page cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,9 @@ class SearchReader:
         self.analyzer = analyzer
         self._conn = connect_sync(path)
         self._conn.execute("PRAGMA query_only = ON")
+        # Not the bulk writer's 64 MB: a search reads a few hundred rows, which the OS keeps
+        # cached anyway, and this cache filled up over a service's life as resident memory.
+        self._conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
         self._lock = threading.Lock()  # one statement stream at a time on the connection
         self._plans: OrderedDict[tuple[str, int, int], Prepared] = OrderedDict()
 
