@@ -76,3 +76,22 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
+
+    # Disk and service memory again, on the same store, with this code's migrations applied.
+    store_again = subprocess.run(
+        [sys.executable, "-m", "bench.store_again", "--papers", "300", "--data", str(tmp_path / "data"),
+         "--rounds", "1", "--requests", "20"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert store_again.returncode == 0, store_again.stderr[-3000:]
+    lines = store_again.stdout.splitlines()
+    # The main corpus and the 1,000 new papers the run added.
+    assert any(line.startswith("papers in the store") and " 1,300 " in line for line in lines), store_again.stdout
+    for wanted in ("disk per paper beyond the text, free pages left out", "disk per paper: papers",
+                   "service RSS after search", "service RSS after authors", "service peak RSS"):
+        assert any(line.startswith(wanted) for line in lines), f"{wanted!r} missing:\n{store_again.stdout}"
+    missing = subprocess.run(
+        [sys.executable, "-m", "bench.store_again", "--papers", "301", "--data", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
