@@ -120,7 +120,7 @@ def ingest(
     batch.had_papers = conn.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0] == 1
     if not isinstance(records, list | tuple):
         records = list(records)
-    rebuilt = _drop_bulk_indexes(conn, len(records))
+    rebuilt = bulk.drop_bulk_indexes(conn, len(records))
     chunk: list[PaperRecord] = []
     done = 0
     for done, record in enumerate(records, 1):
@@ -157,32 +157,6 @@ def ingest(
         queued_deliveries=queued,
     )
     return report, grew
-
-
-# Secondary indexes no look-up of an ingest reads. A batch much larger than the store drops
-# them and builds them again at its end, inside its transaction: inserting millions of rows
-# into them one by one wrote their pages all over (a 1M-paper batch's links alone are 14M
-# entries in random topic order), where CREATE INDEX sorts once and writes each page once.
-BULK_INDEXES = ("paper_topics_topic", "paper_authors_author", "papers_first_seen", "papers_category",
-                "paper_sources_source")
-BULK_RECORDS = 50_000  # and at least twice the papers stored
-
-
-def _drop_bulk_indexes(conn: sqlite3.Connection, records: int) -> list[str]:
-    """Drop BULK_INDEXES for a batch that dwarfs the store; the statements that build them again."""
-    if records < BULK_RECORDS:
-        return []
-    stored = conn.execute("SELECT COALESCE(max(id), 0) FROM papers").fetchone()[0]
-    if records < 2 * stored:
-        return []
-    marks = ",".join("?" * len(BULK_INDEXES))
-    rows = conn.execute(
-        f"SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND name IN ({marks})", BULK_INDEXES
-    ).fetchall()
-    for name, _ in rows:
-        conn.execute(f"DROP INDEX {name}")  # names from BULK_INDEXES only
-    log.info("batch of %d records into %d papers: building %d indexes at its end", records, stored, len(rows))
-    return [sql for _, sql in rows]
 
 
 # Records stored per set-based round: big enough that per-statement costs vanish, small

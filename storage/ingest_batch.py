@@ -8,11 +8,14 @@ per record, and write the rows of its new papers one statement per table.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable
 
 from storage.models import PaperRecord
 from storage.text import author_key, clean_space
+
+log = logging.getLogger(__name__)
 
 # Every look-up below starts from the chunk's temporary table (CROSS JOIN fixes SQLite's
 # join order): with no statistics the planner otherwise scans the whole stored table
@@ -136,3 +139,29 @@ def merged_columns(merged: PaperRecord) -> tuple:
 def next_paper_id(conn: sqlite3.Connection) -> int:
     """The id SQLite would give the next paper (the rowid after the largest), so ids stay as before."""
     return int(conn.execute("SELECT COALESCE(max(id), 0) + 1 FROM papers").fetchone()[0])
+
+
+# Secondary indexes no look-up of an ingest reads. A batch much larger than the store drops
+# them and builds them again at its end, inside its transaction: inserting millions of rows
+# into them one by one wrote their pages all over (a 1M-paper batch's links alone are 14M
+# entries in random topic order), where CREATE INDEX sorts once and writes each page once.
+BULK_INDEXES = ("paper_topics_topic", "paper_authors_author", "papers_first_seen", "papers_category",
+                "paper_sources_source")
+BULK_RECORDS = 50_000  # and at least twice the papers stored
+
+
+def drop_bulk_indexes(conn: sqlite3.Connection, records: int) -> list[str]:
+    """Drop BULK_INDEXES for a batch that dwarfs the store; the statements that build them again."""
+    if records < BULK_RECORDS:
+        return []
+    stored = conn.execute("SELECT COALESCE(max(id), 0) FROM papers").fetchone()[0]
+    if records < 2 * stored:
+        return []
+    marks = ",".join("?" * len(BULK_INDEXES))
+    rows = conn.execute(
+        f"SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND name IN ({marks})", BULK_INDEXES
+    ).fetchall()
+    for name, _ in rows:
+        conn.execute(f"DROP INDEX {name}")  # names from BULK_INDEXES only
+    log.info("batch of %d records into %d papers: building %d indexes at its end", records, stored, len(rows))
+    return [sql for _, sql in rows]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import ingest
+from storage import ingest_batch
 from storage.store import Store
 from tests.helpers import record
 
@@ -40,12 +40,12 @@ def _batch(n: int, start: int = 0) -> list:
 async def test_a_batch_that_dwarfs_the_store_rebuilds_the_same_indexes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(ingest, "BULK_RECORDS", 10)
+    monkeypatch.setattr(ingest_batch, "BULK_RECORDS", 10)
     path = tmp_path / "bulk.db"
     async with await Store.open(path) as store:
         before = _indexes(path)
-        assert set(ingest.BULK_INDEXES) <= set(before)
-        with caplog.at_level(logging.INFO, logger="storage.ingest"):
+        assert set(ingest_batch.BULK_INDEXES) <= set(before)
+        with caplog.at_level(logging.INFO, logger="storage.ingest_batch"):
             report = await store.ingest(_batch(30), source="s")
         assert report.new == 30
         assert any("building 5 indexes at its end" in r.getMessage() for r in caplog.records)
@@ -56,7 +56,7 @@ async def test_a_batch_that_dwarfs_the_store_rebuilds_the_same_indexes(
         assert (await store.topic("sparse-graph-kernel")).papers == 30  # type: ignore[union-attr]
         caplog.clear()
         # Twenty more into thirty stored is not a bulk batch: the indexes stay.
-        with caplog.at_level(logging.INFO, logger="storage.ingest"):
+        with caplog.at_level(logging.INFO, logger="storage.ingest_batch"):
             await store.ingest(_batch(20, start=30), source="s")
         assert not any("indexes at its end" in r.getMessage() for r in caplog.records)
         assert _indexes(path) == before
@@ -66,7 +66,7 @@ async def test_a_batch_that_dwarfs_the_store_rebuilds_the_same_indexes(
 async def test_a_bulk_batch_that_fails_keeps_every_index_and_paper(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "BULK_RECORDS", 10)
+    monkeypatch.setattr(ingest_batch, "BULK_RECORDS", 10)
     path = tmp_path / "failed.db"
 
     def stop(done: int) -> None:
