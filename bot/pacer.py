@@ -108,10 +108,13 @@ class Pacer:
         now = asyncio.get_running_loop().time()
         digest = headers.get("X-RateLimit-Bucket")
         if digest and self._hashes.get(route) != digest:
-            old = self._buckets.pop(self.key(route, major), None)
+            # Every channel's bucket of this route moves under the hash, not only this one's:
+            # a lane whose first request went out before the hash was known kept a bucket
+            # under the bare route that no answer ever filled in.
+            before = f"{self._hashes.get(route, route)}:"
             self._hashes[route] = digest
-            if old is not None:
-                self._buckets.setdefault(self.key(route, major), old)
+            for key in [k for k in self._buckets if k.startswith(before)]:
+                self._buckets.setdefault(f"{digest}:{key[len(before):]}", self._buckets.pop(key))
         bucket = self._bucket(route, major)
         if status == 429:
             after = _retry_after(headers, body)

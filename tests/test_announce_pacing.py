@@ -73,3 +73,16 @@ async def test_a_global_429_holds_every_channel_and_nothing_is_lost_or_doubled(t
         assert sender.pacer.global_hits == len(limited)
         posted = Counter(m["embeds"][0]["title"] for c in channels for m in h.emu.messages(c.id))
         assert posted == {f"Told-off paper {i}": 4 for i in range(3)}
+
+
+async def test_channels_that_went_out_before_the_bucket_hash_was_known_share_its_buckets() -> None:
+    pacer = Pacer(global_rate=None)
+    route = "POST /channels/{channel_id}/messages"
+    # Both channels' first messages go before any answer has named the route's bucket.
+    assert pacer.delay(route, "1") == 0.0 and pacer.delay(route, "2") == 0.0
+    headers = {"X-RateLimit-Bucket": "abc", "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4",
+               "X-RateLimit-Reset-After": "1.0"}
+    pacer.note(route, "1", 200, headers)
+    pacer.note(route, "2", 200, headers)
+    assert pacer.limits() == {"abc:1": 5, "abc:2": 5}
+    assert pacer.key(route, "2") == "abc:2"
