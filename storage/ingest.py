@@ -417,8 +417,8 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
         " updated_at) VALUES (?, ?, ?, ?, ?, NULL)",
         (
             (pid, batch.source_id, writes.kept_record(item, m), item.rec_hash,
-             None if first_seen == batch.now else batch.now)
-            for pid, m, item, (*_, first_seen, _) in zip(ids, merged, items, rows, strict=True)
+             None if item.record.first_seen_at is None else batch.now)
+            for pid, m, item in zip(ids, merged, items, strict=True)
         ),
     )
     conn.executemany(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from storage.search_index import SearchIndex
 
 _CHUNK = 500  # bound variables per IN (...), under SQLite's limit
+_LINK = "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)"
 
 
 @dataclass(slots=True)
@@ -124,12 +125,13 @@ def _ripe(conn: sqlite3.Connection, counted: Counter[str]) -> list[str]:
         hashes = {phrase: phrase_hash(phrase) for phrase in counted}
         by_hash = {h: phrase for phrase, h in hashes.items()}
         totals = dict(counted)
+        keys = sorted(by_hash)
         for table in tables:
-            for chunk in _chunks(sorted(by_hash)):
+            for chunk in _chunks(keys):
                 marks = ",".join("?" * len(chunk))
                 for h, n in conn.execute(f"SELECT hash, papers FROM {table} WHERE hash IN ({marks})", chunk):
                     totals[by_hash[h]] += int(n)
-        del by_hash
+        del by_hash, keys
     packed = array("Q")
     over: dict[int, int] = {}  # counts too big for the packed 16 bits, by key
     for phrase, n in counted.items():
@@ -267,7 +269,7 @@ def _link_everywhere(
         for topic_id in shared.get(found, (found,))
     )
     before = conn.total_changes
-    conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
+    conn.executemany(_LINK, links)
     return conn.total_changes - before
 
 
@@ -294,9 +296,9 @@ def link_topics(
             topic_ids.add(category_ids[category.lower()])
         links += [(paper_id, tid) for tid in sorted(topic_ids)]
         if len(links) >= _LINKS_AT_ONCE:  # all of arXiv links 35M pairs: not held at once
-            conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
+            conn.executemany(_LINK, links)
             links = []
-    conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
+    conn.executemany(_LINK, links)
 
 
 _LINKS_AT_ONCE = 100_000

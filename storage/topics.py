@@ -136,11 +136,7 @@ class TopicIndex:
             singles: dict[str, int] = {}
             pairs: dict[tuple[str, str], list[tuple[str, int, bool]]] = {}
             for phrase, topic_id in self.phrases.items():
-                parts = phrase.split(" ")
-                if len(parts) == 1:
-                    singles[phrase] = topic_id
-                else:
-                    pairs.setdefault((parts[0], parts[1]), []).append((f" {phrase} ", topic_id, len(parts) == 2))
+                _place(singles, pairs, phrase, topic_id)
             self._singles, self._pairs, self._size = singles, pairs, len(self.phrases)
         return self._singles, self._pairs
 
@@ -153,20 +149,17 @@ class TopicIndex:
         """
         if not replace and phrase in self.phrases:
             return
-        built = self._singles is not None and self._pairs is not None and self._size == len(self.phrases)
-        previous = self.phrases.get(phrase)
+        stale = self._size != len(self.phrases)
+        replaced = phrase in self.phrases
         self.phrases[phrase] = topic_id
-        if not built or self._singles is None or self._pairs is None:
-            return
-        parts = phrase.split(" ")
-        if len(parts) == 1:
-            self._singles[phrase] = topic_id
-        else:
-            entries = self._pairs.setdefault((parts[0], parts[1]), [])
-            padded = f" {phrase} "
-            if previous is not None:
-                entries[:] = [e for e in entries if e[0] != padded]
-            entries.append((padded, topic_id, len(parts) == 2))
+        singles, pairs = self._singles, self._pairs
+        if stale or singles is None or pairs is None:
+            return  # built from self.phrases when first needed
+        words = phrase.split(" ")
+        if replaced and len(words) > 1:
+            key = (words[0], words[1])
+            pairs[key] = [e for e in pairs[key] if e[0] != f" {phrase} "]
+        _place(singles, pairs, phrase, topic_id)
         self._size = len(self.phrases)
 
     def topics_for(self, text: str) -> set[int]:
@@ -202,6 +195,17 @@ class TopicIndex:
                 if found is not None:
                     hits.add(found)
         return hits
+
+
+def _place(
+    singles: dict[str, int], pairs: dict[tuple[str, str], list[tuple[str, int, bool]]], phrase: str, topic_id: int
+) -> None:
+    """One phrase into the look-ups: a word alone, a longer phrase by its first two words."""
+    parts = phrase.split(" ")
+    if len(parts) == 1:
+        singles[phrase] = topic_id
+    else:
+        pairs.setdefault((parts[0], parts[1]), []).append((f" {phrase} ", topic_id, len(parts) == 2))
 
 
 def acronym_slug(acronym: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from storage.db import _split_sql, migrations
 from storage.models import PaperRecord
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,3 +22,17 @@ def record(title: str, *authors: str, **fields: object) -> PaperRecord:
     fields.setdefault("published", date(2024, 1, 1))
     fields.setdefault("category", "CV")
     return PaperRecord(title=title, authors=tuple(authors) or ("Ada Lovelace",), **fields)  # type: ignore[arg-type]
+
+
+def database_at(path: Path, version: int, applied_at: str = "2026-01-01T00:00:00.000000+00:00") -> sqlite3.Connection:
+    """A database with the migrations up to ``version`` applied and recorded, as that code left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                 " applied_at TEXT NOT NULL)")
+    for migration in migrations():
+        if migration.version > version:
+            break
+        for statement in _split_sql(migration.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, applied_at))
+    return conn

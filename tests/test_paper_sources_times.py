@@ -6,9 +6,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from storage.db import _split_sql, migrations
 from storage.store import Store
-from tests.helpers import record
+from tests.helpers import database_at, record
 
 T0 = "2026-01-01T00:00:00.000000+00:00"
 T1 = "2026-02-01T00:00:00.000000+00:00"
@@ -58,16 +57,8 @@ async def test_a_record_with_its_own_first_sighting_keeps_the_source_time(tmp_pa
 
 
 def _database_at_0008(path: Path) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = database_at(path, 8, T0)
     try:
-        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                     " applied_at TEXT NOT NULL)")
-        for migration in migrations():
-            if migration.version > 8:
-                break
-            for statement in _split_sql(migration.sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, T0))
         conn.execute("INSERT INTO sources (id, name, kind) VALUES (1, 'a', 'listing'), (2, 'b', 'listing')")
         for pid in (1, 2):
             conn.execute(

@@ -11,7 +11,7 @@ import pytest
 from storage import ingest_topics
 from storage.store import Store
 from storage.topics import phrase_hash, title_phrases
-from tests.helpers import record
+from tests.helpers import database_at, record
 
 WORDS = "sparse graph kernel sampling neural network vision transformer pruning tensor".split()
 
@@ -121,23 +121,12 @@ async def test_topics_learnt_together_are_each_linked_to_every_older_paper_namin
 
 async def test_migration_carries_64_bit_counts_over_to_48_bit_keys(tmp_path: Path) -> None:
     import hashlib
-    import sqlite3
-
-    from storage.db import _split_sql, migrations
 
     def old_hash(phrase: str) -> int:
         return int.from_bytes(hashlib.blake2b(phrase.encode(), digest_size=8).digest(), "little", signed=True)
 
     path = tmp_path / "old.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                 " applied_at TEXT NOT NULL)")
-    for migration in migrations():
-        if migration.version > 9:
-            break
-        for statement in _split_sql(migration.sql):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, '2026-01-01')", (migration.version, migration.name))
+    conn = database_at(path, 9)
     phrases = ["graph neural network", "sparse graph", "deep learning", "vision transformer"]
     conn.executemany("INSERT INTO phrase_counts VALUES (?, ?)", [(old_hash(p), n) for n, p in enumerate(phrases, 1)])
     conn.execute("INSERT INTO phrase_counts_recent VALUES (?, 5)", (old_hash("sparse graph"),))

@@ -6,13 +6,13 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
-from storage.db import _split_sql, migrations
+from storage.db import migrations
 from storage.ingest_topics import link_pending_topics
 from storage.merge import record_to_json
 from storage.search_index import SearchIndex
 from storage.store import Store
 from storage.topics import phrase_hash, title_phrases
-from tests.helpers import record
+from tests.helpers import database_at, record
 
 NOW = "2026-01-01T00:00:00.000000+00:00"
 OLD_TITLES = ["Sparse Graph Kernels", "Sparse Graph Sampling at Scale"]
@@ -20,18 +20,10 @@ OLD_TITLES = ["Sparse Graph Kernels", "Sparse Graph Sampling at Scale"]
 
 def _database_before_the_drop(path: Path) -> None:
     """A database at the schema before FTS5 was dropped, filled as that code filled it (triggers included)."""
-    conn = sqlite3.connect(path, isolation_level=None)
+    drop = next((m.version for m in migrations() if m.name == "drop_fts5"), None)
+    assert drop is not None, "no drop_fts5 migration"
+    conn = database_at(path, drop - 1, NOW)
     try:
-        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                     " applied_at TEXT NOT NULL)")
-        for migration in migrations():
-            if migration.name == "drop_fts5":
-                break
-            for statement in _split_sql(migration.sql):
-                conn.execute(statement)
-            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, NOW))
-        else:
-            raise AssertionError("no drop_fts5 migration")
         conn.execute("INSERT INTO sources (id, name, kind) VALUES (1, 'old', 'listing')")
         conn.execute("INSERT INTO authors (id, key, name) VALUES (1, 'ada-lovelace', 'Ada Lovelace')")
         conn.execute("INSERT INTO topics (id, slug, name, kind) VALUES (1, 'cv', 'CV', 'category')")
