@@ -22,7 +22,7 @@ from storage.db import connect_sync
 from storage.search import Expansions
 from storage.search_index import SearchIndex
 from storage.store import Store
-from storage.text import phrase_words, title_hash
+from storage.text import key_hash, phrase_words, title_hash
 
 log = logging.getLogger(__name__)
 _CHUNK = 20_000
@@ -47,14 +47,15 @@ def _fill(conn: sqlite3.Connection, gen: CorpusGenerator, n: int) -> tuple[list[
     now = "2025-01-01T00:00:00.000000+00:00"
     for i, record in enumerate(gen, 1):
         rows.append((record.title, record.abstract))
-        batch.append((f"p{i}", record.title, title_hash(record.title), record.abstract, record.category,
+        batch.append((f"p{i}", key_hash(f"p{i}"), record.title, title_hash(record.title), record.abstract,
+                      record.category,
                       record.published.isoformat() if record.published else None, now, now))
         if len(batch) == _CHUNK or i == n:
             start = time.perf_counter()
             conn.execute("BEGIN")
             conn.executemany(
-                "INSERT INTO papers (key, title, title_hash, abstract, category, published, first_seen_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO papers (key, key_hash, title, title_hash, abstract, category, published,"
+                " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 batch,
             )
             conn.execute("COMMIT")

@@ -17,6 +17,7 @@ from typing import TypeVar
 import aiosqlite
 
 from storage.errors import StoreBusyError, StoreError
+from storage.text import key_hash
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ BUSY_TIMEOUT_MS = 10_000
 PAGE_SIZE = 16384
 WRITE_CACHE_KIB = 64 * 1024  # the bulk-write connection's page cache
 T = TypeVar("T")
+# The line a migration file carries to run with foreign keys off (see _apply).
+FOREIGN_KEYS_OFF = "-- paperboy: foreign keys off while this runs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,8 @@ async def migrate(conn: aiosqlite.Connection, path: str | Path = "the database")
         # A migration that rebuilds a table sorts its rows; at a million papers that sort held
         # 800 MB in memory where a temporary file holds it on disk.
         await conn.execute("PRAGMA temp_store = FILE")
+        # Values SQL cannot compute, for the migrations that fill them in (0011).
+        await conn.create_function("paperboy_key_hash", 1, key_hash, deterministic=True)
     try:
         for migration in pending:
             applied.append(await _apply(conn, migration, path))
@@ -198,6 +203,20 @@ async def migrate(conn: aiosqlite.Connection, path: str | Path = "the database")
 async def _apply(conn: aiosqlite.Connection, migration: Migration, path: str | Path) -> Migration:
     """One migration in one transaction, recorded inside it."""
     log.info("applying migration %04d_%s", migration.version, migration.name)
+    # A migration that rebuilds a table others reference asks for this: with foreign keys on,
+    # dropping the old table first deletes (ON DELETE CASCADE) every row that references it.
+    # The pragma only takes effect outside a transaction.
+    keys_off = FOREIGN_KEYS_OFF in migration.sql
+    if keys_off:
+        await conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return await _apply_in_transaction(conn, migration, path)
+    finally:
+        if keys_off:
+            await conn.execute("PRAGMA foreign_keys = ON")
+
+
+async def _apply_in_transaction(conn: aiosqlite.Connection, migration: Migration, path: str | Path) -> Migration:
     try:
         await conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:

@@ -26,7 +26,7 @@ from storage.merge import (
 )
 from storage.models import IngestReport, PaperRecord, ParseProblem
 from storage.subscriptions import DEFAULT_MAX_AGE
-from storage.text import clean_space, surname, title_hash
+from storage.text import clean_space, key_hash, surname, title_hash
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
@@ -367,9 +367,9 @@ def _unique_key(conn: sqlite3.Connection, key: str, used: set[str] | None = None
             candidate = f"{key}-{n}"
             continue
         cur = conn.execute(
-            "SELECT 1 FROM papers WHERE key = ? UNION ALL SELECT 1 FROM paper_aliases"
+            "SELECT 1 FROM papers WHERE key_hash = ? AND key = ? UNION ALL SELECT 1 FROM paper_aliases"
             " WHERE alias = ?",
-            (candidate, candidate),
+            (key_hash(candidate), candidate, candidate),
         )
         if cur.fetchone() is None:
             return candidate
@@ -399,16 +399,17 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
         authors.append(names)
     bulk.resolve_authors(conn, (name for names in authors for _, name, _ in names), batch.author_ids)
     # The whole row in one INSERT: the search log trigger then notes it once.
+    # updated_at stays NULL (read as first_seen_at) unless the record brought an older sighting.
     rows = [
-        (pid, key, m.title, item.tkey if m.title == item.record.title else title_hash(m.title),
+        (pid, key, key_hash(key), m.title, item.tkey if m.title == item.record.title else title_hash(m.title),
          *bulk.merged_columns(m)[1:],
-         iso(item.record.first_seen_at) if item.record.first_seen_at else batch.now, batch.now)
+         *((iso(item.record.first_seen_at), batch.now) if item.record.first_seen_at else (batch.now, None)))
         for pid, key, m, item in zip(ids, keys, merged, items, strict=True)
     ]
     conn.executemany(
-        "INSERT INTO papers (id, key, title, title_hash, authors_truncated, abstract, category, categories,"
-        " published, has_code, code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref,"
-        " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO papers (id, key, key_hash, title, title_hash, authors_truncated, abstract, category,"
+        " categories, published, has_code, code_url, arxiv_id, arxiv_version, doi, links, comment, journal_ref,"
+        " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     # The source's times are the paper's own (NULL) unless the record brought its first sighting.
@@ -447,7 +448,7 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
 def _remerge(conn: sqlite3.Connection, batch: _Batch, paper_id: int) -> bool:
     """Recompute the paper from all its sources; True if anything visible changed."""
     cur = conn.execute(
-        "SELECT s.kind, COALESCE(ps.updated_at, p.updated_at), ps.record FROM paper_sources ps"
+        "SELECT s.kind, COALESCE(ps.updated_at, p.updated_at, p.first_seen_at), ps.record FROM paper_sources ps"
         " JOIN sources s ON s.id = ps.source_id JOIN papers p ON p.id = ps.paper_id WHERE ps.paper_id = ?",
         (paper_id,),
     )

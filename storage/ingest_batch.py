@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from storage.models import PaperRecord
-from storage.text import author_key, clean_space
+from storage.text import author_key, clean_space, key_hash
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 # once per chunk and probes the temporary one, which made ingest quadratic in the store.
 # tests/test_ingest_plans.py checks each statement's plan.
 # Temporary tables this module fills; the names are fixed here, never taken from input.
-_TEXT_TABLES = ("temp_ingest_alias", "temp_ingest_key", "temp_ingest_author")
+_TEXT_TABLES = ("temp_ingest_alias", "temp_ingest_author")
 _INT_TABLES = ("temp_ingest_id", "temp_ingest_title_hash")
 _ID_TABLE = "temp_ingest_id"
 
@@ -80,12 +80,15 @@ def source_hashes(conn: sqlite3.Connection, source_id: int, paper_ids: Iterable[
 
 def taken_keys(conn: sqlite3.Connection, keys: Iterable[str]) -> set[str]:
     """Which of ``keys`` a stored paper already holds, as its key or as an alias."""
-    _fill(conn, "temp_ingest_key", keys)
+    # Papers are found by their key's hash (papers_key_hash), then by the key itself.
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS temp_ingest_key (k TEXT PRIMARY KEY, h INTEGER) WITHOUT ROWID")
+    conn.execute("DELETE FROM temp_ingest_key")
+    conn.executemany("INSERT OR IGNORE INTO temp_ingest_key (k, h) VALUES (?, ?)", ((k, key_hash(k)) for k in keys))
     return {
         row[0]
         for row in conn.execute(
-            "SELECT t.k FROM temp_ingest_key t WHERE EXISTS (SELECT 1 FROM papers p WHERE p.key = t.k)"
-            " OR EXISTS (SELECT 1 FROM paper_aliases a WHERE a.alias = t.k)"
+            "SELECT t.k FROM temp_ingest_key t WHERE EXISTS (SELECT 1 FROM papers p WHERE p.key_hash = t.h"
+            " AND p.key = t.k) OR EXISTS (SELECT 1 FROM paper_aliases a WHERE a.alias = t.k)"
         )
     }
 

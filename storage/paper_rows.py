@@ -16,7 +16,7 @@ from storage.models import Link, Paper
 
 PAPER_COLUMNS = (
     "p.id, p.key, p.title, p.authors_truncated, p.abstract, p.category, p.published, p.has_code,"
-    " p.code_url, p.first_seen_at, p.updated_at, p.links, p.categories, p.arxiv_id, p.doi,"
+    " p.code_url, p.first_seen_at, COALESCE(p.updated_at, p.first_seen_at), p.links, p.categories, p.arxiv_id, p.doi,"
     " p.comment, p.journal_ref"
 )
 TITLE_AT, ABSTRACT_AT = 2, 4  # where a row of PAPER_COLUMNS holds them

@@ -61,7 +61,7 @@ def spell_out_records(conn: sqlite3.Connection, paper_id: int) -> None:
     """Write out any "same as the paper" record or time of this paper while its row still says it."""
     conn.execute(
         "UPDATE paper_sources SET first_seen_at = COALESCE(paper_sources.first_seen_at, p.first_seen_at),"
-        " updated_at = COALESCE(paper_sources.updated_at, p.updated_at) FROM papers p"
+        " updated_at = COALESCE(paper_sources.updated_at, p.updated_at, p.first_seen_at) FROM papers p"
         " WHERE p.id = paper_sources.paper_id AND paper_sources.paper_id = ?"
         " AND (paper_sources.first_seen_at IS NULL OR paper_sources.updated_at IS NULL)",
         (paper_id,),

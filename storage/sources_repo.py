@@ -84,4 +84,13 @@ async def check(db: Database) -> list[str]:
     )
     if orphans and orphans[0]:
         problems.append(f"{orphans[0]} papers have no source record")
+    # Ingest keeps keys unique; since migration 0011 no UNIQUE index does it as well.
+    problems += [
+        f"papers {ids} share the key {key!r}"
+        for key, ids in await db.fetchall(
+            "SELECT key, group_concat(id, ', ') FROM papers WHERE key_hash IN"
+            " (SELECT key_hash FROM papers GROUP BY key_hash HAVING count(*) > 1)"
+            " GROUP BY key HAVING count(*) > 1"
+        )
+    ]
     return problems

@@ -34,7 +34,7 @@ from storage.search_index import SearchIndex
 from storage.search_rank import SearchHit
 from storage.search_reader import SearchReader
 from storage.subscriptions import DEFAULT_MAX_AGE
-from storage.text import author_key
+from storage.text import author_key, key_hash
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ class Store:
     async def get_paper(self, key: str) -> Paper | None:
         """A paper by its key, or by an alias (arXiv id with or without version, DOI)."""
         key = key.strip()
-        papers = await self._papers("WHERE p.key = ?", (key,))
+        papers = await self._papers("WHERE p.key_hash = ? AND p.key = ?", (key_hash(key), key))
         if papers:
             return papers[0]
         alias = key.lower() if key.lower().startswith("10.") else key

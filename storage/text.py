@@ -109,6 +109,15 @@ def title_hash(title: str) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
+def key_hash(key: str) -> int:
+    """What papers.key_hash holds: 8 bytes of the BLAKE2b digest of the key as stored, signed.
+
+    A look-up by key reads the rows of its hash and compares the key itself, so a collision
+    costs one more row read, never a wrong paper.
+    """
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little", signed=True)
+
+
 @functools.lru_cache(maxsize=200_000)
 def singular(word: str) -> str:
     """A naive singular, enough to make "networks" meet "network"."""

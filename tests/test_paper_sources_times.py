@@ -28,6 +28,8 @@ async def test_one_source_keeps_no_times_of_its_own_and_spells_them_out_before_t
     async with await Store.open(path) as store:
         await store.ingest([record("Graph Kernels", "Ada Lovelace", abstract="First.")], source="a")
         [(paper_seen, paper_updated)] = _rows(path, "SELECT first_seen_at, updated_at FROM papers")
+        # Not changed since first seen: the paper's updated_at is NULL too (read as first_seen_at).
+        assert paper_updated is None
         assert _rows(path, "SELECT first_seen_at, updated_at FROM paper_sources") == [(None, None)]
 
         # Another source says something new: the paper's row changes, and source a's times are
@@ -35,11 +37,11 @@ async def test_one_source_keeps_no_times_of_its_own_and_spells_them_out_before_t
         await store.ingest([record("Graph Kernels", "Ada Lovelace", abstract="First.", comment="ICML",
                                    doi="10.1/gk")], source="b")
         [(seen_after, updated_after)] = _rows(path, "SELECT first_seen_at, updated_at FROM papers")
-        assert seen_after == paper_seen and updated_after > paper_updated
+        assert seen_after == paper_seen and updated_after > paper_seen
         by_source = dict((name, (seen, updated)) for name, seen, updated in _rows(
             path, "SELECT s.name, ps.first_seen_at, ps.updated_at FROM paper_sources ps"
                   " JOIN sources s ON s.id = ps.source_id"))
-        assert by_source["a"] == (paper_seen, paper_updated)
+        assert by_source["a"] == (paper_seen, paper_seen)
         assert by_source["b"][1] == updated_after
         [paper] = await store.latest(limit=5)
         assert paper.comment == "ICML" and set(paper.sources) == {"a", "b"}
