@@ -143,6 +143,7 @@ async def run(args: argparse.Namespace) -> list[Figure]:
                               note="Store wired" if opened["wired"] else "SearchIndex beside the store"))
         authored = worker.read("authors")
         figures += search_bench.author_figures(authored["samples"], authored["build_seconds"], author_base)
+        figures.append(search_bench.build_worker_figure(authored))
         feed = worker.read("feed")
         feed_ms = ms(percentile(feed["samples"]["feed"], 50))
         figures.append(Figure("feed build (latest 50, Atom+RSS+JSON) p50", feed_ms, "ms"))

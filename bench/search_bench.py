@@ -192,3 +192,10 @@ __all__ = [
     "time_bare",
     "time_interleaved",
 ]
+
+
+def build_worker_figure(authored: dict) -> Figure:
+    """The author index build's own process (storage/author_build.py), beside the service's figures."""
+    return Figure("author index build worker peak RSS", authored.get("build_worker_peak_mb", 0.0), "MB",
+                  note=f"a process of its own, ended after the build ({authored['build_seconds']:.2f} s"
+                  " to the first answer); 0 when the index was built in the service")

@@ -17,7 +17,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from bench import disk_bench
+from bench import disk_bench, search_bench
 from bench.common import Figure, db_size, dir_size, render_table
 from bench.corpus import CorpusGenerator
 from bench.queries import author_mix, search_mix
@@ -98,6 +98,8 @@ def memory_figures(db: Path, args: argparse.Namespace) -> list[Figure]:
                                   note=f"anonymous {memory.get('RssAnon', 0):.0f} MB, mapped files"
                                   f" {memory.get('RssFile', 0):.0f} MB; peak so far"
                                   f" {message.get('peak_rss_so_far_mb', 0):.0f} MB"))
+            if phase == "authors":
+                figures.append(search_bench.build_worker_figure(message))
             if phase == "serve":
                 for _ in range(args.requests):
                     with urllib.request.urlopen(f"http://127.0.0.1:{message['port']}/feed.atom") as response:

@@ -25,7 +25,7 @@ import bisect
 import math
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -241,6 +241,32 @@ class AuthorIndex:
             j = bisect.bisect_left(names, child + _END, i, hi)
             self._fill_tops(child, i, j)
             i = j
+
+    # -- as flat parts (storage/author_build.py) ------------------------------
+
+    # The flat parts, in order: (name, typecode). Everything else is a few small dicts.
+    PARTS = (("blob", "B"), ("starts", "I"), ("counts", "I"), ("postings", "I"), ("pstarts", "I"),
+             ("splits", "I"), ("names", "B"), ("name_ends", "I"))
+
+    def parts(self) -> tuple[dict[str, Any], dict[tuple[str, int], str], dict[str, array]]:
+        """The flat parts by name (see PARTS), the typo buckets and the crowded prefixes' best ranks."""
+        flat = {"blob": self._blob, "starts": self._starts, "counts": self.counts, "postings": self._postings,
+                "pstarts": self._pstarts, "splits": self._splits, "names": self.names._data,
+                "name_ends": self.names._ends}
+        return flat, self._by_shape, self._tops
+
+    @classmethod
+    def from_parts(
+        cls, flat: dict[str, Any], by_shape: dict[tuple[str, int], str], tops: dict[str, array]
+    ) -> AuthorIndex:
+        """An index from ``parts()``: each flat part anything that slices to bytes ("B") or indexes to ints ("I")."""
+        index = cls.__new__(cls)
+        index._blob, index._starts, index.counts = flat["blob"], flat["starts"], flat["counts"]
+        index._postings, index._pstarts, index._splits = flat["postings"], flat["pstarts"], flat["splits"]
+        names = _Strings.__new__(_Strings)
+        names._data, names._ends = flat["names"], flat["name_ends"]
+        index.names, index._by_shape, index._tops = names, by_shape, tops
+        return index
 
     # -- reading --------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from types import TracebackType
 from storage import acronyms, paper_rows, searching, sources_repo
 from storage import ingest as _ingest
 from storage import search_rank as rank
-from storage.author_lookup import AuthorLookup
+from storage.author_lookup import AuthorLookup, LastBuild
 from storage.db import Database, connect, iso, migrate, store_error
 from storage.errors import InvalidInputError, StoreError
 from storage.ingest_topics import recount_phrases, rehash_titles
@@ -378,6 +378,11 @@ class Store:
     async def match_authors(self, query: str, limit: int = 25) -> list[AuthorMatch]:
         """Authors ranked by closeness to ``query``, then by paper count (``storage.author_lookup``)."""
         return await self._author_lookup.match(query, limit)
+
+    @property
+    def author_index_build(self) -> LastBuild | None:
+        """How the author index was last built (in a worker process or here); None before the first."""
+        return self._author_lookup.last_build
 
     async def author_profile(self, key: str) -> AuthorProfile | None:
         row = await self.db.fetchone("SELECT id, key, name FROM authors WHERE key = ?", (key,))
