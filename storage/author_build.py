@@ -81,7 +81,8 @@ def build_in_worker(db_path: str | Path) -> Built | None:
 
 def _build_to_file(db_path: str, out: str) -> tuple[int, list[tuple[str, int, int]], dict[str, Any], float]:
     """In the worker: read the authors in one snapshot, build, write the flat parts page-aligned."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, isolation_level=None)
+    # as_uri escapes what a URI would misread in a path ("?", "#", "%").
+    conn = sqlite3.connect(Path(db_path).resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
     try:
         conn.execute("BEGIN")  # the version and the rows from one snapshot
         row = conn.execute("SELECT value FROM meta WHERE key = 'data_version'").fetchone()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import mmap
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,25 @@ async def test_an_empty_store_maps_an_empty_index(tmp_path: Path, monkeypatch: p
         assert await store.match_authors("kim", 5) == []
         await store.ingest([record("Only", "Ada Lovelace")], source="s")
         assert [m.key for m in await store.match_authors("lovel", 5)] == ["ada-lovelace"]
+
+
+async def test_a_store_in_an_odd_folder_is_read_by_the_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(author_build, "WORKER_AUTHORS", 1)
+    folder = tmp_path / "lab #2? 100%"
+    async with await Store.open(folder / "a.db", search_index=False) as store:
+        await store.ingest([record("Only", "Ada Lovelace")], source="s")
+        assert [m.key for m in await store.match_authors("lovel", 5)] == ["ada-lovelace"]
+        assert store.author_index_build is not None and store.author_index_build.in_worker
+
+
+async def test_no_worker_means_a_build_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="storage.author_build")
+    monkeypatch.setattr(author_build, "WORKER_AUTHORS", 1)
+    async with await Store.open(tmp_path / "a.db", search_index=False) as store:
+        await store.ingest([record("Only", "Ada Lovelace")], source="s")
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+        assert [m.key for m in await store.match_authors("lovel", 5)] == ["ada-lovelace"]
+        assert store.author_index_build is not None and not store.author_index_build.in_worker
+    assert "no worker process could start" in caplog.text
+    assert [p.name for p in tmp_path.iterdir() if "authors" in p.name] == []
