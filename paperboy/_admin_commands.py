@@ -133,7 +133,7 @@ async def cmd_db(args: argparse.Namespace, config: Config) -> int:
             print(f"backed up {config.store.path} to {args.path}")
             return 0
         await store.reindex()
-        print(f"rebuilt the search index of {config.store.path}")
+        print(f"rebuilt the search index and the papers of each topic of {config.store.path}")
         return 0
     finally:
         await store.close()

@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup = db_sub.add_parser("backup", help="Copy the database safely while it is in use.",
                                description="Copy the database safely while it is in use.")
     backup.add_argument("path", help="where to write the copy (must not exist)")
-    db_sub.add_parser("reindex", help="Rebuild the search index from the store.",
+    db_sub.add_parser("reindex", help="Rebuild the search index and the papers of each topic from the store.",
                       description="Rebuild the search index from the store.")
 
     cfg = add("config", admin.cmd_config, "Configuration.")

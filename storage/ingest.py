@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from storage import ingest_batch as bulk
 from storage import paper_writes as writes
+from storage import topic_links
 from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import file_error_in, iso, utcnow
 from storage.ingest_topics import PaperText, learn_and_link, link_pending_topics
@@ -148,6 +149,7 @@ def ingest(
         queued = 0
     for sql in rebuilt:
         conn.execute(sql)
+    topic_links.fold_recent(conn)
     report = IngestReport(
         new=len(batch.new_ids),
         updated=len(batch.changed_ids),

@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Iterable
 
+from storage import topic_links
 from storage.models import PaperRecord
 from storage.text import author_key, clean_space, key_hash
 
@@ -148,8 +149,10 @@ def next_paper_id(conn: sqlite3.Connection) -> int:
 # them and builds them again at its end, inside its transaction: inserting millions of rows
 # into them one by one wrote their pages all over (a 1M-paper batch's links alone are 14M
 # entries in random topic order), where CREATE INDEX sorts once and writes each page once.
-BULK_INDEXES = ("paper_topics_topic", "paper_authors_author", "papers_first_seen", "papers_category",
-                "paper_sources_source")
+# The topic-paper pairs (topic_papers, kept by a trigger on paper_topics) are treated alike:
+# the trigger goes for the batch and the table is written again, sorted, at its end.
+BULK_INDEXES = ("paper_authors_author", "papers_first_seen", "papers_category", "paper_sources_source")
+_LINK_TRIGGER = "paper_topics_insert"
 BULK_RECORDS = 50_000  # and at least twice the papers stored
 
 
@@ -166,5 +169,12 @@ def drop_bulk_indexes(conn: sqlite3.Connection, records: int) -> list[str]:
     ).fetchall()
     for name, _ in rows:
         conn.execute(f"DROP INDEX {name}")  # names from BULK_INDEXES only
-    log.info("batch of %d records into %d papers: building %d indexes at its end", records, stored, len(rows))
-    return [sql for _, sql in rows]
+    trigger = conn.execute("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?",
+                           (_LINK_TRIGGER,)).fetchone()
+    again = [sql for _, sql in rows]
+    if trigger is not None:
+        conn.execute(f"DROP TRIGGER {_LINK_TRIGGER}")
+        again += [*topic_links.BULK_REBUILD, trigger[0]]
+    log.info("batch of %d records into %d papers: building %d indexes and the topic pairs at its end",
+             records, stored, len(rows))
+    return again

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from storage import topic_links
 from storage.text import phrase_words, title_hash
 from storage.topics import (
     TopicIndex,
@@ -233,6 +234,7 @@ def link_pending_topics(conn: sqlite3.Connection, limit: int, search: SearchInde
     conn.executemany("UPDATE topics SET link_pending = 0 WHERE id = ?", [(r[0],) for r in rows])
     if linked:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
+        topic_links.fold_recent(conn)
     return len(rows)
 
 

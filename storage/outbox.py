@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from storage import topic_links
 from storage.db import Database, iso, utcnow
 from storage.errors import InvalidInputError, NotFoundError
 from storage.ingest import delivery_nonce
@@ -392,9 +393,8 @@ async def matching_papers(conn, sub: Subscription, limit: int, *, scan: int = 50
             (sub.value,),
         ),
         "topic": (
-            "WHERE p.id IN (SELECT pt.paper_id FROM paper_topics pt JOIN topics t"
-            " ON t.id = pt.topic_id WHERE t.slug = ?)",
-            (sub.value,),
+            f"WHERE p.id IN {topic_links.PAPERS_OF_SLUG}",
+            (sub.value, sub.value),
         ),
         "category": ("WHERE lower(p.category) = lower(?)", (sub.value,)),
     }

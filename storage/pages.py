@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from storage import topic_links
 from storage.models import Paper, Topic
 from storage.store import Store
 from storage.text import author_key
@@ -62,11 +63,8 @@ class Filters:
             clauses.append("lower(p.category) = lower(?)")
             params.append(self.category)
         if self.topic is not None:
-            clauses.append(
-                "p.id IN (SELECT pt.paper_id FROM paper_topics pt JOIN topics t ON t.id = pt.topic_id"
-                " WHERE t.slug = ?)"
-            )
-            params.append(self.topic)
+            clauses.append(f"p.id IN {topic_links.PAPERS_OF_SLUG}")
+            params += [self.topic, self.topic]
         if self.author is not None:
             clauses.append(
                 "p.id IN (SELECT pa.paper_id FROM paper_authors pa JOIN authors a ON a.id = pa.author_id"
@@ -112,9 +110,8 @@ async def year_counts(store: Store, filters: Filters) -> list[tuple[int, int]]:
 async def top_topics(store: Store, limit: int = 40) -> list[Topic]:
     """The most used topics (not categories), for the index's filter links."""
     rows = await store.db.fetchall(
-        "SELECT t.slug, t.name, t.kind, count(pt.paper_id) AS n, t.expansion FROM topics t"
-        " JOIN paper_topics pt ON pt.topic_id = t.id WHERE t.kind != 'category'"
-        " GROUP BY t.id ORDER BY n DESC, t.slug LIMIT ?",
+        f"SELECT t.slug, t.name, t.kind, {topic_links.count_of('t.id')} AS n, t.expansion FROM topics t"
+        " WHERE t.kind != 'category' AND n > 0 ORDER BY n DESC, t.slug LIMIT ?",
         (limit,),
     )
     return [Topic(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
@@ -122,7 +119,7 @@ async def top_topics(store: Store, limit: int = 40) -> list[Topic]:
 
 async def paper_topics(store: Store, paper_id: int) -> list[Topic]:
     rows = await store.db.fetchall(
-        "SELECT t.slug, t.name, t.kind, (SELECT count(*) FROM paper_topics x WHERE x.topic_id = t.id),"
+        f"SELECT t.slug, t.name, t.kind, {topic_links.count_of('t.id')},"
         " t.expansion FROM paper_topics pt JOIN topics t ON t.id = pt.topic_id"
         " WHERE pt.paper_id = ? AND t.kind != 'category' ORDER BY t.name LIMIT 40",
         (paper_id,),
@@ -210,13 +207,11 @@ async def list_topics(store: Store, *, page: int = 1, per_page: int = 100) -> tu
     """Topics (not categories) by paper count, one page, and how many there are."""
     page = _page(page)
     total = await store.db.fetchone(
-        "SELECT count(*) FROM topics t WHERE t.kind != 'category'"
-        " AND EXISTS (SELECT 1 FROM paper_topics pt WHERE pt.topic_id = t.id)"
+        f"SELECT count(*) FROM topics t WHERE t.kind != 'category' AND {topic_links.has_papers('t.id')}"
     )
     rows = await store.db.fetchall(
-        "SELECT t.slug, t.name, t.kind, count(pt.paper_id) AS n, t.expansion FROM topics t"
-        " JOIN paper_topics pt ON pt.topic_id = t.id WHERE t.kind != 'category'"
-        " GROUP BY t.id ORDER BY n DESC, t.slug LIMIT ? OFFSET ?",
+        f"SELECT t.slug, t.name, t.kind, {topic_links.count_of('t.id')} AS n, t.expansion FROM topics t"
+        " WHERE t.kind != 'category' AND n > 0 ORDER BY n DESC, t.slug LIMIT ? OFFSET ?",
         (per_page, (page - 1) * per_page),
     )
     return [Topic(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows], int(total[0]) if total else 0

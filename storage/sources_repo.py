@@ -84,6 +84,16 @@ async def check(db: Database) -> list[str]:
     )
     if orphans and orphans[0]:
         problems.append(f"{orphans[0]} papers have no source record")
+    # topic_papers and its recent part are kept by triggers on paper_topics (migration 0012).
+    links = await db.fetchone(
+        "SELECT (SELECT count(*) FROM paper_topics),"
+        " (SELECT count(*) FROM topic_papers) + (SELECT count(*) FROM topic_papers_recent)"
+    )
+    if links and links[0] != links[1]:
+        problems.append(
+            f"paper_topics holds {links[0]:,} pairs and topic_papers with its recent part {links[1]:,};"
+            " run `paperboy db reindex` to write them again"
+        )
     # Ingest keeps keys unique; since migration 0011 no UNIQUE index does it as well.
     problems += [
         f"papers {ids} share the key {key!r}"

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from storage import acronyms, paper_rows, searching, sources_repo
+from storage import acronyms, paper_rows, searching, sources_repo, topic_links
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.author_lookup import AuthorLookup, LastBuild
@@ -290,11 +290,8 @@ class Store:
             )
             params.append(author_key)
         if topic_slug is not None:
-            clauses.append(
-                "p.id IN (SELECT pt.paper_id FROM paper_topics pt JOIN topics t"
-                " ON t.id = pt.topic_id WHERE t.slug = ?)"
-            )
-            params.append(topic_slug)
+            clauses.append(f"p.id IN {topic_links.PAPERS_OF_SLUG}")
+            params += [topic_slug, topic_slug]
         if category is not None:
             clauses.append("lower(p.category) = lower(?)")
             params.append(category)
@@ -430,21 +427,20 @@ class Store:
     # -- topics ----------------------------------------------------------------
 
     async def topics(self, *, kind: str | None = None, min_papers: int = 1) -> list[Topic]:
-        clause = "WHERE t.kind = ?" if kind else ""
+        clause = "t.kind = ? AND" if kind else ""
         params: list[object] = [kind] if kind else []
         params.append(min_papers)
         rows = await self.db.fetchall(
-            "SELECT t.slug, t.name, t.kind, count(pt.paper_id) AS n, t.expansion FROM topics t"
-            f" LEFT JOIN paper_topics pt ON pt.topic_id = t.id {clause} GROUP BY t.id"
-            " HAVING n >= ? ORDER BY n DESC, t.slug",
+            f"SELECT t.slug, t.name, t.kind, {topic_links.count_of('t.id')} AS n, t.expansion FROM topics t"
+            f" WHERE {clause} n >= ? ORDER BY n DESC, t.slug",
             params,
         )
         return [Topic(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
 
     async def topic(self, slug: str) -> Topic | None:
         row = await self.db.fetchone(
-            "SELECT t.slug, t.name, t.kind, (SELECT count(*) FROM paper_topics pt"
-            " WHERE pt.topic_id = t.id), t.expansion FROM topics t WHERE t.slug = ?",
+            f"SELECT t.slug, t.name, t.kind, {topic_links.count_of('t.id')}, t.expansion FROM topics t"
+            " WHERE t.slug = ?",
             (slug.strip().lower(),),
         )
         return Topic(row[0], row[1], row[2], int(row[3]), row[4]) if row else None
@@ -504,7 +500,8 @@ class Store:
         return problems
 
     async def reindex(self) -> None:
-        """Rebuild the search index from the papers table."""
+        """Rebuild the search index from the papers table, and the papers of each topic from paper_topics."""
+        await self.db.run_write(topic_links.rewrite)
         if self.index is not None:
             index = self.index
             await self.db.run_sync(index.rebuild)

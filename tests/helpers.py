@@ -10,6 +10,7 @@ import pytest
 
 from storage.db import _split_sql, migrations
 from storage.models import PaperRecord
+from storage.text import key_hash
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seeds" / "000_c2aa908472245cfd.txt"
@@ -27,6 +28,7 @@ def record(title: str, *authors: str, **fields: object) -> PaperRecord:
 def database_at(path: Path, version: int, applied_at: str = "2026-01-01T00:00:00.000000+00:00") -> sqlite3.Connection:
     """A database with the migrations up to ``version`` applied and recorded, as that code left it."""
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.create_function("paperboy_key_hash", 1, key_hash, deterministic=True)  # as storage.db.migrate does
     conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                  " applied_at TEXT NOT NULL)")
     for migration in migrations():

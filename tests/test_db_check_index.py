@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -47,5 +48,24 @@ def test_check_finds_an_index_that_lost_papers_and_reindex_mends_it(
 
     assert cli.main(["--db", str(db), "db", "reindex"]) == 0
     capsys.readouterr()
+    assert cli.main(["--db", str(db), "db", "check"]) == 0
+    assert capsys.readouterr().out.strip().endswith(": ok (6 papers)")
+
+
+def test_check_finds_topic_pairs_out_of_step_and_reindex_mends_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "p.db"
+    asyncio.run(_fill(db))
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        assert conn.execute("SELECT count(*) FROM topic_papers_recent").fetchone()[0] > 0
+        conn.execute("DELETE FROM topic_papers_recent")
+    finally:
+        conn.close()
+    assert cli.main(["--db", str(db), "db", "check"]) == 1
+    assert "topic_papers with its recent part 0; run `paperboy db reindex`" in capsys.readouterr().out
+    assert cli.main(["--db", str(db), "db", "reindex"]) == 0
+    assert "the papers of each topic" in capsys.readouterr().out
     assert cli.main(["--db", str(db), "db", "check"]) == 0
     assert capsys.readouterr().out.strip().endswith(": ok (6 papers)")

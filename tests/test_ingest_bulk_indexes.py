@@ -16,7 +16,19 @@ from tests.helpers import record
 def _indexes(path: Path) -> dict[str, str]:
     conn = sqlite3.connect(path)
     try:
-        return dict(conn.execute("SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL"))
+        return dict(conn.execute(
+            "SELECT name, sql FROM sqlite_schema WHERE type IN ('index', 'trigger') AND sql IS NOT NULL"))
+    finally:
+        conn.close()
+
+
+def _pairs(path: Path) -> tuple[list[tuple], list[tuple], int]:
+    """paper_topics turned round, topic_papers, and how many pairs wait in topic_papers_recent."""
+    conn = sqlite3.connect(path)
+    try:
+        return (conn.execute("SELECT topic_id, paper_id FROM paper_topics ORDER BY 1, 2").fetchall(),
+                conn.execute("SELECT topic_id, paper_id FROM topic_papers ORDER BY 1, 2").fetchall(),
+                conn.execute("SELECT count(*) FROM topic_papers_recent").fetchone()[0])
     finally:
         conn.close()
 
@@ -48,8 +60,10 @@ async def test_a_batch_that_dwarfs_the_store_rebuilds_the_same_indexes(
         with caplog.at_level(logging.INFO, logger="storage.ingest_batch"):
             report = await store.ingest(_batch(30), source="s")
         assert report.new == 30
-        assert any("building 5 indexes at its end" in r.getMessage() for r in caplog.records)
-        assert _indexes(path) == before
+        assert any("building 4 indexes and the topic pairs at its end" in r.getMessage() for r in caplog.records)
+        assert _indexes(path) == before  # the trigger that keeps topic_papers too
+        links, by_topic, recent = _pairs(path)
+        assert len(links) > 30 and by_topic == links and recent == 0  # written again, sorted
         assert _integrity(path) == ["ok"]
         # The rebuilt indexes answer: papers of a category, of a topic, of an author.
         assert len(await store.latest(limit=100, topic_slug="lg")) == 15
@@ -61,6 +75,8 @@ async def test_a_batch_that_dwarfs_the_store_rebuilds_the_same_indexes(
         assert not any("indexes at its end" in r.getMessage() for r in caplog.records)
         assert _indexes(path) == before
         assert (await store.topic("sparse-graph-kernel")).papers == 50  # type: ignore[union-attr]
+        links, by_topic, recent = _pairs(path)
+        assert recent > 20 and len(by_topic) + recent == len(links)  # the small batch's pairs wait apart
 
 
 async def test_a_bulk_batch_that_fails_keeps_every_index_and_paper(
