@@ -24,8 +24,8 @@ from __future__ import annotations
 import bisect
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, overload
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -40,6 +40,7 @@ from storage.authors import (
     score_many,
     score_names,
 )
+from storage.packed import PackedStrings
 from storage.text import author_key
 
 _END = chr(0x10FFFF)
@@ -49,35 +50,6 @@ MAX_EXACT = 2_000  # authors with every typed piece as a whole name that are sco
 MAX_CANDIDATES = 1_000  # as the index before: a typo's driver authors looked at, most prolific first
 PREFIX_TAKE = 100
 MAX_TYPO_CANDIDATES = 300  # similarity is scored in Python: only the most prolific of a typo's namesakes
-
-
-class _Strings(Sequence[str]):
-    """Many short strings held as one ``bytes`` and their ends, read back one at a time."""
-
-    __slots__ = ("_data", "_ends")
-
-    def __init__(self, items: Iterable[str]) -> None:
-        data = bytearray()
-        ends = array("I")
-        for item in items:
-            data += item.encode()
-            ends.append(len(data))
-        self._data, self._ends = data, ends  # kept as built: a bytes copy would double it for a moment
-
-    def __len__(self) -> int:
-        return len(self._ends)
-
-    @overload
-    def __getitem__(self, i: int) -> str: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[str]: ...
-
-    def __getitem__(self, i: int | slice) -> str | list[str]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self._ends)
-        return self._data[self._ends[i - 1] if i else 0:self._ends[i]].decode()
 
 
 class AuthorRows:
@@ -223,7 +195,7 @@ class AuthorIndex:
             by_shape.setdefault((name[0], len(name)), []).append(name)
         self._by_shape = {shape: "\n".join(bucket) for shape, bucket in by_shape.items()}
         del by_shape
-        self.names = _Strings(names)
+        self.names = PackedStrings(names)
         del names
         self._tops: dict[str, array] = {}
         self._fill_tops("", 0, len(self.names))
@@ -251,8 +223,8 @@ class AuthorIndex:
     def parts(self) -> tuple[dict[str, Any], dict[tuple[str, int], str], dict[str, array]]:
         """The flat parts by name (see PARTS), the typo buckets and the crowded prefixes' best ranks."""
         flat = {"blob": self._blob, "starts": self._starts, "counts": self.counts, "postings": self._postings,
-                "pstarts": self._pstarts, "splits": self._splits, "names": self.names._data,
-                "name_ends": self.names._ends}
+                "pstarts": self._pstarts, "splits": self._splits}
+        flat["names"], flat["name_ends"] = self.names.parts()
         return flat, self._by_shape, self._tops
 
     @classmethod
@@ -263,9 +235,8 @@ class AuthorIndex:
         index = cls.__new__(cls)
         index._blob, index._starts, index.counts = flat["blob"], flat["starts"], flat["counts"]
         index._postings, index._pstarts, index._splits = flat["postings"], flat["pstarts"], flat["splits"]
-        names = _Strings.__new__(_Strings)
-        names._data, names._ends = flat["names"], flat["name_ends"]
-        index.names, index._by_shape, index._tops = names, by_shape, tops
+        index.names = PackedStrings.from_parts(flat["names"], flat["name_ends"])
+        index._by_shape, index._tops = by_shape, tops
         return index
 
     # -- reading --------------------------------------------------------------

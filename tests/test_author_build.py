@@ -38,7 +38,7 @@ async def test_the_mapped_index_answers_as_the_one_built_here(tmp_path: Path, mo
         monkeypatch.setattr(author_build, "WORKER_AUTHORS", 1)
         mapped = await _answers(store)
         index = store._author_lookup._held[1]  # type: ignore[index]
-        assert isinstance(index._blob, mmap.mmap) and isinstance(index.names._data, mmap.mmap)
+        assert isinstance(index._blob, mmap.mmap) and isinstance(index.names.parts()[0], mmap.mmap)
         assert store.author_index_build is not None and store.author_index_build.in_worker
         assert store.author_index_build.worker_peak_mb > 5  # the worker's own peak, reported back
         assert sum(len(a) for a in here) > 50 and mapped == here
