@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from storage import acronyms, paper_rows, searching, sources_repo, topic_links
+from storage import acronyms, author_profile, paper_rows, searching, sources_repo, topic_links
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.author_lookup import AuthorLookup, LastBuild
@@ -34,7 +34,7 @@ from storage.search_index import SearchIndex
 from storage.search_rank import SearchHit
 from storage.search_reader import SearchReader
 from storage.subscriptions import DEFAULT_MAX_AGE
-from storage.text import author_key, key_hash
+from storage.text import key_hash
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
@@ -382,47 +382,8 @@ class Store:
         return self._author_lookup.last_build
 
     async def author_profile(self, key: str) -> AuthorProfile | None:
-        row = await self.db.fetchone("SELECT id, key, name FROM authors WHERE key = ?", (key,))
-        if row is None:
-            row = await self.db.fetchone(
-                "SELECT id, key, name FROM authors WHERE key = ?", (author_key(key),)
-            )
-        if row is None:
-            return None
-        author_id, akey, name = row
-        papers = await self._papers(
-            "WHERE p.id IN (SELECT paper_id FROM paper_authors WHERE author_id = ?)",
-            (author_id,),
-            "ORDER BY p.published DESC, p.first_seen_at DESC",
-        )
-        coauthors = [
-            (r[0], int(r[1]))
-            for r in await self.db.fetchall(
-                "SELECT a.name, count(DISTINCT pa.paper_id) AS n FROM paper_authors pa"
-                " JOIN authors a ON a.id = pa.author_id WHERE pa.paper_id IN"
-                " (SELECT paper_id FROM paper_authors WHERE author_id = ?) AND pa.author_id != ?"
-                " GROUP BY a.id ORDER BY n DESC, a.name LIMIT 50",
-                (author_id, author_id),
-            )
-        ]
-        topics = [
-            (r[0], int(r[1]))
-            for r in await self.db.fetchall(
-                "SELECT t.name, count(*) AS n FROM paper_topics pt JOIN topics t ON t.id = pt.topic_id"
-                " WHERE pt.paper_id IN (SELECT paper_id FROM paper_authors WHERE author_id = ?)"
-                " AND t.kind != 'category' GROUP BY t.id ORDER BY n DESC, t.name LIMIT 15",
-                (author_id,),
-            )
-        ]
-        years = [p.published.year for p in papers if p.published]
-        return AuthorProfile(
-            key=akey,
-            name=name,
-            papers=papers,
-            coauthors=coauthors,
-            years=(min(years), max(years)) if years else None,
-            topics=topics,
-        )
+        """An author's papers, coauthors, years and topics (``storage.author_profile``)."""
+        return await author_profile.profile(self, key)
 
     # -- topics ----------------------------------------------------------------
 
