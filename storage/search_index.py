@@ -28,6 +28,7 @@ from pathlib import Path
 
 import tantivy
 
+from storage import search_log
 from storage import search_rank as rank
 from storage.errors import StoreError
 from storage.search import Expansions
@@ -370,27 +371,27 @@ class SearchIndex:
         with self._lock:
             if self._writer_or_none() is None:
                 return SyncReport(seen=self.seen_version(), read_only=True)
-            store_id, last_seq = _store_state(conn)
+            store_id, last_seq = search_log.store_state(conn)
             seen, index_store = self._marker()
             if index_store is None:
                 # A new index: reading the papers table is quicker than replaying the log.
-                if _count_papers(conn) or self._index.searcher().num_docs:
+                if search_log.count_papers(conn) or self._index.searcher().num_docs:
                     return self.rebuild(conn)
             elif index_store != store_id or seen > last_seq:
                 log.warning("search index does not belong to this database state; rebuilding")
                 return self.rebuild(conn)
-            elif seen < seen_in_store(conn):
+            elif seen < search_log.seen_in_store(conn):
                 # The log rows this index still needs were pruned after another index saw them.
                 log.warning("search index is behind the store's pruned change log; rebuilding")
                 return self.rebuild(conn)
-            pending = _pending(conn, seen)
+            pending = search_log.pending(conn, seen)
             if pending > max(_REBUILD_AT, self.count() // 5):
                 # A bulk ingest elsewhere: streaming the papers table keeps memory flat.
                 return self.rebuild(conn)
             report = self._apply(conn, seen, store_id)
-            if verify and self.count() != _count_papers(conn):
+            if verify and self.count() != search_log.count_papers(conn):
                 log.warning("search index holds %d papers, the store %d; rebuilding",
-                            self.count(), _count_papers(conn))
+                            self.count(), search_log.count_papers(conn))
                 return self.rebuild(conn)
             return report
 
@@ -434,7 +435,7 @@ class SearchIndex:
         # An index in memory is one process's private copy: the log rows it has read may still
         # be owed to the index folder another process keeps, so only a folder prunes them.
         if self.folder is not None:
-            _record_seen(conn, seq)
+            search_log.record_seen(conn, seq)
 
     def rebuild(self, conn: sqlite3.Connection) -> SyncReport:
         """Index every paper afresh from the store; returns what was written."""
@@ -445,7 +446,7 @@ class SearchIndex:
             writer.delete_all_documents()
             conn.execute("BEGIN")  # one read snapshot: the rows and the seq they reflect
             try:
-                store_id, last_seq = _store_state(conn)
+                store_id, last_seq = search_log.store_state(conn)
                 n = 0
                 cur = conn.execute("SELECT id, title, abstract FROM papers ORDER BY id")
                 while batch := cur.fetchmany(_BATCH):
@@ -464,22 +465,6 @@ class SearchIndex:
             return SyncReport(added=n, seen=last_seq, rebuilt=True)
 
 
-def _store_state(conn: sqlite3.Connection) -> tuple[str, int]:
-    row = conn.execute("SELECT value FROM meta WHERE key = 'search_index_store'").fetchone()
-    if row is None:
-        raise StoreError("the database has no search_log; apply migration 0002 first")
-    last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'search_log'").fetchone()
-    return str(row[0]), int(last[0]) if last else 0
-
-
-def _pending(conn: sqlite3.Connection, seen: int) -> int:
-    return int(conn.execute("SELECT count(*) FROM search_log WHERE seq > ?", (seen,)).fetchone()[0])
-
-
-def _count_papers(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT count(*) FROM papers").fetchone()[0])
-
-
 def _rows_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[IndexRow]:
     marks = ",".join("?" * len(ids))
     return [
@@ -488,47 +473,8 @@ def _rows_by_id(conn: sqlite3.Connection, ids: Sequence[int]) -> list[IndexRow]:
     ]
 
 
-def _record_seen(conn: sqlite3.Connection, seq: int) -> None:
-    """Note in the store what the index has committed, and drop the log rows it no longer needs.
-
-    Bookkeeping only, so it never makes a reader wait: nothing is written when
-    there is nothing to note (a search or an export only opens the store), and
-    while another process holds the write lock it is left for the next sync.
-    """
-    pruned = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM search_log WHERE seq <= ?)", (seq,)).fetchone()[0]
-    if pruned and seen_in_store(conn) >= seq:
-        return
-    busy_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute("PRAGMA busy_timeout = 200")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        log.debug("search index bookkeeping left for later: %s", exc)
-        return
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-    try:
-        conn.execute(
-            "UPDATE meta SET value = CAST(? AS TEXT) WHERE key = 'search_index_seen'"
-            " AND CAST(value AS INTEGER) < ?",
-            (seq, seq),
-        )
-        conn.execute("DELETE FROM search_log WHERE seq <= ?", (seq,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def seen_in_store(conn: sqlite3.Connection) -> int:
-    """The seq the store last recorded as committed by the index."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'search_index_seen'").fetchone()
-    return int(row[0]) if row else 0
-
-
 __all__ = [
     "IndexRow",
     "SearchIndex",
     "SyncReport",
-    "seen_in_store",
 ]

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from storage.models import PaperRecord
 from storage.search import Expansions
-from storage.search_index import SearchIndex, seen_in_store
+from storage.search_index import SearchIndex
+from storage.search_log import seen_in_store
 from storage.store import Store
 
 
