@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import peak_rss_mb, percentile
+from bench.common import peak_rss_mb, percentile, read_only
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +158,8 @@ def run(papers: int, data: Path, rounds: int, seed: int = 7) -> dict[str, Any]:
 
 
 def _count_authors(db: Path) -> int:
-    import sqlite3
 
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         return int(conn.execute("SELECT count(*) FROM authors").fetchone()[0])
     finally:

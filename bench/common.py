@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -144,3 +145,8 @@ __all__ = [
     "render_table",
     "timed",
 ]
+
+
+def read_only(db: str | Path) -> sqlite3.Connection:
+    """A read-only connection to ``db``; its path goes in as a proper file URI ("?", "#", "%" escaped)."""
+    return sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import Figure, dir_size
+from bench.common import Figure, dir_size, read_only
 
 # What each table holds, in the words a figure prints beside its bytes.
 _PURPOSE = {
@@ -48,7 +48,7 @@ def table_bytes(db: Path) -> dict[str, int]:
 
 
 def table_breakdown(db: Path) -> dict[str, TableBytes]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         owner = {name: table for name, table in conn.execute("SELECT name, tbl_name FROM sqlite_schema")}
         out: dict[str, TableBytes] = {}
@@ -69,7 +69,7 @@ def table_breakdown(db: Path) -> dict[str, TableBytes]:
 
 def paper_column_bytes(db: Path) -> dict[str, float]:
     """Average stored bytes per paper of each bookkeeping column of papers (the text columns left out)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         # Names from the schema itself, each quoted as an identifier.
         columns = [r[1] for r in conn.execute("PRAGMA table_info(papers)") if r[1] not in _TEXT_COLUMNS]

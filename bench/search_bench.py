@@ -10,7 +10,7 @@ from pathlib import Path
 
 import tantivy
 
-from bench.common import Figure, ms, percentile
+from bench.common import Figure, ms, percentile, read_only
 from bench.queries import SEARCH_CLASSES
 from storage.text import words
 
@@ -170,7 +170,7 @@ class BareAuthors:
     """The least an autocomplete can do: a range scan of author keys by the typed prefix."""
 
     def __init__(self, db: Path) -> None:
-        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        self.conn = read_only(db)
 
     def lookup(self, text: str) -> list[str]:
         key = "-".join(w.lower() for w in words(text))

@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sqlite3
 import sys
 import urllib.request
 from pathlib import Path
 
 from bench import disk_bench, search_bench
-from bench.common import Figure, db_size, dir_size, render_table
+from bench.common import Figure, db_size, dir_size, read_only, render_table
 from bench.corpus import CorpusGenerator
 from bench.queries import author_mix, search_mix
 from storage.store import Store, index_folder
@@ -39,7 +38,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def text_bytes(db: Path) -> int:
     """The papers' own text (titles, abstracts, author names) as UTF-8 bytes, read from the store."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         papers = conn.execute(
             "SELECT COALESCE(sum(length(CAST(title AS BLOB)) + length(CAST(abstract AS BLOB))), 0) FROM papers"
@@ -53,7 +52,7 @@ def text_bytes(db: Path) -> int:
 
 
 def freelist_bytes(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = read_only(db)
     try:
         return int(conn.execute("PRAGMA freelist_count").fetchone()[0] * conn.execute("PRAGMA page_size").fetchone()[0])
     finally:
