@@ -8,8 +8,8 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping
-from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Generic, TypeVar
 
 from feeds._web_site import Document
@@ -135,10 +135,6 @@ class VersionedCache(Generic[T]):
         self.bytes += size
         while len(self._entries) > self._max or (self._max_bytes is not None and self.bytes > self._max_bytes):
             self._evict_oldest()
-
-
-def http_date(value: datetime) -> str:
-    return format_datetime(value.astimezone(UTC).replace(microsecond=0), usegmt=True)
 
 
 def wants_gzip(accept_encoding: str) -> bool:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 COMMAND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 # Routes whose answers carry validators, so their 304 share says how well readers cache.
 FEED_ROUTES = ("/feed.{fmt}", "/{kind}/{slug}.{fmt}")
+_MAIN_FEED_PATHS = frozenset(("/feed.atom", "/feed.rss", "/feed.json"))  # feeds/web.py
 UNMATCHED = "unmatched"
 
 
@@ -247,7 +248,10 @@ def route_of(request: web.Request) -> str:
     resource = request.match_info.route.resource if request.match_info is not None else None
     if resource is None:
         return UNMATCHED
-    return resource.canonical  # placeholders without their regexes: "/feed.{fmt}"
+    # Placeholders without their regexes: "/{kind}/{slug}.{fmt}". The main feed is three plain
+    # routes (found without a regex) that keep the one label they had as a pattern.
+    canonical = resource.canonical
+    return "/feed.{fmt}" if canonical in _MAIN_FEED_PATHS else canonical
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
