@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
+from feeds.web import FORMATS
+
 if TYPE_CHECKING:
     from paperboy.jobs import Jobs
     from storage.store import Store
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 COMMAND_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 # Routes whose answers carry validators, so their 304 share says how well readers cache.
 FEED_ROUTES = ("/feed.{fmt}", "/{kind}/{slug}.{fmt}")
-_MAIN_FEED_PATHS = frozenset(("/feed.atom", "/feed.rss", "/feed.json"))  # feeds/web.py
+_MAIN_FEED_PATHS = frozenset(f"/feed.{fmt}" for fmt in FORMATS)  # feeds/web.py: one plain route each
 UNMATCHED = "unmatched"
 
 

@@ -40,19 +40,19 @@ def has_papers(topic_id: str) -> str:
     )
 
 
-def fold_recent(conn: sqlite3.Connection, *, at: int | None = None) -> bool:
-    """Merge topic_papers_recent into topic_papers once it holds ``at`` pairs (RECENT_LINKS); whether it did."""
-    limit = RECENT_LINKS if at is None else at
-    held = conn.execute("SELECT count(*) FROM (SELECT 1 FROM topic_papers_recent LIMIT ?)", (limit,)).fetchone()[0]
-    if held < limit:
-        return False
+def fold_recent(conn: sqlite3.Connection) -> None:
+    """Merge topic_papers_recent into topic_papers once it holds RECENT_LINKS pairs."""
+    held = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM topic_papers_recent LIMIT ?)", (RECENT_LINKS,)
+    ).fetchone()[0]
+    if held < RECENT_LINKS:
+        return
     # The recent part is read in its key order, which is the big table's: one pass along it.
     conn.execute(
         "INSERT OR IGNORE INTO topic_papers (topic_id, paper_id) SELECT topic_id, paper_id FROM topic_papers_recent"
     )
     conn.execute("DELETE FROM topic_papers_recent")
     log.debug("folded %d or more recent topic links", held)
-    return True
 
 
 # For a batch that builds its indexes at its end (storage/ingest_batch.py): the insert

@@ -38,3 +38,12 @@ def database_at(path: Path, version: int, applied_at: str = "2026-01-01T00:00:00
             conn.execute(statement)
         conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (migration.version, migration.name, applied_at))
     return conn
+
+
+def rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows of one query on the database file at ``path``, read through a connection of its own."""
+    conn = sqlite3.connect(path)
+    try:
+        return [tuple(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()

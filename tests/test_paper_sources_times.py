@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.store import Store
-from tests.helpers import database_at, record
+from tests.helpers import database_at, record, rows
 
 T0 = "2026-01-01T00:00:00.000000+00:00"
 T1 = "2026-02-01T00:00:00.000000+00:00"
 
-
-def _rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return [tuple(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 async def test_one_source_keeps_no_times_of_its_own_and_spells_them_out_before_the_paper_changes(
@@ -27,18 +19,18 @@ async def test_one_source_keeps_no_times_of_its_own_and_spells_them_out_before_t
     path = tmp_path / "t.db"
     async with await Store.open(path) as store:
         await store.ingest([record("Graph Kernels", "Ada Lovelace", abstract="First.")], source="a")
-        [(paper_seen, paper_updated)] = _rows(path, "SELECT first_seen_at, updated_at FROM papers")
+        [(paper_seen, paper_updated)] = rows(path, "SELECT first_seen_at, updated_at FROM papers")
         # Not changed since first seen: the paper's updated_at is NULL too (read as first_seen_at).
         assert paper_updated is None
-        assert _rows(path, "SELECT first_seen_at, updated_at FROM paper_sources") == [(None, None)]
+        assert rows(path, "SELECT first_seen_at, updated_at FROM paper_sources") == [(None, None)]
 
         # Another source says something new: the paper's row changes, and source a's times are
         # written out first, as they were.
         await store.ingest([record("Graph Kernels", "Ada Lovelace", abstract="First.", comment="ICML",
                                    doi="10.1/gk")], source="b")
-        [(seen_after, updated_after)] = _rows(path, "SELECT first_seen_at, updated_at FROM papers")
+        [(seen_after, updated_after)] = rows(path, "SELECT first_seen_at, updated_at FROM papers")
         assert seen_after == paper_seen and updated_after > paper_seen
-        by_source = dict((name, (seen, updated)) for name, seen, updated in _rows(
+        by_source = dict((name, (seen, updated)) for name, seen, updated in rows(
             path, "SELECT s.name, ps.first_seen_at, ps.updated_at FROM paper_sources ps"
                   " JOIN sources s ON s.id = ps.source_id"))
         assert by_source["a"] == (paper_seen, paper_seen)
@@ -52,8 +44,8 @@ async def test_a_record_with_its_own_first_sighting_keeps_the_source_time(tmp_pa
     async with await Store.open(path) as store:
         seen = datetime(2020, 5, 1, tzinfo=UTC)
         await store.ingest([record("Old Find", "Ada Lovelace", first_seen_at=seen)], source="a")
-    [(paper_seen,)] = _rows(path, "SELECT first_seen_at FROM papers")
-    [(source_seen, source_updated)] = _rows(path, "SELECT first_seen_at, updated_at FROM paper_sources")
+    [(paper_seen,)] = rows(path, "SELECT first_seen_at FROM papers")
+    [(source_seen, source_updated)] = rows(path, "SELECT first_seen_at, updated_at FROM paper_sources")
     assert paper_seen.startswith("2020-05-01")
     assert source_seen is not None and source_seen > paper_seen and source_updated is None
 
@@ -82,9 +74,9 @@ async def test_migration_keeps_only_the_times_that_differ(tmp_path: Path) -> Non
     async with await Store.open(path) as store:
         assert await store.check() == []
         assert await store.categories() == [("LG", 2)]
-    assert _rows(path, "SELECT paper_id, source_id, first_seen_at, updated_at FROM paper_sources ORDER BY 1, 2") == [
+    assert rows(path, "SELECT paper_id, source_id, first_seen_at, updated_at FROM paper_sources ORDER BY 1, 2") == [
         (1, 1, None, None), (2, 1, None, T0), (2, 2, None, None)]
-    [(sql,)] = _rows(path, "SELECT sql FROM sqlite_schema WHERE name = 'paper_sources'")
+    [(sql,)] = rows(path, "SELECT sql FROM sqlite_schema WHERE name = 'paper_sources'")
     assert "WITHOUT ROWID" in sql
-    [(index,)] = _rows(path, "SELECT sql FROM sqlite_schema WHERE name = 'papers_category'")
+    [(index,)] = rows(path, "SELECT sql FROM sqlite_schema WHERE name = 'papers_category'")
     assert index.endswith("(category)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from storage.store import Store
 from storage.text import key_hash
-from tests.helpers import database_at, record
+from tests.helpers import database_at, record, rows
 
 T0 = "2026-01-01T00:00:00.000000+00:00"
 T1 = "2026-02-01T00:00:00.000000+00:00"
@@ -15,13 +15,6 @@ T1 = "2026-02-01T00:00:00.000000+00:00"
 # have emptied each of them (ON DELETE CASCADE).
 CHILDREN = ("paper_sources", "paper_authors", "paper_topics", "paper_aliases", "deliveries")
 
-
-def _rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return [tuple(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
 
 
 def _database_at_0010(path: Path) -> None:
@@ -48,18 +41,18 @@ def _database_at_0010(path: Path) -> None:
 
 
 def _triggers(path: Path) -> list[tuple]:
-    return _rows(path, "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'papers' ORDER BY 1")
+    return rows(path, "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'papers' ORDER BY 1")
 
 
 async def test_migration_rebuilds_papers_and_keeps_every_row_that_references_them(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     _database_at_0010(path)
-    counts = {table: _rows(path, f"SELECT count(*) FROM {table}") for table in CHILDREN}
+    counts = {table: rows(path, f"SELECT count(*) FROM {table}") for table in CHILDREN}
     triggers = _triggers(path)
     assert len(triggers) == 4
     async with await Store.open(path) as store:
         assert (await store.db.fetchone("PRAGMA foreign_keys"))[0] == 1  # back on after the migration
-        assert {table: _rows(path, f"SELECT count(*) FROM {table}") for table in CHILDREN} == counts
+        assert {table: rows(path, f"SELECT count(*) FROM {table}") for table in CHILDREN} == counts
         assert await store.check() == []
         paper = await store.get_paper("graph-kernels-2")
         assert paper is not None and paper.title == "Graph Kernels 2"
@@ -68,10 +61,10 @@ async def test_migration_rebuilds_papers_and_keeps_every_row_that_references_the
         assert unchanged is not None and unchanged.updated_at == unchanged.first_seen_at
         assert [p.key for p in await store.latest(limit=5, author_key="lovelace-ada")] == [
             "graph-kernels-2", "graph-kernels"]
-    assert _rows(path, "SELECT id, key_hash, updated_at FROM papers ORDER BY id") == [
+    assert rows(path, "SELECT id, key_hash, updated_at FROM papers ORDER BY id") == [
         (1, key_hash("graph-kernels"), None), (2, key_hash("graph-kernels-2"), T1)]
     assert _triggers(path) == triggers
-    names = {name for (name,) in _rows(path, "SELECT name FROM sqlite_schema WHERE tbl_name = 'papers'")}
+    names = {name for (name,) in rows(path, "SELECT name FROM sqlite_schema WHERE tbl_name = 'papers'")}
     assert "papers_key_hash" in names and not any(n.startswith("sqlite_autoindex_papers") for n in names)
 
 

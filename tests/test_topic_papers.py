@@ -10,7 +10,7 @@ import pytest
 
 from storage import pages, topic_links
 from storage.store import Store
-from tests.helpers import database_at, record
+from tests.helpers import database_at, record, rows
 
 WORDS = "sparse graph kernel sampling neural network vision transformer pruning tensor".split()
 T0 = "2026-01-01T00:00:00.000000+00:00"
@@ -21,18 +21,11 @@ def _titles(n: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 6))).capitalize() for _ in range(n)]
 
 
-def _rows(path: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return [tuple(r) for r in conn.execute(sql)]
-    finally:
-        conn.close()
-
 
 def _truth(path: Path) -> dict[str, list[int]]:
     """Each topic's papers, read from paper_topics itself (by paper, the table every write goes through)."""
     out: dict[str, list[int]] = {}
-    for slug, paper_id in _rows(path, "SELECT t.slug, pt.paper_id FROM paper_topics pt JOIN topics t"
+    for slug, paper_id in rows(path, "SELECT t.slug, pt.paper_id FROM paper_topics pt JOIN topics t"
                                       " ON t.id = pt.topic_id ORDER BY 1, 2"):
         out.setdefault(slug, []).append(paper_id)
     return out
@@ -40,7 +33,7 @@ def _truth(path: Path) -> dict[str, list[int]]:
 
 def _parts(path: Path) -> tuple[int, int, int]:
     """Pairs in paper_topics, in topic_papers, in topic_papers_recent."""
-    [(links, folded, recent)] = _rows(path, "SELECT (SELECT count(*) FROM paper_topics), (SELECT count(*)"
+    [(links, folded, recent)] = rows(path, "SELECT (SELECT count(*) FROM paper_topics), (SELECT count(*)"
                                             " FROM topic_papers), (SELECT count(*) FROM topic_papers_recent)")
     return links, folded, recent
 
@@ -83,7 +76,7 @@ async def test_small_batches_wait_in_the_recent_part_and_are_folded_in(
         assert len(_truth(path)) > 5
 
         # A pair deleted, a paper deleted, a topic deleted: both parts follow paper_topics.
-        [(folded_topic, folded_paper)] = _rows(path, "SELECT topic_id, paper_id FROM topic_papers LIMIT 1")
+        [(folded_topic, folded_paper)] = rows(path, "SELECT topic_id, paper_id FROM topic_papers LIMIT 1")
         conn = sqlite3.connect(path, isolation_level=None)
         try:
             conn.execute("PRAGMA foreign_keys = ON")
@@ -136,6 +129,6 @@ async def test_migration_moves_every_pair(tmp_path: Path) -> None:
         assert (await store.topic("graph-kernel")).papers == 3  # type: ignore[union-attr]
         assert [p.key for p in await store.latest(topic_slug="sparse-graph")] == ["p3"]
         assert await store.check() == []
-    assert _rows(path, "SELECT topic_id, paper_id FROM topic_papers") == [(1, 1), (1, 2), (1, 3), (2, 3)]
-    names = {n for (n,) in _rows(path, "SELECT name FROM sqlite_schema")}
+    assert rows(path, "SELECT topic_id, paper_id FROM topic_papers") == [(1, 1), (1, 2), (1, 3), (2, 3)]
+    names = {n for (n,) in rows(path, "SELECT name FROM sqlite_schema")}
     assert "paper_topics_topic" not in names and {"paper_topics_insert", "paper_topics_delete"} <= names
