@@ -16,6 +16,7 @@ from typing import TypeVar
 
 import aiosqlite
 
+from storage.checkpoint import Checkpointer
 from storage.errors import StoreBusyError, StoreError
 from storage.text import key_hash
 
@@ -282,11 +283,17 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-def connect_sync(path: str) -> sqlite3.Connection:
-    """A plain connection for bulk writes run in a worker thread, with the same pragmas."""
+def connect_sync(path: str, *, autocheckpoint: bool = True) -> sqlite3.Connection:
+    """A plain connection for bulk writes run in a worker thread, with the same pragmas.
+
+    Without ``autocheckpoint`` its commits never copy the log into the database file:
+    the caller runs a ``storage.checkpoint.Checkpointer`` beside it.
+    """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = NORMAL")
+    if not autocheckpoint:
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
     conn.execute("PRAGMA foreign_keys = ON")
     # Not MEMORY here: a batch stores each chunk inside a SAVEPOINT, and SQLite's in-memory
     # savepoint journal made every chunk's inserts several times slower than a file's, and
@@ -337,6 +344,24 @@ class Database:
         self.busy_retries = busy_retries
         self._write_lock = asyncio.Lock()
         self._sync: sqlite3.Connection | None = None
+        # Bulk writes leave the log's copying to a thread of its own (storage/checkpoint.py).
+        self.checkpointer = Checkpointer(path) if path != ":memory:" else None
+
+    async def _sync_conn(self) -> sqlite3.Connection:
+        if self._sync is None:
+            self._sync = await asyncio.to_thread(
+                connect_sync, self.path, autocheckpoint=self.checkpointer is None
+            )
+        return self._sync
+
+    def _wrote(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.wake()
+
+    async def checkpoint_idle(self) -> None:
+        """Wait until the log copied after the last bulk write is in the database file."""
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.idle)
 
     @property
     def waited_s(self) -> float:
@@ -358,9 +383,8 @@ class Database:
     async def run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one IMMEDIATE transaction on the worker connection, off the event loop."""
         async with self._write_lock:
-            if self._sync is None:
-                self._sync = await asyncio.to_thread(connect_sync, self.path)
-            work = asyncio.ensure_future(asyncio.to_thread(self._in_transaction, self._sync, fn))
+            conn = await self._sync_conn()
+            work = asyncio.ensure_future(asyncio.to_thread(self._in_transaction, conn, fn))
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
@@ -369,18 +393,21 @@ class Database:
                 # out from under it.
                 await asyncio.wait([work])
                 raise
+            finally:
+                self._wrote()
 
     async def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on the worker connection in autocommit mode, under the write lock."""
         async with self._write_lock:
-            if self._sync is None:
-                self._sync = await asyncio.to_thread(connect_sync, self.path)
-            work = asyncio.ensure_future(asyncio.to_thread(_then_shrink, fn, self._sync))
+            conn = await self._sync_conn()
+            work = asyncio.ensure_future(asyncio.to_thread(_then_shrink, fn, conn))
             try:
                 return await asyncio.shield(work)
             except asyncio.CancelledError:
                 await asyncio.wait([work])
                 raise
+            finally:
+                self._wrote()
 
     def _in_transaction(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
         self._begin_sync(conn)
@@ -453,6 +480,9 @@ class Database:
 
     async def close(self) -> None:
         async with self._write_lock:
+            if self.checkpointer is not None:
+                # Before the connections close: the last one to close copies what is left.
+                await asyncio.to_thread(self.checkpointer.stop)
             if self._sync is not None:
                 self._sync.close()
                 self._sync = None

@@ -166,8 +166,8 @@ def test_a_full_disk_is_one_sentence_and_nothing_is_half_written(
     pages = sqlite3.connect(stored).execute("PRAGMA page_count").fetchone()[0]
     real = db_module.connect_sync
 
-    def small_disk(path: str) -> sqlite3.Connection:
-        conn = real(path)
+    def small_disk(path: str, **kwargs: bool) -> sqlite3.Connection:
+        conn = real(path, **kwargs)
         conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLite's own "disk full"
         return conn
 

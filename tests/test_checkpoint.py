@@ -1,0 +1,69 @@
+"""The write-ahead log is copied into the database file by a thread of its own, never by a bulk write's commit."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from storage.store import Store
+from tests.helpers import record, rows
+
+BLOB = 24 * 1024 * 1024  # past SQLite's automatic checkpoint (1,000 pages of 16 KB)
+
+
+def _big_write(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS scratch (b BLOB)")
+    conn.execute("INSERT INTO scratch VALUES (randomblob(?))", (BLOB,))
+
+
+def _sizes(path: Path) -> tuple[int, int]:
+    wal = Path(f"{path}-wal")
+    return path.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+async def test_a_bulk_commit_leaves_the_log_to_the_checkpoint_thread(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path, search_index=False) as store:
+        checkpointer = store.db.checkpointer
+        assert checkpointer is not None
+        await store.db.run_write(lambda conn: None)
+        await store.db.checkpoint_idle()
+        before, _ = _sizes(path)
+
+        # With the thread held back, the commit alone copies nothing: SQLite's own checkpoint
+        # would have copied the blob into the file at this size of log.
+        checkpointer.stop()
+        await store.db.run_write(_big_write)
+        file_size, wal_size = _sizes(path)
+        assert wal_size > BLOB
+        assert file_size < before + BLOB // 2
+
+    # The last connection's close copies what the held-back thread left: nothing is lost.
+    assert path.stat().st_size > before + BLOB * 0.9
+    assert rows(path, "SELECT length(b) FROM scratch") == [(BLOB,)]
+
+
+async def test_the_thread_copies_the_log_after_each_bulk_write(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path, search_index=False) as store:
+        checkpointer = store.db.checkpointer
+        assert checkpointer is not None
+        await store.db.run_write(lambda conn: None)
+        await store.db.checkpoint_idle()
+        before, _ = _sizes(path)
+        passes = checkpointer.stats.passes
+
+        await store.db.run_write(_big_write)
+        await store.db.checkpoint_idle()
+        file_size, _ = _sizes(path)
+        assert file_size > before + BLOB * 0.9  # copied while the store stays open
+        assert checkpointer.stats.passes > passes
+        assert checkpointer.stats.copied_frames == checkpointer.stats.log_frames > 0
+
+        # An ingest is a bulk write like any other, and a reader sees it whatever the thread does.
+        await store.ingest([record("Copied Later", "Ada Lovelace")], source="s")
+        await store.db.checkpoint_idle()
+        assert [p.title for p in await store.latest()] == ["Copied Later"]
+    assert not os.path.exists(f"{path}-wal") or os.path.getsize(f"{path}-wal") == 0
+
