@@ -208,34 +208,79 @@ def _create_topic(
     return int(cur.lastrowid or 0)
 
 
-def link_pending_topics(conn: sqlite3.Connection, limit: int, search: SearchIndex) -> int:
-    """Link up to ``limit`` recently learnt topics to every stored paper naming them.
+TopicRow = tuple[int, str, str, str | None]  # id, kind, name, expansion
 
-    Runs in its own short transaction after an ingest; returns how many topics
-    it finished (0 when none are left). Candidates come from the search index,
-    plus the papers changed since the index last caught up (read straight from the
-    store), so a lagging index never loses a link.
+
+@dataclass(slots=True)
+class Mentions:
+    """Papers the search index finds naming some pending topics' spellings, and where the index stood.
+
+    Found off the write lock (Tantivy releases the GIL), so the store can look for one
+    batch's papers while the batch before it is linked.
     """
-    rows = conn.execute(
-        "SELECT id, kind, name, expansion FROM topics WHERE link_pending = 1 ORDER BY id LIMIT ?", (limit,)
-    ).fetchall()
-    if not rows:
+
+    topics: list[TopicRow]
+    paper_ids: list[int]
+    seen: int  # the index had seen the change log up to here: later changes are read from the store
+
+
+def pending_topics(conn: sqlite3.Connection, limit: int | None = None) -> list[TopicRow]:
+    """Recently learnt topics not yet linked to older papers, oldest first."""
+    sql = "SELECT id, kind, name, expansion FROM topics WHERE link_pending = 1 ORDER BY id"
+    rows = conn.execute(sql + " LIMIT ?", (limit,)) if limit is not None else conn.execute(sql)
+    return [(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
+
+
+def _spellings(topics: Iterable[TopicRow]) -> dict[str, list[int]]:
+    spellings: dict[str, list[int]] = {}  # a spelling may belong to more than one pending topic
+    for topic_id, kind, name, expansion in topics:
+        for spelling in [name] + ([expansion] if kind == "acronym" and expansion else []):
+            spellings.setdefault(spelling, []).append(topic_id)
+    return spellings
+
+
+def find_mentions(search: SearchIndex, topics: list[TopicRow]) -> Mentions:
+    """The index's candidates for ``topics`` (no SQL: safe on any thread)."""
+    # Read before the search: a change the index takes in between is then read twice, never missed.
+    seen = search.seen_version()
+    return Mentions(topics, search.ids_mentioning(list(_spellings(topics))), seen)
+
+
+def link_mentions(conn: sqlite3.Connection, found: Mentions) -> int:
+    """Link the found topics still pending to every paper naming them; returns how many were finished.
+
+    Runs in its own short transaction after an ingest. Candidates are the index's,
+    plus the papers changed after the index's position when it was searched (read
+    straight from the store), so a lagging index never loses a link.
+    """
+    if not found.topics:
+        return 0
+    ids = [t[0] for t in found.topics]
+    still: set[int] = set()
+    for chunk in _chunks(ids):
+        still.update(int(r[0]) for r in conn.execute(
+            f"SELECT id FROM topics WHERE link_pending = 1 AND id IN ({','.join('?' * len(chunk))})", chunk))
+    topics = [t for t in found.topics if t[0] in still]  # another writer may have finished some
+    if not topics:
         return 0
     unindexed = [
-        int(r[0]) for r in conn.execute(
-            "SELECT DISTINCT paper_id FROM search_log WHERE seq > ?", (search.seen_version(),)
-        )
+        int(r[0]) for r in conn.execute("SELECT DISTINCT paper_id FROM search_log WHERE seq > ?", (found.seen,))
     ]
-    spellings: dict[str, list[int]] = {}  # a spelling may belong to more than one pending topic
-    for topic_id, kind, name, expansion in rows:
-        for spelling in [name] + ([expansion] if kind == "acronym" and expansion else []):
-            spellings.setdefault(spelling, []).append(int(topic_id))
-    linked = _link_everywhere(conn, spellings, search, unindexed)
-    conn.executemany("UPDATE topics SET link_pending = 0 WHERE id = ?", [(r[0],) for r in rows])
+    linked = _link_everywhere(conn, _spellings(topics), [*found.paper_ids, *unindexed])
+    conn.executemany("UPDATE topics SET link_pending = 0 WHERE id = ?", [(t[0],) for t in topics])
     if linked:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
         topic_links.fold_recent(conn)
-    return len(rows)
+    return len(topics)
+
+
+def link_pending_topics(conn: sqlite3.Connection, limit: int, search: SearchIndex) -> int:
+    """Link up to ``limit`` recently learnt topics to every stored paper naming them, in one go.
+
+    Returns how many topics it finished (0 when none are left).
+    """
+    topics = pending_topics(conn, limit)
+    return link_mentions(conn, find_mentions(search, topics)) if topics else 0
 
 
 def _texts(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple[int, str, str]]:
@@ -245,9 +290,7 @@ def _texts(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple[int, 
         )
 
 
-def _link_everywhere(
-    conn: sqlite3.Connection, spellings: dict[str, list[int]], search: SearchIndex, unindexed: list[int]
-) -> int:
+def _link_everywhere(conn: sqlite3.Connection, spellings: dict[str, list[int]], candidates: list[int]) -> int:
     """Link new topics to every stored paper whose title or abstract names one of their spellings.
 
     All the topics of one call share one index query and one read of each candidate's
@@ -262,7 +305,6 @@ def _link_everywhere(
             index.phrases[spelling] = topic_ids[0]
     # Topics sharing a spelling answer to its first topic's id: each such id stands for them all.
     shared = {ids[0]: ids for ids in spellings.values() if len(ids) > 1}
-    candidates = [*search.ids_mentioning(list(spellings)), *unindexed]
     # The index stems and folds case; the topic index keeps only exact mentions.
     links = sorted(
         (paper_id, topic_id)

@@ -125,26 +125,25 @@ class TopicIndex:
 
     phrases: dict[str, int]  # folded phrase -> topic id
     acronyms: dict[str, int]  # acronym as written (case kept) -> topic id
-    # Built lazily and again whenever phrases were added: one-word phrases, and the longer
-    # ones by their first two words, so a text's word pairs meet them in one set intersection.
-    _singles: dict[str, int] | None = None
-    _pairs: dict[tuple[str, str], list[tuple[str, int, bool]]] | None = None
+    # Built lazily and again whenever phrases were added: one-word phrases, two-word ones, and
+    # the longer ones by their first three words, so a text's words, word pairs and word
+    # triples meet them in one set intersection each.
+    _looks: _Lookups | None = None
     _size: int = -1
 
-    def _lookup(self) -> tuple[dict[str, int], dict[tuple[str, str], list[tuple[str, int, bool]]]]:
-        if self._singles is None or self._pairs is None or self._size != len(self.phrases):
-            singles: dict[str, int] = {}
-            pairs: dict[tuple[str, str], list[tuple[str, int, bool]]] = {}
+    def _lookup(self) -> _Lookups:
+        if self._looks is None or self._size != len(self.phrases):
+            looks = _Lookups({}, {}, {})
             for phrase, topic_id in self.phrases.items():
-                _place(singles, pairs, phrase, topic_id)
-            self._singles, self._pairs, self._size = singles, pairs, len(self.phrases)
-        return self._singles, self._pairs
+                looks.place(phrase, topic_id)
+            self._looks, self._size = looks, len(self.phrases)
+        return self._looks
 
     def add_phrase(self, phrase: str, topic_id: int, *, replace: bool = True) -> None:
         """Teach one phrase, keeping the built look-ups in step instead of rebuilding them.
 
         An ingest at a million papers learns hundreds of phrases among hundreds of
-        thousands: rebuilding both look-ups for them took about a second a batch.
+        thousands: rebuilding the look-ups for them took about a second a batch.
         ``replace=False`` keeps a phrase already taught (an acronym's expansion).
         """
         if not replace and phrase in self.phrases:
@@ -152,14 +151,12 @@ class TopicIndex:
         stale = self._size != len(self.phrases)
         replaced = phrase in self.phrases
         self.phrases[phrase] = topic_id
-        singles, pairs = self._singles, self._pairs
-        if stale or singles is None or pairs is None:
+        looks = self._looks
+        if stale or looks is None:
             return  # built from self.phrases when first needed
-        words = phrase.split(" ")
-        if replaced and len(words) > 1:
-            key = (words[0], words[1])
-            pairs[key] = [e for e in pairs[key] if e[0] != f" {phrase} "]
-        _place(singles, pairs, phrase, topic_id)
+        if replaced:
+            looks.remove(phrase)
+        looks.place(phrase, topic_id)
         self._size = len(self.phrases)
 
     def topics_for(self, text: str) -> set[int]:
@@ -169,15 +166,17 @@ class TopicIndex:
         """Topics named by a text whose ``phrase_words`` are ``words`` (computed once by the caller)."""
         hits: set[int] = set()
         if self.phrases and words:
-            singles, pairs = self._lookup()
+            looks = self._lookup()
+            singles, pairs, longer = looks.singles, looks.pairs, looks.longer
             if singles:
                 hits.update(singles[w] for w in singles.keys() & set(words))
-            common = pairs.keys() & set(pairwise(words))
-            if common:
+            if pairs:
+                hits.update(pairs[k] for k in pairs.keys() & set(pairwise(words)))
+            if longer:
                 joined = ""
-                for key in common:
-                    for padded, topic_id, two in pairs[key]:
-                        if two:
+                for key in longer.keys() & set(zip(words, words[1:], words[2:], strict=False)):
+                    for padded, topic_id in longer[key]:
+                        if not padded:  # three words: the key is the phrase
                             hits.add(topic_id)
                             continue
                         joined = joined or f" {' '.join(words)} "
@@ -197,15 +196,35 @@ class TopicIndex:
         return hits
 
 
-def _place(
-    singles: dict[str, int], pairs: dict[tuple[str, str], list[tuple[str, int, bool]]], phrase: str, topic_id: int
-) -> None:
-    """One phrase into the look-ups: a word alone, a longer phrase by its first two words."""
-    parts = phrase.split(" ")
-    if len(parts) == 1:
-        singles[phrase] = topic_id
-    else:
-        pairs.setdefault((parts[0], parts[1]), []).append((f" {phrase} ", topic_id, len(parts) == 2))
+@dataclass(slots=True)
+class _Lookups:
+    """A TopicIndex's phrases by length: a word, a pair of words, or the first three words of a longer one."""
+
+    singles: dict[str, int]
+    pairs: dict[tuple[str, str], int]
+    # Three-word phrases carry "" (the key says it all); longer ones their padded text to find.
+    longer: dict[tuple[str, str, str], list[tuple[str, int]]]
+
+    def place(self, phrase: str, topic_id: int) -> None:
+        parts = phrase.split(" ")
+        if len(parts) == 1:
+            self.singles[phrase] = topic_id
+        elif len(parts) == 2:
+            self.pairs[(parts[0], parts[1])] = topic_id
+        else:
+            entry = ("" if len(parts) == 3 else f" {phrase} ", topic_id)
+            self.longer.setdefault((parts[0], parts[1], parts[2]), []).append(entry)
+
+    def remove(self, phrase: str) -> None:
+        parts = phrase.split(" ")
+        if len(parts) == 1:
+            self.singles.pop(phrase, None)
+        elif len(parts) == 2:
+            self.pairs.pop((parts[0], parts[1]), None)
+        else:
+            key = (parts[0], parts[1], parts[2])
+            padded = "" if len(parts) == 3 else f" {phrase} "
+            self.longer[key] = [e for e in self.longer.get(key, []) if e[0] != padded]
 
 
 def acronym_slug(acronym: str) -> str:

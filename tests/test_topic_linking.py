@@ -1,0 +1,88 @@
+"""Linking papers to topics: phrase look-ups by length, and new topics linked to older papers in batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storage.ingest_topics import find_mentions, link_mentions, pending_topics
+from storage.store import Store
+from storage.text import phrase_words
+from storage.topics import TopicIndex
+from tests.helpers import record, rows
+
+
+def _index() -> TopicIndex:
+    return TopicIndex(
+        phrases={"kernel": 1, "graph kernel": 2, "sparse graph kernel": 3, "fast sparse graph kernel": 4,
+                 "sparse graph sampling": 5},
+        acronyms={"GNN": 6},
+    )
+
+
+def _found(index: TopicIndex, text: str) -> set[int]:
+    return index.topics_in(phrase_words(text), text)
+
+
+def test_phrases_of_every_length_are_found_and_only_whole() -> None:
+    index = _index()
+    assert _found(index, "Fast sparse graph kernels for GNNs.") == {1, 2, 3, 4, 6}
+    # The first three words of a four-word phrase are not the phrase.
+    assert _found(index, "A sparse graph kernel, fast.") == {1, 2, 3}
+    # Three words that share the first two of another phrase find only their own.
+    assert _found(index, "Sparse graph sampling at scale") == {5}
+    assert _found(index, "graph kernel-based sampling") == {1, 2}
+    assert _found(index, "Nothing here") == set()
+
+
+def test_phrases_taught_after_the_look_ups_are_built_are_found() -> None:
+    index = _index()
+    assert _found(index, "dense graph kernel methods") == {1, 2}  # builds the look-ups
+    index.add_phrase("dense graph kernel", 7)
+    index.add_phrase("dense graph kernel method", 8)
+    index.add_phrase("method", 9)
+    index.add_phrase("graph kernel", 10)  # taught again: the newer topic answers for it
+    assert _found(index, "dense graph kernel methods") == {1, 7, 8, 9, 10}
+    index.add_phrase("dense graph kernel", 11, replace=False)  # kept: already taught
+    assert _found(index, "dense graph kernel") == {1, 7, 10}
+
+
+def _titles_of(path: Path, slug: str) -> set[str]:
+    return {t for (t,) in rows(path, "SELECT p.title FROM papers p JOIN paper_topics pt ON pt.paper_id = p.id"
+                                     " JOIN topics t ON t.id = pt.topic_id WHERE t.slug = ?", (slug,))}
+
+
+OLDER = [record(f"Older Work {n}", "Ada Lovelace", abstract=f"We use {a} with care, study {n}.")
+         for n, a in enumerate(["vision transformers", "graph neural networks", "masked autoencoders",
+                                "neural radiance fields", "large language models"])]
+TEACHING = record("Five Definitions", "Alan Turing", abstract=(
+    "A vision transformer (ViT), a graph neural network (GNN), a masked autoencoder (MAE),"
+    " neural radiance fields (NeRF) and a large language model (LLM)."))
+
+
+async def test_topics_learnt_later_are_linked_to_older_papers_in_batches(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as store:
+        await store.ingest(OLDER, source="s")
+        await store.ingest([TEACHING], source="s")
+        assert len(rows(path, "SELECT id FROM topics WHERE link_pending = 1")) == 5
+        # Two topics a transaction: three batches, each searched while the one before is linked.
+        assert await store.link_pending_topics(batch=2) == 5
+        assert await store.link_pending_topics(batch=2) == 0
+        for slug, older in [("vit", 0), ("gnn", 1), ("mae", 2), ("nerf", 3), ("llm", 4)]:
+            assert _titles_of(path, slug) == {"Five Definitions", f"Older Work {older}"}, slug
+
+
+async def test_a_batch_skips_topics_another_writer_finished_after_its_search(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as store:
+        await store.ingest(OLDER[:2], source="s")
+        await store.ingest([TEACHING], source="s")
+        topics = await store.db.run_sync(pending_topics)
+        found = find_mentions(store.search_index, topics)
+        # Between the search and the batch's transaction another writer takes one topic.
+        await store.db.run_write(lambda conn: conn.execute("UPDATE topics SET link_pending = 0 WHERE slug = 'llm'"))
+        assert await store.db.run_write(lambda conn: link_mentions(conn, found)) == 4
+        assert _titles_of(path, "gnn") == {"Five Definitions", "Older Work 1"}
+        assert _titles_of(path, "vit") == {"Five Definitions", "Older Work 0"}
+        assert _titles_of(path, "llm") == {"Five Definitions"}  # left to the writer that took it
+        assert await store.link_pending_topics() == 0
