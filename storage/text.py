@@ -147,7 +147,10 @@ def phrase_words(text: str) -> list[str]:
         pieces = text.lower().translate(_ASCII_BREAKS).split()
     else:
         pieces = _PIECE.findall(fold(text.replace("-", " ")))
-    return list(map(_SINGULARS.__getitem__, pieces))
+    # Only a word ending in "s" can change (``singular``): the rest skip the look-up, and the
+    # cache holds only those, so an abstract's new words meet it less often.
+    singulars = _SINGULARS
+    return [singulars[w] if w[-1] == "s" else w for w in pieces]
 
 
 # Every ASCII character that is not a letter or digit breaks a word, as [^\W_] does.
