@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 # Index searches for topic linking running beside the batch being linked: two, for two cores.
 _SEARCHES_AHEAD = 2
 
+
 def index_folder(path: str | Path) -> Path:
     """Where the derived search index of the database at ``path`` lives."""
     path = Path(path)
@@ -94,14 +95,21 @@ class Store:
         """Open (creating and migrating) the database at ``path``.
 
         Searches and topic linking read a Tantivy index derived from the papers table.
-        With ``search_index`` (the default for a file) it is kept in the folder
-        ``<path>.search`` beside the database and healed from it on open; without it
-        (and for ``":memory:"``) it is built in memory from the papers table on open,
-        for tests and short-lived helpers that should leave no folder behind.
+        With ``search_index`` (the default) it is kept in the folder ``<path>.search``
+        beside the database and healed from it on open; without it, it is built in memory
+        from the papers table on open, for tests and short-lived helpers that should leave
+        no folder behind. The store is always a file: its bulk writes run on a connection
+        of their own, which an SQLite in-memory database cannot share.
         Opening writes nothing to an up-to-date database, so readers (search, export,
         db check) never wait for another process's write lock. ``busy_retries``: how
         many more times a write waits out the busy timeout (the service's own writes).
         """
+        if str(path) == ":memory:":
+            raise InvalidInputError(
+                "paperboy keeps its store in a file, not in memory (its bulk writes use a second"
+                " connection, which cannot see an in-memory database); point --db at a file,"
+                " for a try-out one in a temporary folder"
+            )
         conn = await connect(path)
         try:
             await migrate(conn, path)
@@ -113,7 +121,7 @@ class Store:
             raise
         store = cls(Database(conn, str(path), busy_retries=busy_retries))
         store.announce_max_age = announce_max_age
-        folder = index_folder(path) if search_index and str(path) != ":memory:" else None
+        folder = index_folder(path) if search_index else None
         try:
             await store._recount_phrases()
             store.index = await asyncio.to_thread(SearchIndex.open, folder)

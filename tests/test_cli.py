@@ -107,6 +107,15 @@ def test_missing_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
     assert code == 2 and "nope.txt" in err and "no such file" in err
 
 
+def test_a_store_in_memory_is_refused_with_the_way_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["ingest", str(DEMO)], ["search", "graph"]):
+        code, out, err = run(capsys, "--db", ":memory:", *argv)
+        assert code == 2 and out == ""
+        assert "not in memory" in err and "point --db at a file" in err
+        assert "Traceback" not in err
+    assert not (Path.cwd() / ":memory:").exists()
+
+
 def test_malformed_entry_reported_with_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = DEMO.read_text(encoding="utf-8").splitlines()
     lines[3] = "CVNotADate, 2023"  # the second entry's header
