@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 _CHUNK = 500  # bound variables per IN (...), under SQLite's limit
 _LINK = "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)"
+# The category topics, read through their own partial index (migration 0013).
+CATEGORIES = "SELECT id, slug FROM topics WHERE kind = 'category'"
 
 
 @dataclass(slots=True)
@@ -71,7 +73,7 @@ def learn_topics(
     """Create topics that this batch teaches (older papers naming them are linked later)."""
     grew = False
     phrases: Counter[str] = Counter()
-    known = {slug for (slug,) in conn.execute("SELECT slug FROM topics WHERE kind = 'category'")}
+    known = {slug for _, slug in conn.execute(CATEGORIES)}
     for paper_id in sorted(papers):
         text = papers[paper_id]
         if "(" in text.abstract or "(" in text.title:
@@ -326,7 +328,7 @@ def link_topics(
 ) -> None:
     """Link each paper to the topics its text names and to its category, afresh."""
     category_ids = {
-        slug: topic_id for topic_id, slug in conn.execute("SELECT id, slug FROM topics WHERE kind = 'category'")
+        slug: topic_id for topic_id, slug in conn.execute(CATEGORIES)
     }
     # The category link is recomputed below with the rest.
     conn.executemany("DELETE FROM paper_topics WHERE paper_id = ?", [(pid,) for pid in papers if pid not in fresh])

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage.ingest_topics import find_mentions, link_mentions, pending_topics
+from storage.ingest_topics import CATEGORIES, find_mentions, link_mentions, pending_topics
 from storage.store import Store
 from storage.text import phrase_words
 from storage.topics import TopicIndex
-from tests.helpers import record, rows
+from tests.helpers import database_at, record, rows
 
 
 def _index() -> TopicIndex:
@@ -86,3 +86,22 @@ async def test_a_batch_skips_topics_another_writer_finished_after_its_search(tmp
         assert _titles_of(path, "vit") == {"Five Definitions", "Older Work 0"}
         assert _titles_of(path, "llm") == {"Five Definitions"}  # left to the writer that took it
         assert await store.link_pending_topics() == 0
+
+
+async def test_category_topics_are_read_through_their_own_index_after_the_migration(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    conn = database_at(path, 12)
+    try:
+        conn.execute("INSERT INTO topics (slug, name, kind) VALUES ('cv', 'CV', 'category')")
+        conn.executemany("INSERT INTO topics (slug, name, kind) VALUES (?, ?, 'phrase')",
+                         [(f"phrase-{n}", f"phrase {n}") for n in range(50)])
+    finally:
+        conn.close()
+    async with await Store.open(path) as store:  # applies 0013
+        await store.ingest([record("Sparse Graph Kernels", "Ada Lovelace", category="CV"),
+                            record("Speech at Scale", "Alan Turing", category="SD")], source="s")
+    assert _titles_of(path, "cv") == {"Sparse Graph Kernels"}
+    assert _titles_of(path, "sd") == {"Speech at Scale"}
+    plan = " ".join(str(r[-1]) for r in rows(path, "EXPLAIN QUERY PLAN " + CATEGORIES))
+    assert "INDEX topics_categories" in plan  # the dozen categories, not every topic
+    assert sorted(slug for _, slug in rows(path, CATEGORIES)) == ["cv", "sd"]
