@@ -4,19 +4,29 @@ SQLite's automatic checkpoint runs inside the COMMIT that pushes the log past 1,
 pages, so the writer waits while every page it changed is copied and the file is
 synced. At a million papers that was half a second of each 1,000-paper ingest
 (most of its 51 MB log is index pages). The bulk-write connection turns it off
-(``connect_sync``), and this thread runs a PASSIVE checkpoint after each write
-call instead: it never waits for readers or writers, and a writer never waits for it.
+(``connect_sync``), and this thread runs a PASSIVE checkpoint instead, after a write
+call that leaves as many pages waiting: it never waits for readers or writers, and a
+writer never waits for it. Small writes (the announcer's) still share one checkpoint
+per 1,000 pages, so a small server's disk is not synced after each of them.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import struct
 import threading
 import time
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+
+PAGES_WAITING = 1_000  # SQLite's own automatic checkpoint threshold
+# The WAL-index header in the "-shm" file (sqlite.org/walformat.html): its version at byte 0,
+# mxFrame, the last valid frame of the log, at byte 16, and nBackfill, the frames already
+# copied, at byte 96; all 32-bit in the machine's byte order.
+_VERSION, _MX_FRAME, _BACKFILL, _HEADER_BYTES = 0, 16, 96, 100
+_WAL_INDEX_VERSION = 3007000
 
 
 @dataclass(slots=True)
@@ -32,8 +42,9 @@ class CheckpointStats:
 class Checkpointer:
     """One daemon thread and its own connection; ``wake`` after a write, ``idle`` to wait for it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, pages_waiting: int = PAGES_WAITING) -> None:
         self.path = path
+        self.pages_waiting = pages_waiting
         self.stats = CheckpointStats()
         self._cond = threading.Condition()
         self._wanted = False  # a write happened since the last pass began
@@ -78,9 +89,11 @@ class Checkpointer:
                     self._wanted = False
                     self._running = True
                 try:
-                    if conn is None:
-                        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                    self._pass(conn)
+                    waiting = self._pages_waiting()
+                    if waiting is None or waiting >= self.pages_waiting:
+                        if conn is None:
+                            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                        self._pass(conn)
                 except sqlite3.Error as exc:
                     # The next write's pass tries again; the writer's data is safe in the log.
                     log.warning("checkpoint of %s failed: %s", self.path, exc)
@@ -91,6 +104,22 @@ class Checkpointer:
         finally:
             if conn is not None:
                 conn.close()
+
+    def _pages_waiting(self) -> int | None:
+        """Pages in the log not yet copied, read from the WAL-index header; None when it cannot be read.
+
+        Read without SQLite's locks: a torn read only makes one pass early or late.
+        """
+        try:
+            with open(f"{self.path}-shm", "rb") as shm:
+                header = shm.read(_HEADER_BYTES)
+        except OSError:
+            return None
+        if len(header) < _HEADER_BYTES or struct.unpack_from("=I", header, _VERSION)[0] != _WAL_INDEX_VERSION:
+            return None  # not a header this code knows: checkpoint after every write, as a fallback
+        (last,) = struct.unpack_from("=I", header, _MX_FRAME)
+        (copied,) = struct.unpack_from("=I", header, _BACKFILL)
+        return max(0, last - copied)
 
     def _pass(self, conn: sqlite3.Connection) -> None:
         start = time.perf_counter()

@@ -67,3 +67,31 @@ async def test_the_thread_copies_the_log_after_each_bulk_write(tmp_path: Path) -
         assert [p.title for p in await store.latest()] == ["Copied Later"]
     assert not os.path.exists(f"{path}-wal") or os.path.getsize(f"{path}-wal") == 0
 
+
+
+async def test_small_writes_share_one_pass_per_thousand_pages(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path, search_index=False) as store:
+        checkpointer = store.db.checkpointer
+        assert checkpointer is not None
+        await store.db.run_write(lambda conn: conn.execute("CREATE TABLE scratch (b BLOB)"))
+        await store.db.run_write(_big_write)
+        await store.db.checkpoint_idle()
+        passes = checkpointer.stats.passes
+        assert checkpointer._pages_waiting() == 0
+
+        # The announcer's kind of write: a few pages each. No pass, so no sync of the file, yet.
+        for _ in range(20):
+            await store.db.run_write(lambda conn: conn.execute("INSERT INTO scratch VALUES (randomblob(40000))"))
+        await store.db.checkpoint_idle()
+        waiting = checkpointer._pages_waiting()
+        assert waiting is not None and 20 <= waiting < checkpointer.pages_waiting
+        assert checkpointer.stats.passes == passes
+
+        # Past the threshold, the next write's pass copies them all.
+        checkpointer.pages_waiting = waiting
+        await store.db.run_write(lambda conn: conn.execute("INSERT INTO scratch VALUES (randomblob(40000))"))
+        await store.db.checkpoint_idle()
+        assert checkpointer.stats.passes == passes + 1
+        assert checkpointer._pages_waiting() == 0
+    assert rows(path, "SELECT count(*) FROM scratch") == [(22,)]
