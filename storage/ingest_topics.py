@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from storage import topic_links
+from storage import topic_links, topic_workers
 from storage.text import phrase_words, title_hash
 from storage.topics import (
     TopicIndex,
@@ -23,6 +25,8 @@ from storage.topics import (
 
 if TYPE_CHECKING:
     from storage.search_index import SearchIndex
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 500  # bound variables per IN (...), under SQLite's limit
 _LINK = "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)"
@@ -53,12 +57,13 @@ def learn_and_link(
 ) -> bool:
     """Learn the topics a batch teaches, then link each of its papers afresh; True if topics grew.
 
-    Works from the batch's own texts (never re-reading rows). A paper's title words are
-    computed once and serve both the phrase counting and the linking.
+    Works from the batch's own texts (never re-reading rows). A big batch's papers are
+    matched against the topics in worker processes (storage/topic_workers.py).
     """
-    title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items()}
+    title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items() if paper_id in fresh}
     grew = learn_topics(conn, papers, title_words, fresh, had_papers, index)
-    link_topics(conn, papers, title_words, index, fresh)
+    del title_words
+    link_topics(conn, papers, index, fresh)
     return grew
 
 
@@ -322,28 +327,34 @@ def _link_everywhere(conn: sqlite3.Connection, spellings: dict[str, list[int]], 
 def link_topics(
     conn: sqlite3.Connection,
     papers: dict[int, PaperText],
-    title_words: dict[int, list[str]],
     index: TopicIndex,
     fresh: set[int],
 ) -> None:
     """Link each paper to the topics its text names and to its category, afresh."""
-    category_ids = {
-        slug: topic_id for topic_id, slug in conn.execute(CATEGORIES)
-    }
+    category_ids = {slug: topic_id for topic_id, slug in conn.execute(CATEGORIES)}
     # The category link is recomputed below with the rest.
     conn.executemany("DELETE FROM paper_topics WHERE paper_id = ?", [(pid,) for pid in papers if pid not in fresh])
+    texts = [(pid, papers[pid].title, papers[pid].abstract) for pid in sorted(papers)]
     links: list[tuple[int, int]] = []
-    for paper_id in sorted(papers):
-        text = papers[paper_id]
-        topic_ids = index.topics_in(title_words[paper_id] + phrase_words(text.abstract),
-                                    f"{text.title}. {text.abstract}")
-        category = text.category
-        if category and category.lower() in category_ids:
-            topic_ids.add(category_ids[category.lower()])
-        links += [(paper_id, tid) for tid in sorted(topic_ids)]
-        if len(links) >= _LINKS_AT_ONCE:  # all of arXiv links 35M pairs: not held at once
-            conn.executemany(_LINK, links)
-            links = []
+    done = 0
+    processes = topic_workers.workers()
+    found = (topic_workers.matches_in_workers(index, texts, processes)
+             if len(texts) >= topic_workers.AT_LEAST and processes > 1 else topic_workers.matches(index, texts))
+    while True:
+        try:
+            for paper_id, topic_ids in found:
+                category = papers[paper_id].category
+                if category and category.lower() in category_ids:
+                    topic_ids.add(category_ids[category.lower()])
+                links += [(paper_id, tid) for tid in sorted(topic_ids)]
+                done += 1
+                if len(links) >= _LINKS_AT_ONCE:  # all of arXiv links 35M pairs: not held at once
+                    conn.executemany(_LINK, links)
+                    links = []
+            break
+        except (OSError, BrokenProcessPool) as exc:  # no processes to be had: go on in this one
+            log.warning("matching topics in worker processes failed (%s); going on in this process", exc)
+            found = topic_workers.matches(index, texts[done:])
     conn.executemany(_LINK, links)
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing.spawn
+import os
 from pathlib import Path
 
+import pytest
+
+from storage import topic_workers
 from storage.ingest_topics import CATEGORIES, find_mentions, link_mentions, pending_topics
 from storage.store import Store
 from storage.text import phrase_words
@@ -105,3 +110,61 @@ async def test_category_topics_are_read_through_their_own_index_after_the_migrat
     plan = " ".join(str(r[-1]) for r in rows(path, "EXPLAIN QUERY PLAN " + CATEGORIES))
     assert "INDEX topics_categories" in plan  # the dozen categories, not every topic
     assert sorted(slug for _, slug in rows(path, CATEGORIES)) == ["cv", "sd"]
+
+
+BATCH = [record(f"Paper {n}: {topic} at scale", "Ada Lovelace", category=("CV", "LG")[n % 2],
+                abstract=f"We revisit {topic} (with {n} seeds) and a vision transformer (ViT) baseline.")
+         for n, topic in enumerate(["graph neural networks", "masked autoencoders", "neural radiance fields"] * 12)]
+
+
+async def _links_after_ingest(path: Path) -> list[tuple]:
+    async with await Store.open(path) as store:
+        await store.ingest(BATCH, source="s")
+    return rows(path, "SELECT t.slug, p.title FROM paper_topics pt JOIN topics t ON t.id = pt.topic_id"
+                      " JOIN papers p ON p.id = pt.paper_id ORDER BY 1, 2")
+
+
+async def test_a_big_batch_is_matched_in_worker_processes_with_the_same_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = await _links_after_ingest(tmp_path / "here.db")
+    assert len({slug for slug, _ in here}) >= 5 and len(here) > 3 * len(BATCH)
+    started: list[int] = []
+    real = topic_workers.matches_in_workers
+
+    def counted(index: TopicIndex, texts: list, processes: int):  # type: ignore[no-untyped-def]
+        started.append(processes)
+        return real(index, texts, processes)
+
+    monkeypatch.setattr(topic_workers, "AT_LEAST", 10)
+    monkeypatch.setattr(topic_workers, "_CHUNK", 7)  # several chunks per worker, results kept in order
+    monkeypatch.setattr(topic_workers, "workers", lambda: 2)
+    monkeypatch.setattr(topic_workers, "matches_in_workers", counted)
+    assert await _links_after_ingest(tmp_path / "workers.db") == here
+    assert started == [2]
+
+
+async def test_when_no_worker_can_start_the_batch_is_matched_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    here = await _links_after_ingest(tmp_path / "here.db")
+    monkeypatch.setattr(topic_workers, "AT_LEAST", 10)
+    monkeypatch.setattr(topic_workers, "workers", lambda: 2)
+    missing = str(tmp_path / "no-such-python")
+    exe = multiprocessing.spawn.get_executable()  # bytes or str, by Python version
+    monkeypatch.setattr(multiprocessing.spawn, "_python_exe",
+                        os.fsencode(missing) if isinstance(exe, bytes) else missing)
+    assert await _links_after_ingest(tmp_path / "fallback.db") == here
+    assert "matching topics in worker processes failed" in caplog.text
+
+
+async def test_when_the_workers_die_at_start_the_batch_is_matched_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    here = await _links_after_ingest(tmp_path / "here.db")
+    monkeypatch.setattr(topic_workers, "AT_LEAST", 10)
+    monkeypatch.setattr(topic_workers, "workers", lambda: 2)
+    # Each worker reads the index from the file its parent wrote: here it cannot, and dies.
+    monkeypatch.setattr(topic_workers.pickle, "dump", lambda _obj, out, protocol: out.write(b"not an index"))
+    assert await _links_after_ingest(tmp_path / "broken.db") == here
+    assert "matching topics in worker processes failed" in caplog.text
