@@ -17,6 +17,7 @@ from storage import acronyms, author_profile, paper_rows, searching, sources_rep
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.author_lookup import AuthorLookup, LastBuild
+from storage.backup import copy_database
 from storage.db import Database, connect, iso, migrate, store_error
 from storage.errors import InvalidInputError, StoreError
 from storage.ingest_topics import (
@@ -259,15 +260,7 @@ class Store:
     async def _topics_index(self) -> TopicIndex:
         if self._topic_index is None:
             rows = await self.db.fetchall("SELECT id, kind, name, expansion FROM topics")
-            index = TopicIndex(phrases={}, acronyms={})
-            for topic_id, kind, name, expansion in rows:
-                if kind == "acronym":
-                    index.acronyms[name] = topic_id
-                    if expansion:
-                        index.phrases.setdefault(expansion, topic_id)
-                elif kind == "phrase":
-                    index.phrases[name] = topic_id
-            self._topic_index = index
+            self._topic_index = TopicIndex.from_rows(rows)
         return self._topic_index
 
     # -- reading papers ----------------------------------------------------------
@@ -500,17 +493,7 @@ class Store:
 
     async def backup(self, target: str | Path) -> None:
         """Copy the live database with SQLite's online backup API (safe while others write)."""
-        import sqlite3
-
-        target = Path(target)
-        if target.exists():
-            raise InvalidInputError(f"{target} already exists; choose a new backup path")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        dest = sqlite3.connect(str(target))
-        try:
-            await self.db.conn.backup(dest)
-        finally:
-            dest.close()
+        await copy_database(self.db.conn, Path(target))
 
 
 __all__ = ["Stats", "Store", "StoreError"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from storage.text import fold, is_stopword, phrase_words, singular, slugify
@@ -128,6 +128,19 @@ class TopicIndex:
     # the longer ones by their first three words, each found from where its first word stands.
     _looks: _Lookups | None = None
     _size: int = -1
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence]) -> TopicIndex:
+        """The index of topics rows (id, kind, name, expansion); an acronym's expansion counts as a phrase."""
+        index = cls(phrases={}, acronyms={})
+        for topic_id, kind, name, expansion in rows:
+            if kind == "acronym":
+                index.acronyms[name] = topic_id
+                if expansion:
+                    index.phrases.setdefault(expansion, topic_id)
+            elif kind == "phrase":
+                index.phrases[name] = topic_id
+        return index
 
     def _lookup(self) -> _Lookups:
         if self._looks is None or self._size != len(self.phrases):
