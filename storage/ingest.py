@@ -13,7 +13,7 @@ from storage import paper_writes as writes
 from storage import topic_links
 from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import file_error_in, iso, utcnow
-from storage.ingest_topics import PaperText, learn_and_link, link_pending_topics
+from storage.ingest_topics import PaperText, catch_up, learn_and_link, link_pending_topics
 from storage.merge import (
     Reported,
     find_preprint,
@@ -119,6 +119,7 @@ def ingest(
     batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()), max_age=max_age)
     batch.owner = conn.execute("SELECT owner FROM sources WHERE id = ?", (source_id,)).fetchone()[0]
     batch.had_papers = conn.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0] == 1
+    catch_up(conn, topic_index)
     if not isinstance(records, list | tuple):
         records = list(records)
     rebuilt = bulk.drop_bulk_indexes(conn, len(records))

@@ -67,6 +67,16 @@ def learn_and_link(
     return grew
 
 
+def catch_up(conn: sqlite3.Connection, index: TopicIndex) -> None:
+    """Teach ``index`` the topics another process created since it last looked (inside the transaction).
+
+    A store's index lives as long as the store; without this, a topic the CLI learnt beside
+    a running service was never linked to the service's later papers.
+    """
+    index.take(conn.execute("SELECT id, kind, name, expansion FROM topics WHERE id > ? ORDER BY id",
+                            (index.newest,)))
+
+
 def learn_topics(
     conn: sqlite3.Connection,
     papers: dict[int, PaperText],
@@ -89,13 +99,13 @@ def learn_topics(
                 topic_id = _create_topic(
                     conn, slug, definition.acronym, "acronym", definition.phrase, pending=had_papers
                 )
-                index.acronyms[definition.acronym] = topic_id
-                index.add_phrase(definition.phrase, topic_id, replace=False)
+                index.take([(topic_id, "acronym", definition.acronym, definition.phrase)])
                 grew = True
         category = text.category
         if category and category.lower() not in known:
             if not _topic_exists(conn, category.lower()):
-                _create_topic(conn, category.lower(), category, "category", None)
+                topic_id = _create_topic(conn, category.lower(), category, "category", None)
+                index.take([(topic_id, "category", category, None)])
                 grew = True
             known.add(category.lower())
         if paper_id in fresh:
@@ -105,7 +115,7 @@ def learn_topics(
         if phrase in index.phrases or _topic_exists(conn, slug):
             continue
         topic_id = _create_topic(conn, slug, phrase, "phrase", None, pending=had_papers)
-        index.add_phrase(phrase, topic_id)
+        index.take([(topic_id, "phrase", phrase, None)])
         grew = True
     return grew
 

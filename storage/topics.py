@@ -124,6 +124,8 @@ class TopicIndex:
 
     phrases: dict[str, int]  # folded phrase -> topic id
     acronyms: dict[str, int]  # acronym as written (case kept) -> topic id
+    # The highest topic id this index has taken: newer rows are another process's to catch up on.
+    newest: int = 0
     # Built lazily and again whenever phrases were added: one-word phrases, two-word ones, and
     # the longer ones by their first three words, each found from where its first word stands.
     _looks: _Lookups | None = None
@@ -131,16 +133,21 @@ class TopicIndex:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence]) -> TopicIndex:
-        """The index of topics rows (id, kind, name, expansion); an acronym's expansion counts as a phrase."""
+        """The index of topics rows (id, kind, name, expansion); see ``take``."""
         index = cls(phrases={}, acronyms={})
+        index.take(rows)
+        return index
+
+    def take(self, rows: Iterable[Sequence]) -> None:
+        """Add topics rows (id, kind, name, expansion); an acronym's expansion counts as a phrase."""
         for topic_id, kind, name, expansion in rows:
             if kind == "acronym":
-                index.acronyms[name] = topic_id
+                self.acronyms[name] = topic_id
                 if expansion:
-                    index.phrases.setdefault(expansion, topic_id)
+                    self.add_phrase(expansion, topic_id, replace=False)
             elif kind == "phrase":
-                index.phrases[name] = topic_id
-        return index
+                self.add_phrase(name, topic_id)
+            self.newest = max(self.newest, topic_id)
 
     def _lookup(self) -> _Lookups:
         if self._looks is None or self._size != len(self.phrases):

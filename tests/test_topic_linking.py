@@ -168,3 +168,19 @@ async def test_when_the_workers_die_at_start_the_batch_is_matched_here(
     monkeypatch.setattr(topic_workers.pickle, "dump", lambda _obj, out, protocol: out.write(b"not an index"))
     assert await _links_after_ingest(tmp_path / "broken.db") == here
     assert "matching topics in worker processes failed" in caplog.text
+
+
+async def test_topics_another_process_learnt_are_linked_by_this_stores_next_ingest(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as service, await Store.open(path) as cli:
+        await service.ingest([record("First Work", "Ada Lovelace", abstract="Nothing special here.")], source="s")
+        # Another store on the file (the CLI beside the service) learns two topics.
+        await cli.ingest([TEACHING, record("Masked Autoencoder Tricks", "Alan Turing",
+                                           abstract="A masked autoencoder for graph neural networks.")],
+                         source="cli")
+        await service.ingest([record("Later Work", "Grace Hopper",
+                                     abstract="Our ViT beats a large language model, with no masked autoencoder.")],
+                             source="s")
+    assert "Later Work" in _titles_of(path, "vit")
+    assert "Later Work" in _titles_of(path, "llm")
+    assert "Later Work" in _titles_of(path, "mae")
