@@ -13,7 +13,7 @@ from storage import paper_writes as writes
 from storage import topic_links
 from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import file_error_in, iso, utcnow
-from storage.ingest_topics import PaperText, catch_up, learn_and_link, link_pending_topics
+from storage.ingest_topics import PaperText, catch_up, learn_and_link
 from storage.merge import (
     Reported,
     find_preprint,
@@ -32,7 +32,7 @@ from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
 
-__all__ = ["delivery_nonce", "ingest", "link_pending_topics", "upsert_source", "validate"]
+__all__ = ["delivery_nonce", "ingest", "upsert_source", "validate"]
 
 SOURCE_KINDS = ("listing", "arxiv", "feed", "bibtex")
 

@@ -192,4 +192,6 @@ def strip_invisible(text: str) -> str:
 
 def clean_line(text: str) -> str:
     """strip_invisible, then every run of whitespace as one space: for titles and names."""
+    if text.isascii() and text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text  # already clean, as nearly every parsed title and name is: no regex pass
     return clean_space(strip_invisible(text))
