@@ -203,7 +203,11 @@ class Store:
         """Store a batch in one transaction: new papers, merged updates, topics, outbox rows."""
         if kind not in _ingest.SOURCE_KINDS:
             raise InvalidInputError(f"unknown source kind {kind!r}; use one of {_ingest.SOURCE_KINDS}")
-        index = await self._topics_index()
+        if self._topic_index is None:
+            # Filled inside each ingest's transaction (ingest_topics.catch_up): with every topic
+            # the first time, then with those another process has added since.
+            self._topic_index = TopicIndex(phrases={}, acronyms={})
+        index = self._topic_index
         records = list(records)
         try:
             report, _ = await self.db.run_write(
@@ -256,12 +260,6 @@ class Store:
             finally:
                 for search in ahead:
                     search.cancel()  # a search still running finishes on its thread, unread
-
-    async def _topics_index(self) -> TopicIndex:
-        if self._topic_index is None:
-            rows = await self.db.fetchall("SELECT id, kind, name, expansion FROM topics")
-            self._topic_index = TopicIndex.from_rows(rows)
-        return self._topic_index
 
     # -- reading papers ----------------------------------------------------------
 

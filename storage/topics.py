@@ -131,13 +131,6 @@ class TopicIndex:
     _looks: _Lookups | None = None
     _size: int = -1
 
-    @classmethod
-    def from_rows(cls, rows: Iterable[Sequence]) -> TopicIndex:
-        """The index of topics rows (id, kind, name, expansion); see ``take``."""
-        index = cls(phrases={}, acronyms={})
-        index.take(rows)
-        return index
-
     def take(self, rows: Iterable[Sequence]) -> None:
         """Add topics rows (id, kind, name, expansion); an acronym's expansion counts as a phrase."""
         for topic_id, kind, name, expansion in rows:
