@@ -6,6 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from storage.checkpoint import Checkpointer
 from storage.store import Store
 from tests.helpers import record, rows
 
@@ -22,14 +23,19 @@ def _sizes(path: Path) -> tuple[int, int]:
     return path.stat().st_size, wal.stat().st_size if wal.exists() else 0
 
 
+async def _settled(store: Store) -> tuple[Checkpointer, int]:
+    """The store's checkpoint thread, and the database file's size once nothing waits to be copied."""
+    checkpointer = store.db.checkpointer
+    assert checkpointer is not None
+    await store.db.run_write(lambda conn: None)
+    await store.db.checkpoint_idle()
+    return checkpointer, _sizes(Path(store.path))[0]
+
+
 async def test_a_bulk_commit_leaves_the_log_to_the_checkpoint_thread(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     async with await Store.open(path, search_index=False) as store:
-        checkpointer = store.db.checkpointer
-        assert checkpointer is not None
-        await store.db.run_write(lambda conn: None)
-        await store.db.checkpoint_idle()
-        before, _ = _sizes(path)
+        checkpointer, before = await _settled(store)
 
         # With the thread held back, the commit alone copies nothing: SQLite's own checkpoint
         # would have copied the blob into the file at this size of log.
@@ -47,11 +53,7 @@ async def test_a_bulk_commit_leaves_the_log_to_the_checkpoint_thread(tmp_path: P
 async def test_the_thread_copies_the_log_after_each_bulk_write(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     async with await Store.open(path, search_index=False) as store:
-        checkpointer = store.db.checkpointer
-        assert checkpointer is not None
-        await store.db.run_write(lambda conn: None)
-        await store.db.checkpoint_idle()
-        before, _ = _sizes(path)
+        checkpointer, before = await _settled(store)
         passes = checkpointer.stats.passes
 
         await store.db.run_write(_big_write)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing.spawn
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -144,29 +145,29 @@ async def test_a_big_batch_is_matched_in_worker_processes_with_the_same_links(
     assert started == [2]
 
 
-async def test_when_no_worker_can_start_the_batch_is_matched_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    here = await _links_after_ingest(tmp_path / "here.db")
-    monkeypatch.setattr(topic_workers, "AT_LEAST", 10)
-    monkeypatch.setattr(topic_workers, "workers", lambda: 2)
+def _no_interpreter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-python")
     exe = multiprocessing.spawn.get_executable()  # bytes or str, by Python version
     monkeypatch.setattr(multiprocessing.spawn, "_python_exe",
                         os.fsencode(missing) if isinstance(exe, bytes) else missing)
-    assert await _links_after_ingest(tmp_path / "fallback.db") == here
-    assert "matching topics in worker processes failed" in caplog.text
 
 
-async def test_when_the_workers_die_at_start_the_batch_is_matched_here(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def _unreadable_index(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Each worker reads the index from the file its parent wrote: here it cannot, and dies.
+    monkeypatch.setattr(topic_workers.pickle, "dump", lambda _obj, out, protocol: out.write(b"not an index"))
+
+
+@pytest.mark.parametrize("break_workers", [_no_interpreter, _unreadable_index],
+                         ids=["no worker can start", "the workers die at start"])
+async def test_when_the_workers_fail_the_batch_is_matched_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    break_workers: Callable[[pytest.MonkeyPatch, Path], None],
 ) -> None:
     here = await _links_after_ingest(tmp_path / "here.db")
     monkeypatch.setattr(topic_workers, "AT_LEAST", 10)
     monkeypatch.setattr(topic_workers, "workers", lambda: 2)
-    # Each worker reads the index from the file its parent wrote: here it cannot, and dies.
-    monkeypatch.setattr(topic_workers.pickle, "dump", lambda _obj, out, protocol: out.write(b"not an index"))
-    assert await _links_after_ingest(tmp_path / "broken.db") == here
+    break_workers(monkeypatch, tmp_path)
+    assert await _links_after_ingest(tmp_path / "fallback.db") == here
     assert "matching topics in worker processes failed" in caplog.text
 
 
