@@ -65,12 +65,11 @@ def read_records(path: Path, *, as_of: date | None = None, owner: str | None = N
         raise NotAListingError(f"{path}: is a directory; name the listing files inside it") from exc
     kind = detect_kind(path, head)
     if kind == "listing":
-        from feeds.sources.listing import decode_listing_bytes, parse_listing
+        from feeds.sources.listing import parse_listing_file
 
         if as_of is None:
             as_of = datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
-        text = decode_listing_bytes(path.read_bytes(), path.name)
-        return "listing", parse_listing(text, as_of=as_of, source=path.name, known_authors=(owner,) if owner else ())
+        return "listing", parse_listing_file(path, as_of=as_of, known_authors=(owner,) if owner else ())
     data = path.read_bytes()
     if kind == "bibtex":
         from feeds.sources.bibtex import parse_bibtex

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from datetime import date
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
 from bench.corpus import CorpusGenerator
+from feeds.sources import _listing_blocks as blocks
 from feeds.sources import listing
-from feeds.sources.listing import MAX_LINE_CHARS, parse_listing, render_listing
+from feeds.sources.listing import (
+    MAX_LINE_CHARS,
+    decode_listing_bytes,
+    parse_listing,
+    parse_listing_file,
+    render_listing,
+)
+from storage.errors import NotAListingError
 from storage.models import ParseResult
 
 AS_OF = date(2020, 3, 1)
@@ -30,20 +39,20 @@ def _text() -> str:
 
 
 def _parse(text: str, block: int, monkeypatch: pytest.MonkeyPatch) -> ParseResult:
-    monkeypatch.setattr(listing, "BLOCK_CHARS", block)
+    monkeypatch.setattr(blocks, "BLOCK_CHARS", block)
     return parse_listing(text, as_of=AS_OF, source="big.txt", known_authors=("Hwang, Sangheum",))
 
 
 def test_blocks_read_as_one_file(monkeypatch: pytest.MonkeyPatch) -> None:
     text = _text()
     whole = _parse(text, len(text) + 1, monkeypatch)
-    monkeypatch.setattr(listing, "BLOCK_CHARS", 50_000)
-    blocks = list(listing._blocks(text))
-    assert len(blocks) > 20
+    monkeypatch.setattr(blocks, "BLOCK_CHARS", 50_000)
+    spans = list(blocks.text_blocks(text, listing._opens_entry))
+    assert len(spans) > 20
     # Blocks tile the text, and each after the first opens at an entry header.
-    assert blocks[0][0] == 0 and blocks[-1][1] == len(text)
-    assert all(a[1] == b[0] for a, b in pairwise(blocks))
-    assert all(listing._header(text[s : text.index("\n", s)].strip()) for s, _, _ in blocks[1:])
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in pairwise(spans))
+    assert all(listing._header(text[s : text.index("\n", s)].strip()) for s, _, _ in spans[1:])
     parts = _parse(text, 50_000, monkeypatch)
 
     assert [r.line for r in parts.records] == [r.line for r in whole.records]
@@ -62,7 +71,7 @@ def test_blocks_read_as_one_file(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_text_within_one_block_is_one_block() -> None:
     text = render_listing(CorpusGenerator(50, seed=5))
-    assert list(listing._blocks(text)) == [(0, len(text), 1)]
+    assert list(blocks.text_blocks(text, listing._opens_entry)) == [(0, len(text), 1)]
 
 
 def test_blocks_read_in_worker_processes_read_as_in_one(
@@ -70,10 +79,10 @@ def test_blocks_read_in_worker_processes_read_as_in_one(
 ) -> None:
     text = _text()
     monkeypatch.setattr(listing, "MAX_LINE_CHARS", 4_000)  # the workers must read with the parent's limit
-    monkeypatch.setattr(listing, "parse_workers", lambda: 1)
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 1)
     here = _parse(text, 200_000, monkeypatch)
-    monkeypatch.setattr(listing, "parse_workers", lambda: 2)
-    with caplog.at_level("INFO", logger="feeds.sources.listing"):
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    with caplog.at_level("INFO", logger="feeds.sources._listing_blocks"):
         there = _parse(text, 200_000, monkeypatch)
     assert any("in 2 processes" in r.getMessage() for r in caplog.records)
     assert there.records == here.records
@@ -93,9 +102,87 @@ def test_a_listing_parses_here_when_no_process_can_be_started(
         def __init__(self, *args: object, **kwargs: object) -> None:
             raise OSError("processes are not allowed here")
 
-    monkeypatch.setattr(listing, "parse_workers", lambda: 2)
-    monkeypatch.setattr(listing, "ProcessPoolExecutor", NoProcesses)
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    monkeypatch.setattr(blocks, "ProcessPoolExecutor", NoProcesses)
     with caplog.at_level("WARNING", logger="feeds.sources.listing"):
         again = _parse(text, 200_000, monkeypatch)
     assert any("parsing it in this process" in r.getMessage() for r in caplog.records)
     assert again.records == here.records
+
+
+def _file(tmp_path: Path, text: str, *, bom: bool = True) -> Path:
+    path = tmp_path / "big.txt"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    return path
+
+
+def _parse_file(path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> ParseResult:
+    monkeypatch.setattr(blocks, "BLOCK_CHARS", block)
+    return parse_listing_file(path, as_of=AS_OF, known_authors=("Hwang, Sangheum",))
+
+
+def test_a_long_file_is_cut_into_blocks_of_bytes_that_read_as_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ASCII, so a block of 50,000 bytes is one of 50,000 characters: the two ways cut alike.
+    text = _text().encode("ascii", "replace").decode()
+    path = _file(tmp_path, text)
+    monkeypatch.setattr(blocks, "BLOCK_CHARS", 50_000)
+    ranges = blocks.file_blocks(path, 3, listing._opens_entry, path.name)
+    spans = list(blocks.text_blocks(text, listing._opens_entry))
+    assert [(r.start - 3, r.end - 3, first) for r, first in ranges] == spans
+    in_text = _parse(text, 50_000, monkeypatch)
+    in_file = _parse_file(path, 50_000, monkeypatch)
+    assert in_file.records == in_text.records
+    assert [(p.line, p.field, p.message) for p in in_file.problems] == [
+        (p.line, p.field, p.message) for p in in_text.problems
+    ]
+
+
+def test_a_file_of_wide_characters_is_cut_between_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = _text()
+    assert not text.isascii()  # names with accents: blocks of bytes are no longer blocks of characters
+    path = _file(tmp_path, text, bom=False)
+    whole = _parse(text, len(text) + 1, monkeypatch)
+    monkeypatch.setattr(blocks, "BLOCK_CHARS", 50_000)
+    ranges = blocks.file_blocks(path, 0, listing._opens_entry, path.name)
+    assert len(ranges) > 20 and ranges[-1][0].end == path.stat().st_size
+    assert all(a.end == b.start for (a, _), (b, _) in pairwise(ranges))
+    parts = _parse_file(path, 50_000, monkeypatch)
+    assert [r.line for r in parts.records] == [r.line for r in whole.records]
+    assert [(p.line, p.field) for p in parts.problems] == [(p.line, p.field) for p in whole.problems]
+    same = sum(a == b for a, b in zip(parts.records, whole.records, strict=True))
+    assert same >= 0.99 * len(whole.records)
+
+
+@pytest.mark.parametrize(("bad", "expected"), [(b"\x00", "NUL byte at offset"), (b"\xe9", "byte 0xe9 at offset")])
+def test_bad_bytes_deep_in_a_long_file_are_named_as_in_a_short_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: bytes, expected: str
+) -> None:
+    data = bytearray(_text().encode())
+    at = data.index(b"\n", len(data) * 3 // 4) + 3  # inside a line of a late block
+    data[at : at + 1] = bad
+    path = tmp_path / "big.txt"
+    path.write_bytes(bytes(data))
+    with pytest.raises(NotAListingError) as whole:
+        decode_listing_bytes(bytes(data), path.name)
+    assert f"{expected} {at}" in str(whole.value)
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    with pytest.raises(NotAListingError) as cut:
+        _parse_file(path, 50_000, monkeypatch)
+    assert str(cut.value) == str(whole.value)
+
+
+def test_file_blocks_are_read_in_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _file(tmp_path, _text())
+    monkeypatch.setattr(listing, "MAX_LINE_CHARS", 4_000)
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 1)
+    here = _parse_file(path, 200_000, monkeypatch)
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    with caplog.at_level("INFO", logger="feeds.sources._listing_blocks"):
+        there = _parse_file(path, 200_000, monkeypatch)
+    assert any("in 2 processes" in r.getMessage() for r in caplog.records)
+    assert there.records == here.records
+    assert any(p.field == "line" and "4,000-character limit" in p.message for p in there.problems)

@@ -17,26 +17,31 @@ def _named(source: str | None) -> str:
     return f"{source} is not a paper listing" if source else "the input is not a paper listing"
 
 
-def decode_listing_bytes(data: bytes, source: str | None) -> str:
-    """Decode a listing file's bytes (UTF-8 with or without BOM, or BOM-marked UTF-16)."""
+def binary_data_error(source: str | None, offset: int) -> NotAListingError:
+    return NotAListingError(f"{_named(source)}: it is binary data (NUL byte at offset {offset})")
+
+
+def decode_listing_bytes(data: bytes, source: str | None, *, offset: int = 0) -> str:
+    """Decode a listing file's bytes (UTF-8 with or without BOM, or BOM-marked UTF-16).
+
+    ``offset`` is where ``data`` starts in its file, so an error names the file's byte.
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
             raise NotAListingError(
                 f"{_named(source)}: it starts with a UTF-16 byte-order mark but does not "
-                f"decode as UTF-16 ({exc.reason} at byte {exc.start})"
+                f"decode as UTF-16 ({exc.reason} at byte {offset + exc.start})"
             ) from exc
     if b"\x00" in data:
-        raise NotAListingError(
-            f"{_named(source)}: it is binary data (NUL byte at offset {data.index(0)})"
-        )
+        raise binary_data_error(source, offset + data.index(0))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise NotAListingError(
             f"{_named(source)}: it is binary or not UTF-8 text "
-            f"(byte 0x{data[exc.start]:02x} at offset {exc.start} does not decode)"
+            f"(byte 0x{data[exc.start]:02x} at offset {offset + exc.start} does not decode)"
         ) from exc
 
 

@@ -12,17 +12,14 @@ See feeds/sources/_listing_names.py for how the title/author boundary is found.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import re
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from feeds.sources import _listing_blocks as blocks
 from feeds.sources._listing_detect import decode_listing_bytes, describe_non_listing
 from feeds.sources._listing_names import (
     Candidates,
@@ -79,8 +76,6 @@ _URL_TRAILING = ".,;:!?\"'"
 # under 2,000 and abstracts under 10,000; a longer line is reported and its entry
 # skipped, so one runaway line cannot stall a parse.
 MAX_LINE_CHARS = 65_536
-# Text read as one block (see parse_listing): about 45,000 entries of a typical listing.
-BLOCK_CHARS = 64 << 20
 
 
 @dataclass(slots=True)
@@ -274,86 +269,40 @@ def parse_listing(
     if "\x00" in text:
         raise NotAListingError(describe_non_listing(text, source))
     known = tuple(known_authors)
-    if len(text) <= BLOCK_CHARS:
-        return _parse_block(text, as_of, source, known, 1)
+    if len(text) <= blocks.BLOCK_CHARS:
+        return parse_block(text, as_of, source, known, 1)
+    spans = list(blocks.text_blocks(text, _opens_entry))
+    # Each block's text is cut only when it is handed on, so the text is not held twice.
+    return _parse_pieces(lambda: ((text[start:end], first) for start, end, first in spans), len(spans),
+                         as_of, source, known)
+
+
+def _parse_pieces(
+    pieces: Callable[[], Iterator[tuple[blocks.Piece, int]]], count: int, as_of: date, source: str | None,
+    known: tuple[str, ...],
+) -> ParseResult:
     records: list[PaperRecord] = []
     problems: list[ParseProblem] = []
     try:
-        parts = list(_parse_blocks(text, as_of, source, known, parse_workers()))
+        parts = list(blocks.parse_blocks(pieces(), count, as_of, source, known, blocks.parse_workers()))
     except (OSError, BrokenProcessPool) as exc:  # no processes to be had here: read it in this one
         log.warning("parsing %s in worker processes failed (%s); parsing it in this process", source, exc)
-        parts = list(_parse_blocks(text, as_of, source, known, 1))
+        parts = list(blocks.parse_blocks(pieces(), count, as_of, source, known, 1))
     for part in parts:
         records += part.records
         problems += part.problems
     return ParseResult(records=records, problems=sorted(problems, key=lambda p: p.line))
 
 
-def parse_workers() -> int:
-    """Processes that parse the blocks of a long listing: one per core."""
-    return max(1, min(os.cpu_count() or 1, 8))
+def _opens_entry(line: str) -> bool:
+    """Does this raw line open an entry, so a block may start at it?"""
+    return len(line) <= MAX_LINE_CHARS and _header(_clean(line)) is not None
 
 
-def _parse_blocks(
-    text: str, as_of: date, source: str | None, known: tuple[str, ...], workers: int
-) -> Iterator[ParseResult]:
-    """Each block's result in order; blocks are parsed in worker processes when there are cores to spare.
-
-    Blocks are independent (each gathers its own evidence), so a block read in another
-    process reads exactly as it would here. At most two blocks per worker are in flight,
-    so the memory held stays a few blocks however long the text.
-    """
-    blocks = list(_blocks(text))
-    workers = min(workers, len(blocks))
-    if workers < 2:
-        for start, end, first_line in blocks:
-            yield _parse_block(text[start:end], as_of, source, known, first_line)
-        return
-    log.info("parsing %d blocks of %s in %d processes", len(blocks), source or "a listing", workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque[Future[ParseResult]] = deque()
-        for start, end, first_line in blocks:
-            pending.append(pool.submit(_parse_block_in_worker, text[start:end], as_of, source, known,
-                                       first_line, MAX_LINE_CHARS))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-
-
-def _parse_block_in_worker(
-    text: str, as_of: date, source: str | None, known: tuple[str, ...], first_line: int, max_line_chars: int
-) -> ParseResult:
-    global MAX_LINE_CHARS
-    MAX_LINE_CHARS = max_line_chars  # the parent's limit (a test may have set it), in this process
-    return _parse_block(text, as_of, source, known, first_line)
-
-
-def _blocks(text: str) -> Iterator[tuple[int, int, int]]:
-    """(start, end, number of the first line) of blocks of about BLOCK_CHARS, each opening at a header."""
-    start, first_line, size = 0, 1, len(text)
-    while start < size:
-        end = start + BLOCK_CHARS
-        while end < size:
-            newline = text.find("\n", end)
-            if newline < 0:
-                end = size
-                break
-            end = newline + 1
-            line_end = text.find("\n", end)
-            line = text[end : size if line_end < 0 else line_end]
-            if len(line) <= MAX_LINE_CHARS and _header(_clean(line)):
-                break
-        end = min(end, size)
-        yield start, end, first_line
-        first_line += text.count("\n", start, end)
-        start = end
-
-
-def _parse_block(
+def parse_block(
     text: str, as_of: date, source: str | None, known_authors: tuple[str, ...], first_line: int
 ) -> ParseResult:
-    """One block of a listing, its lines numbered from ``first_line``."""
+    """One block of a listing, its lines numbered from ``first_line`` (see _listing_blocks.py)."""
     lines = _split_lines(text)
     long_lines = {i: len(line) for i, line in enumerate(lines, first_line) if len(line) > MAX_LINE_CHARS}
     for i in long_lines:
@@ -444,14 +393,23 @@ def _record(
     )
 
 
-def parse_listing_file(path: Path, *, as_of: date | None = None) -> ParseResult:
-    """Parse a listing file; ``as_of`` defaults to the file's modification date (UTC)."""
+def parse_listing_file(path: Path, *, as_of: date | None = None, known_authors: Iterable[str] = ()) -> ParseResult:
+    """Parse a listing file; ``as_of`` defaults to the file's modification date (UTC).
+
+    A file longer than one block is cut into blocks of its bytes that worker processes
+    read and decode themselves, so this process never holds the whole text.
+    """
     path = Path(path)
     if as_of is None:
         as_of = datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
-    # The bytes are not kept while the text is parsed: a whole-arXiv listing is gigabytes.
-    text = decode_listing_bytes(path.read_bytes(), path.name)
-    return parse_listing(text, as_of=as_of, source=path.name)
+    with open(path, "rb") as file:
+        head = file.read(3)
+    if path.stat().st_size <= blocks.BLOCK_CHARS or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return parse_listing(decode_listing_bytes(path.read_bytes(), path.name), as_of=as_of, source=path.name,
+                             known_authors=known_authors)
+    begin = 3 if head == b"\xef\xbb\xbf" else 0
+    pieces = blocks.file_blocks(path, begin, _opens_entry, path.name)
+    return _parse_pieces(lambda: iter(pieces), len(pieces), as_of, path.name, tuple(known_authors))
 
 
 def render_listing(records: Iterable[PaperRecord]) -> str:

@@ -1,0 +1,180 @@
+"""Reading a long listing in blocks: where each block opens, and parsing blocks in worker processes.
+
+A block opens at an entry header and gathers its own title/author evidence, so blocks
+are independent: one read in another process reads exactly as it would here. A long
+*file* is cut into blocks of its bytes, and each worker reads and decodes its own
+range: the parent never holds the whole text (a listing of all of arXiv is gigabytes,
+and decoding it alone took the parent 15 seconds before any worker could start).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from feeds.sources._listing_detect import binary_data_error, decode_listing_bytes
+
+if TYPE_CHECKING:
+    from storage.models import ParseResult
+
+log = logging.getLogger(__name__)
+
+# Text read as one block: about 45,000 entries of a typical listing. A file's blocks
+# are this many bytes, a text's this many characters.
+BLOCK_CHARS = 64 << 20
+_READ = 8 << 20  # bytes read at a time while counting a file block's lines
+
+
+@dataclass(frozen=True, slots=True)
+class FileRange:
+    """Bytes ``start`` to ``end`` of a listing file, read and decoded by whoever parses them."""
+
+    path: str
+    start: int
+    end: int
+
+    def text(self, source: str | None) -> str:
+        with open(self.path, "rb") as file:
+            file.seek(self.start)
+            data = file.read(self.end - self.start)
+        return decode_listing_bytes(data, source, offset=self.start)
+
+
+Piece = str | FileRange  # a block's text, or where in its file to read it
+IsHeader = Callable[[str], bool]  # does this raw line (no line end) open an entry?
+
+
+def parse_workers() -> int:
+    """Processes that parse the blocks of a long listing: one per core."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def text_blocks(text: str, is_header: IsHeader) -> Iterator[tuple[int, int, int]]:
+    """(start, end, number of the first line) of blocks of about BLOCK_CHARS, each opening at a header."""
+    start, first_line, size = 0, 1, len(text)
+    while start < size:
+        end = start + BLOCK_CHARS
+        while end < size:
+            newline = text.find("\n", end)
+            if newline < 0:
+                end = size
+                break
+            end = newline + 1
+            line_end = text.find("\n", end)
+            if is_header(text[end : size if line_end < 0 else line_end]):
+                break
+        end = min(end, size)
+        yield start, end, first_line
+        first_line += text.count("\n", start, end)
+        start = end
+
+
+def file_blocks(path: Path, begin: int, is_header: IsHeader, source: str | None) -> list[tuple[FileRange, int]]:
+    """A long file's blocks of about BLOCK_CHARS bytes from ``begin``, each opening at a header, with first lines.
+
+    One pass over the bytes counts each block's lines and refuses binary data, as
+    decoding the whole file would have. A block is cut only after a newline byte,
+    which never falls inside a UTF-8 character.
+    """
+    size = path.stat().st_size
+    blocks: list[tuple[FileRange, int]] = []
+    start, first_line = begin, 1
+    with open(path, "rb") as file:
+        while start < size:
+            end = _next_opening(file, start + BLOCK_CHARS, size, is_header)
+            blocks.append((FileRange(str(path), start, end), first_line))
+            file.seek(start)
+            at = start
+            while at < end:
+                data = file.read(min(_READ, end - at))
+                nul = data.find(b"\x00")
+                if nul >= 0:
+                    raise binary_data_error(source, at + nul)
+                first_line += data.count(b"\n")
+                at += len(data)
+            start = end
+    return blocks
+
+
+def _next_opening(file: BinaryIO, at: int, size: int, is_header: IsHeader) -> int:
+    """The start of the first header line after the first newline at or past byte ``at``, or ``size``."""
+    limit = _longest_line_bytes()
+    at = _past_newline(file, at, size)
+    while at < size:
+        file.seek(at)
+        window = file.read(limit + 1)
+        line_end = window.find(b"\n")
+        if line_end < 0 and at + len(window) < size:
+            at = _past_newline(file, at + len(window), size)  # a line over the limit is no header
+            continue
+        line = window if line_end < 0 else window[:line_end]
+        if is_header(line.decode("utf-8", "replace")):
+            return at
+        at = size if line_end < 0 else at + line_end + 1
+    return size
+
+
+def _past_newline(file: BinaryIO, at: int, size: int) -> int:
+    """Just past the first newline byte at or after ``at``, or ``size``."""
+    file.seek(at)
+    while at < size:
+        data = file.read(_READ)
+        if not data:
+            break
+        newline = data.find(b"\n")
+        if newline >= 0:
+            return at + newline + 1
+        at += len(data)
+    return size
+
+
+def _longest_line_bytes() -> int:
+    from feeds.sources import listing
+
+    return 4 * listing.MAX_LINE_CHARS  # a UTF-8 character is at most four bytes
+
+
+def parse_blocks(
+    pieces: Iterable[tuple[Piece, int]], count: int, as_of: date, source: str | None, known: tuple[str, ...],
+    workers: int,
+) -> Iterator[ParseResult]:
+    """Each block's result in order; blocks are parsed in worker processes when there are cores to spare.
+
+    At most two blocks per worker are in flight, so the memory held stays a few
+    blocks however long the listing.
+    """
+    from feeds.sources import listing
+
+    workers = min(workers, count)
+    if workers < 2:
+        for piece, first_line in pieces:
+            yield _parse_piece(piece, as_of, source, known, first_line, listing.MAX_LINE_CHARS)
+        return
+    log.info("parsing %d blocks of %s in %d processes", count, source or "a listing", workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque[Future[ParseResult]] = deque()
+        for piece, first_line in pieces:
+            pending.append(pool.submit(_parse_piece, piece, as_of, source, known, first_line, listing.MAX_LINE_CHARS))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _parse_piece(
+    piece: Piece, as_of: date, source: str | None, known: tuple[str, ...], first_line: int, max_line_chars: int
+) -> ParseResult:
+    """One block's result, here or in a worker process (which reads with the parent's line limit)."""
+    from feeds.sources import listing
+
+    listing.MAX_LINE_CHARS = max_line_chars  # a test may have set it in the parent
+    text = piece if isinstance(piece, str) else piece.text(source)
+    return listing.parse_block(text, as_of, source, known, first_line)
