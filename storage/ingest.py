@@ -13,7 +13,7 @@ from storage import paper_writes as writes
 from storage import topic_links
 from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import file_error_in, iso, utcnow
-from storage.ingest_topics import PaperText, catch_up, learn_and_link
+from storage.ingest_topics import OnPending, PaperText, catch_up, learn_and_link
 from storage.merge import (
     Reported,
     find_preprint,
@@ -108,6 +108,7 @@ def ingest(
     topic_index: TopicIndex,
     progress: Callable[[int], None] | None = None,
     max_age: timedelta | None = DEFAULT_MAX_AGE,
+    on_pending: OnPending | None = None,
 ) -> tuple[IngestReport, bool]:
     """Store records inside the caller's transaction; returns the report and whether topics grew.
 
@@ -141,7 +142,7 @@ def ingest(
     grew = False
     if batch.new_ids or batch.changed_ids:
         papers = {pid: batch.texts[pid] for pid in batch.new_ids + batch.changed_ids}
-        grew = learn_and_link(conn, papers, set(batch.new_ids), batch.had_papers, topic_index)
+        grew = learn_and_link(conn, papers, set(batch.new_ids), batch.had_papers, topic_index, on_pending)
         queued = queue_deliveries(conn, batch.new_ids, now=batch.now, max_age=batch.max_age)
         conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'"

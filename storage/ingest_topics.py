@@ -6,7 +6,7 @@ import logging
 import sqlite3
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,6 +34,11 @@ _LINK = "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)"
 CATEGORIES = "SELECT id, slug FROM topics WHERE kind = 'category'"
 
 
+TopicRow = tuple[int, str, str, str | None]  # id, kind, name, expansion
+# Told, inside the ingest's transaction, of the topics still to be linked to older papers and of the batch's papers.
+OnPending = Callable[[sqlite3.Connection, list[TopicRow], list[int]], None]
+
+
 @dataclass(slots=True)
 class PaperText:
     """What topics are learnt from and linked by: a paper's stored title, abstract and category."""
@@ -54,15 +59,22 @@ def learn_and_link(
     fresh: set[int],
     had_papers: bool,
     index: TopicIndex,
+    on_pending: OnPending | None = None,
 ) -> bool:
     """Learn the topics a batch teaches, then link each of its papers afresh; True if topics grew.
 
     Works from the batch's own texts (never re-reading rows). A big batch's papers are
     matched against the topics in worker processes (storage/topic_workers.py).
+    ``on_pending`` hears of the topics older papers are still to be linked to, and of the
+    batch's papers, as soon as the topics are learnt, so the search for those older papers
+    can start (storage/topic_linker.py).
     """
     title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items() if paper_id in fresh}
-    grew = learn_topics(conn, papers, title_words, fresh, had_papers, index)
+    pending: list[TopicRow] = []
+    grew = learn_topics(conn, papers, title_words, fresh, had_papers, index, pending)
     del title_words
+    if pending and on_pending is not None:
+        on_pending(conn, pending, list(papers))
     link_topics(conn, papers, index, fresh)
     return grew
 
@@ -84,8 +96,9 @@ def learn_topics(
     fresh: set[int],
     had_papers: bool,
     index: TopicIndex,
+    pending: list[TopicRow] | None = None,
 ) -> bool:
-    """Create topics that this batch teaches (older papers naming them are linked later)."""
+    """Create topics that this batch teaches (older papers naming them are linked later, see ``pending``)."""
     grew = False
     phrases: Counter[str] = Counter()
     known = {slug for _, slug in conn.execute(CATEGORIES)}
@@ -99,7 +112,8 @@ def learn_topics(
                 topic_id = _create_topic(
                     conn, slug, definition.acronym, "acronym", definition.phrase, pending=had_papers
                 )
-                index.take([(topic_id, "acronym", definition.acronym, definition.phrase)])
+                _learnt(index, pending if had_papers else None, (topic_id, "acronym", definition.acronym,
+                                                                  definition.phrase))
                 grew = True
         category = text.category
         if category and category.lower() not in known:
@@ -115,9 +129,15 @@ def learn_topics(
         if phrase in index.phrases or _topic_exists(conn, slug):
             continue
         topic_id = _create_topic(conn, slug, phrase, "phrase", None, pending=had_papers)
-        index.take([(topic_id, "phrase", phrase, None)])
+        _learnt(index, pending if had_papers else None, (topic_id, "phrase", phrase, None))
         grew = True
     return grew
+
+
+def _learnt(index: TopicIndex, pending: list[TopicRow] | None, row: TopicRow) -> None:
+    index.take([row])
+    if pending is not None:
+        pending.append(row)
 
 
 # A batch counting fewer phrases than this adds them to phrase_counts_recent; the recent
@@ -225,9 +245,6 @@ def _create_topic(
     return int(cur.lastrowid or 0)
 
 
-TopicRow = tuple[int, str, str, str | None]  # id, kind, name, expansion
-
-
 @dataclass(slots=True)
 class Mentions:
     """Papers the search index finds naming some pending topics' spellings, and where the index stood.
@@ -256,11 +273,12 @@ def _spellings(topics: Iterable[TopicRow]) -> dict[str, list[int]]:
     return spellings
 
 
-def find_mentions(search: SearchIndex, topics: list[TopicRow]) -> Mentions:
-    """The index's candidates for ``topics`` (no SQL: safe on any thread)."""
+def find_mentions(search: SearchIndex, topics: list[TopicRow], also: Iterable[int] = ()) -> Mentions:
+    """The index's candidates for ``topics``, and the papers ``also`` (no SQL: safe on any thread)."""
     # Read before the search: a change the index takes in between is then read twice, never missed.
     seen = search.seen_version()
-    return Mentions(topics, search.ids_mentioning(list(_spellings(topics))), seen)
+    found = search.ids_mentioning(list(_spellings(topics)))
+    return Mentions(topics, sorted({*found, *also}) if also else found, seen)
 
 
 def link_mentions(conn: sqlite3.Connection, found: Mentions) -> int:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 import sqlite3
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,14 +19,7 @@ from storage.author_lookup import AuthorLookup, LastBuild
 from storage.backup import copy_database
 from storage.db import Database, connect, iso, migrate, store_error
 from storage.errors import InvalidInputError, StoreError
-from storage.ingest_topics import (
-    Mentions,
-    find_mentions,
-    link_mentions,
-    pending_topics,
-    recount_phrases,
-    rehash_titles,
-)
+from storage.ingest_topics import recount_phrases, rehash_titles
 from storage.models import (
     AuthorMatch,
     AuthorProfile,
@@ -44,11 +36,10 @@ from storage.search_rank import SearchHit
 from storage.search_reader import SearchReader
 from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import key_hash
+from storage.topic_linker import BATCH, Search, TopicLinker
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
-# Index searches for topic linking running beside the batch being linked: two, for two cores.
-_SEARCHES_AHEAD = 2
 
 
 def index_folder(path: str | Path) -> Path:
@@ -83,6 +74,7 @@ class Store:
         self._acronyms: dict[str, str] | None = None  # the shipped dictionary until use_acronyms()
         self._analyzer = rank.Analyzer()
         self._reader: SearchReader | None = None  # the index's searches, on a read connection of their own
+        self._linker = TopicLinker(db, lambda: self.search_index, self.sync_index)
 
     @classmethod
     async def open(
@@ -156,6 +148,7 @@ class Store:
         return self.db.path
 
     async def close(self) -> None:
+        await asyncio.to_thread(self._linker.close)  # its searches read the index closed below
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -209,24 +202,32 @@ class Store:
             self._topic_index = TopicIndex(phrases={}, acronyms={})
         index = self._topic_index
         records = list(records)
-        try:
-            report, _ = await self.db.run_write(
-                lambda conn: _ingest.ingest(
-                    conn,
-                    records,
-                    source=source or "cli",
-                    kind=kind,
-                    location=location,
-                    owner=owner,
-                    topic_index=index,
-                    progress=progress,
-                    max_age=self.announce_max_age,
-                )
+        searches: list[Search] = []  # for older papers naming the topics this batch teaches
+
+        def write(conn: sqlite3.Connection) -> tuple[IngestReport, bool]:
+            searches.clear()
+            return _ingest.ingest(
+                conn,
+                records,
+                source=source or "cli",
+                kind=kind,
+                location=location,
+                owner=owner,
+                topic_index=index,
+                progress=progress,
+                max_age=self.announce_max_age,
+                on_pending=(lambda conn, topics, papers: self._linker.search_soon(conn, topics, papers, searches))
+                if self.index is not None else None,
             )
+
+        try:
+            report, _ = await self.db.run_write(write)
         except BaseException:
-            # The rolled-back batch may have taught the cached index topics that do not exist.
+            # The rolled-back batch may have taught the cached index topics that do not exist,
+            # and searches were started for them.
             self._topic_index = None
             raise
+        self._linker.keep(searches)
         if report.changed:
             await self.sync_index()
         if report.changed:
@@ -234,32 +235,12 @@ class Store:
             self._author_lookup.forget()
         return report
 
-    async def link_pending_topics(self, batch: int = 200) -> int:
+    async def link_pending_topics(self, batch: int = BATCH) -> int:
         """Finish linking recently learnt topics to older papers; returns how many topics were done.
 
-        Each batch of topics is one short transaction, so the scheduler, the CLI or a test
-        can loop over it without holding the write lock for the whole backlog. The index is
-        searched for the next batches on other threads (Tantivy lets go of the GIL) while one
-        batch is linked: at a million papers the searches took 0.8 s and the linking 0.5 s.
+        Each batch of topics is one short transaction (storage/topic_linker.py).
         """
-        done = 0
-        while True:
-            topics = await self.db.run_sync(pending_topics)
-            if not topics:
-                return done
-            await self.sync_index()  # candidates come from the index: let it hold every stored paper
-            index = self.search_index
-            batches = deque(topics[i : i + batch] for i in range(0, len(topics), batch))
-            ahead: deque[asyncio.Future[Mentions]] = deque()
-            try:
-                while batches or ahead:
-                    while batches and len(ahead) < _SEARCHES_AHEAD:
-                        ahead.append(asyncio.ensure_future(asyncio.to_thread(find_mentions, index, batches.popleft())))
-                    found = await ahead.popleft()
-                    done += await self.db.run_write(lambda conn, found=found: link_mentions(conn, found))
-            finally:
-                for search in ahead:
-                    search.cancel()  # a search still running finishes on its thread, unread
+        return await self._linker.link_pending(batch)
 
     # -- reading papers ----------------------------------------------------------
 

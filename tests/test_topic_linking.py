@@ -185,3 +185,35 @@ async def test_topics_another_process_learnt_are_linked_by_this_stores_next_inge
     assert "Later Work" in _titles_of(path, "vit")
     assert "Later Work" in _titles_of(path, "llm")
     assert "Later Work" in _titles_of(path, "mae")
+
+
+async def test_older_papers_are_searched_for_while_the_ingest_that_taught_the_topics_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as store:
+        await store.ingest(OLDER, source="s")
+        with caplog.at_level("DEBUG", logger="storage.topic_linker"):
+            await store.ingest([TEACHING], source="s")
+        assert "older papers naming 5 new topics while the ingest goes on" in caplog.text
+        # The search began before the teaching paper was indexed: it is a candidate all the same.
+        assert await store.link_pending_topics() == 5
+    for slug, older in [("vit", 0), ("gnn", 1), ("mae", 2), ("nerf", 3), ("llm", 4)]:
+        assert _titles_of(path, slug) == {"Five Definitions", f"Older Work {older}"}, slug
+
+
+async def test_no_early_search_while_the_index_is_behind_another_writers_papers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as service, await Store.open(path) as cli:
+        await service.ingest(OLDER[:1], source="s")
+        # The CLI beside the service cannot write the index the service holds: its paper
+        # waits in the change log, which the service's next sync applies and then prunes.
+        await cli.ingest([OLDER[4]], source="cli")
+        with caplog.at_level("DEBUG", logger="storage.topic_linker"):
+            await service.ingest([TEACHING], source="s")
+        assert "behind another writer's papers" in caplog.text
+        assert await service.link_pending_topics() == 5
+    assert _titles_of(path, "llm") == {"Five Definitions", "Older Work 4"}
+    assert _titles_of(path, "vit") == {"Five Definitions", "Older Work 0"}
