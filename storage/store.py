@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from storage import acronyms, author_profile, paper_rows, searching, sources_repo, topic_links
+from storage import acronyms, author_profile, heap, paper_rows, searching, sources_repo, topic_links
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.author_lookup import AuthorLookup, LastBuild
@@ -206,19 +206,20 @@ class Store:
 
         def write(conn: sqlite3.Connection) -> tuple[IngestReport, bool]:
             searches.clear()
-            return _ingest.ingest(
-                conn,
-                records,
-                source=source or "cli",
-                kind=kind,
-                location=location,
-                owner=owner,
-                topic_index=index,
-                progress=progress,
-                max_age=self.announce_max_age,
-                on_pending=(lambda conn, topics, papers: self._linker.search_soon(conn, topics, papers, searches))
-                if self.index is not None else None,
-            )
+            with heap.collector_paused():  # a batch of a million papers builds tens of millions of objects
+                return _ingest.ingest(
+                    conn,
+                    records,
+                    source=source or "cli",
+                    kind=kind,
+                    location=location,
+                    owner=owner,
+                    topic_index=index,
+                    progress=progress,
+                    max_age=self.announce_max_age,
+                    on_pending=(lambda conn, topics, papers: self._linker.search_soon(conn, topics, papers, searches))
+                    if self.index is not None else None,
+                )
 
         try:
             report, _ = await self.db.run_write(write)

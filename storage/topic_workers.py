@@ -8,6 +8,7 @@ and sending them the index costs more than it saves, and the caller matches in-p
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -68,6 +69,7 @@ def matches_in_workers(index: TopicIndex, texts: Sequence[Text], processes: int)
 
 def _start(saved: str) -> None:
     global _index
+    gc.disable()  # the index is a few hundred thousand objects that each collection would walk again
     with open(saved, "rb") as index_file:
         phrases, acronyms = pickle.load(index_file)  # written by this module's parent just before
     _index = TopicIndex(phrases=phrases, acronyms=acronyms)

@@ -8,6 +8,7 @@ a line over the length limit and broken entries placed in later blocks.
 
 from __future__ import annotations
 
+import gc
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
@@ -186,3 +187,54 @@ def test_file_blocks_are_read_in_worker_processes(
     assert any("in 2 processes" in r.getMessage() for r in caplog.records)
     assert there.records == here.records
     assert any(p.field == "line" and "4,000-character limit" in p.message for p in there.problems)
+
+
+def test_the_collector_is_back_on_after_a_parse_in_workers_and_after_one_that_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _file(tmp_path, _text())
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    seen: list[bool] = []
+    real = listing.parse_block
+
+    def watched(*args: object) -> ParseResult:
+        seen.append(gc.isenabled())
+        return real(*args)  # type: ignore[arg-type]
+
+    assert gc.isenabled()
+    assert _parse_file(path, 200_000, monkeypatch).records
+    assert gc.isenabled()
+    monkeypatch.setattr(blocks, "parse_workers", lambda: 1)
+    monkeypatch.setattr(listing, "parse_block", watched)
+    _parse_file(path, 200_000, monkeypatch)
+    assert seen and not any(seen)  # paused while the blocks were parsed here
+    assert gc.isenabled()
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\n\xe9", 1))  # fails inside a block
+    with pytest.raises(NotAListingError):
+        _parse_file(path, 200_000, monkeypatch)
+    assert gc.isenabled()
+
+
+def test_pauses_of_the_collector_nest_across_threads() -> None:
+    from threading import Barrier, Thread
+
+    from storage import heap
+
+    inside, leave = Barrier(3), Barrier(3)
+
+    def hold() -> None:
+        with heap.collector_paused():
+            inside.wait()
+            leave.wait()
+
+    threads = [Thread(target=hold) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    inside.wait()
+    assert not gc.isenabled()
+    with heap.collector_paused():
+        leave.wait()
+        for thread in threads:
+            thread.join()
+        assert not gc.isenabled()  # this thread's pause still holds
+    assert gc.isenabled()

@@ -9,6 +9,7 @@ and decoding it alone took the parent 15 seconds before any worker could start).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from feeds.sources._listing_detect import binary_data_error, decode_listing_bytes
+from storage import heap
 
 if TYPE_CHECKING:
     from storage.models import ParseResult
@@ -154,19 +156,31 @@ def parse_blocks(
     from feeds.sources import listing
 
     workers = min(workers, count)
-    if workers < 2:
-        for piece, first_line in pieces:
-            yield _parse_piece(piece, as_of, source, known, first_line, listing.MAX_LINE_CHARS)
-        return
-    log.info("parsing %d blocks of %s in %d processes", count, source or "a listing", workers)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque[Future[ParseResult]] = deque()
-        for piece, first_line in pieces:
-            pending.append(pool.submit(_parse_piece, piece, as_of, source, known, first_line, listing.MAX_LINE_CHARS))
-            if len(pending) >= 2 * workers:
+    with heap.collector_paused():  # the results unpickled here are millions of objects
+        if workers < 2:
+            for piece, first_line in pieces:
+                yield _parse_piece(piece, as_of, source, known, first_line, listing.MAX_LINE_CHARS)
+            return
+        log.info("parsing %d blocks of %s in %d processes", count, source or "a listing", workers)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.disable) as pool:
+            pending: deque[Future[ParseResult]] = deque()
+            for piece, first_line in pieces:
+                pending.append(pool.submit(_parse_piece_in_worker, piece, as_of, source, known, first_line,
+                                           listing.MAX_LINE_CHARS))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+
+
+def _parse_piece_in_worker(
+    piece: Piece, as_of: date, source: str | None, known: tuple[str, ...], first_line: int, max_line_chars: int
+) -> ParseResult:
+    # The worker runs with the automatic collector off (see heap.collector_paused); what
+    # the block before left behind is collected once here instead.
+    gc.collect()
+    return _parse_piece(piece, as_of, source, known, first_line, max_line_chars)
 
 
 def _parse_piece(
