@@ -31,7 +31,7 @@ from storage.models import (
 )
 from storage.outbox import Outbox
 from storage.search import Expansions
-from storage.search_index import SearchIndex
+from storage.search_index import SearchIndex, SyncReport
 from storage.search_rank import SearchHit
 from storage.search_reader import SearchReader
 from storage.subscriptions import DEFAULT_MAX_AGE
@@ -40,6 +40,11 @@ from storage.topic_linker import BATCH, Search, TopicLinker
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
+
+
+def _sync_paused(index: SearchIndex, conn: sqlite3.Connection) -> SyncReport:
+    with heap.collector_paused():  # rebuilding the index after a bulk ingest makes a document a paper
+        return index.sync(conn)
 
 
 def index_folder(path: str | Path) -> Path:
@@ -168,7 +173,7 @@ class Store:
         if version == self._index_version:
             return True
         index = self.index
-        report = await self.db.run_sync(index.sync)
+        report = await self.db.run_sync(lambda conn: _sync_paused(index, conn))
         if not report.read_only:
             self._index_version = version
         return not report.read_only
