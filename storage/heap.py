@@ -34,6 +34,8 @@ def trim() -> bool:
         return False
 
 
+# Objects allocated and still alive when a pause ends above which they are collected there and then.
+SETTLE_AFTER = 500_000
 _pause_lock = threading.Lock()
 _pauses = 0
 _was_enabled = False
@@ -46,7 +48,8 @@ def collector_paused() -> Iterator[None]:
     Those objects hold no cycles, yet each allocation burst made the collector walk
     them again: with it paused, a listing block parsed in 82 µs a record instead of 96,
     and its records unpickled in 5.6 µs instead of 12.5. The pause is process-wide,
-    counted across threads, and the collector runs again when the last pause ends.
+    counted across threads, and the collector runs again when the last pause ends: at
+    once, when the pause left more than SETTLE_AFTER new objects alive.
     """
     global _pauses, _was_enabled
     with _pause_lock:
@@ -59,5 +62,11 @@ def collector_paused() -> Iterator[None]:
     finally:
         with _pause_lock:
             _pauses -= 1
-            if _pauses == 0 and _was_enabled:
+            resume = _pauses == 0 and _was_enabled
+            if resume:
                 gc.enable()
+        if resume and gc.get_count()[0] > SETTLE_AFTER:
+            # Whatever the pause kept alive is walked once now, by the bulk work that made it,
+            # rather than by three collections some later, small step would pay for: after a
+            # million-paper ingest, the parse of the next 1,000 papers took a second more.
+            gc.collect()

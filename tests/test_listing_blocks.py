@@ -214,27 +214,3 @@ def test_the_collector_is_back_on_after_a_parse_in_workers_and_after_one_that_fa
         _parse_file(path, 200_000, monkeypatch)
     assert gc.isenabled()
 
-
-def test_pauses_of_the_collector_nest_across_threads() -> None:
-    from threading import Barrier, Thread
-
-    from storage import heap
-
-    inside, leave = Barrier(3), Barrier(3)
-
-    def hold() -> None:
-        with heap.collector_paused():
-            inside.wait()
-            leave.wait()
-
-    threads = [Thread(target=hold) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    inside.wait()
-    assert not gc.isenabled()
-    with heap.collector_paused():
-        leave.wait()
-        for thread in threads:
-            thread.join()
-        assert not gc.isenabled()  # this thread's pause still holds
-    assert gc.isenabled()
