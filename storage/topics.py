@@ -142,6 +142,10 @@ class TopicIndex:
                 self.add_phrase(name, topic_id)
             self.newest = max(self.newest, topic_id)
 
+    def warm(self) -> None:
+        """Build the look-ups now, not at the first text that needs them."""
+        self._lookup()
+
     def _lookup(self) -> _Lookups:
         if self._looks is None or self._size != len(self.phrases):
             looks = _Lookups({}, {}, {}, set())

@@ -217,3 +217,13 @@ async def test_no_early_search_while_the_index_is_behind_another_writers_papers(
         assert await service.link_pending_topics() == 5
     assert _titles_of(path, "llm") == {"Five Definitions", "Older Work 4"}
     assert _titles_of(path, "vit") == {"Five Definitions", "Older Work 0"}
+
+
+def test_while_workers_match_this_process_builds_its_own_look_ups() -> None:
+    index = _index()
+    texts = [(n, f"Paper {n}", "A fast sparse graph kernel for GNNs.") for n in range(40)]
+    assert index._looks is None
+    found = dict(topic_workers.matches_in_workers(index, texts, 2))
+    assert found == dict(topic_workers.matches(_index(), texts))
+    # Built here meanwhile, so the next small ingest does not pay for it (0.36 s at 1M papers' topics).
+    assert index._looks is not None and index._size == len(index.phrases)
