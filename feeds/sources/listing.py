@@ -257,7 +257,7 @@ def parse_listing(
     ``known_authors`` (e.g. the source's owner) help find where titles end.
     Raises NotAListingError when the text is not a listing at all.
 
-    A text longer than ``BLOCK_CHARS`` is read in blocks that each start at an
+    A text longer than ``_listing_blocks.BLOCK_CHARS`` is read in blocks that each start at an
     entry header, each gathering its own title/author evidence: the work and the
     memory per block stay the same however long the file (a listing of all of
     arXiv is millions of entries), and any text up to a block reads exactly as a whole.
