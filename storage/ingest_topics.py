@@ -102,6 +102,7 @@ def learn_topics(
     grew = False
     phrases: Counter[str] = Counter()
     known = {slug for _, slug in conn.execute(CATEGORIES)}
+    waiting = pending if had_papers else None  # with no older papers, nothing waits to be linked
     for paper_id in sorted(papers):
         text = papers[paper_id]
         if "(" in text.abstract or "(" in text.title:
@@ -112,8 +113,7 @@ def learn_topics(
                 topic_id = _create_topic(
                     conn, slug, definition.acronym, "acronym", definition.phrase, pending=had_papers
                 )
-                _learnt(index, pending if had_papers else None, (topic_id, "acronym", definition.acronym,
-                                                                  definition.phrase))
+                _learnt(index, waiting, (topic_id, "acronym", definition.acronym, definition.phrase))
                 grew = True
         category = text.category
         if category and category.lower() not in known:
@@ -129,7 +129,7 @@ def learn_topics(
         if phrase in index.phrases or _topic_exists(conn, slug):
             continue
         topic_id = _create_topic(conn, slug, phrase, "phrase", None, pending=had_papers)
-        _learnt(index, pending if had_papers else None, (topic_id, "phrase", phrase, None))
+        _learnt(index, waiting, (topic_id, "phrase", phrase, None))
         grew = True
     return grew
 

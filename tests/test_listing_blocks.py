@@ -44,6 +44,17 @@ def _parse(text: str, block: int, monkeypatch: pytest.MonkeyPatch) -> ParseResul
     return parse_listing(text, as_of=AS_OF, source="big.txt", known_authors=("Hwang, Sangheum",))
 
 
+def _file(tmp_path: Path, text: str, *, bom: bool = True) -> Path:
+    path = tmp_path / "big.txt"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    return path
+
+
+def _parse_file(path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> ParseResult:
+    monkeypatch.setattr(blocks, "BLOCK_CHARS", block)
+    return parse_listing_file(path, as_of=AS_OF, known_authors=("Hwang, Sangheum",))
+
+
 def test_blocks_read_as_one_file(monkeypatch: pytest.MonkeyPatch) -> None:
     text = _text()
     whole = _parse(text, len(text) + 1, monkeypatch)
@@ -75,16 +86,22 @@ def test_a_text_within_one_block_is_one_block() -> None:
     assert list(blocks.text_blocks(text, listing._opens_entry)) == [(0, len(text), 1)]
 
 
+@pytest.mark.parametrize("read", ["text", "file"])
 def test_blocks_read_in_worker_processes_read_as_in_one(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, read: str
 ) -> None:
     text = _text()
+    path = _file(tmp_path, text)
+
+    def parse() -> ParseResult:
+        return _parse(text, 200_000, monkeypatch) if read == "text" else _parse_file(path, 200_000, monkeypatch)
+
     monkeypatch.setattr(listing, "MAX_LINE_CHARS", 4_000)  # the workers must read with the parent's limit
     monkeypatch.setattr(blocks, "parse_workers", lambda: 1)
-    here = _parse(text, 200_000, monkeypatch)
+    here = parse()
     monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
     with caplog.at_level("INFO", logger="feeds.sources._listing_blocks"):
-        there = _parse(text, 200_000, monkeypatch)
+        there = parse()
     assert any("in 2 processes" in r.getMessage() for r in caplog.records)
     assert there.records == here.records
     assert [(p.line, p.field, p.message) for p in there.problems] == [
@@ -109,17 +126,6 @@ def test_a_listing_parses_here_when_no_process_can_be_started(
         again = _parse(text, 200_000, monkeypatch)
     assert any("parsing it in this process" in r.getMessage() for r in caplog.records)
     assert again.records == here.records
-
-
-def _file(tmp_path: Path, text: str, *, bom: bool = True) -> Path:
-    path = tmp_path / "big.txt"
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
-    return path
-
-
-def _parse_file(path: Path, block: int, monkeypatch: pytest.MonkeyPatch) -> ParseResult:
-    monkeypatch.setattr(blocks, "BLOCK_CHARS", block)
-    return parse_listing_file(path, as_of=AS_OF, known_authors=("Hwang, Sangheum",))
 
 
 def test_a_long_file_is_cut_into_blocks_of_bytes_that_read_as_its_text(
@@ -172,21 +178,6 @@ def test_bad_bytes_deep_in_a_long_file_are_named_as_in_a_short_one(
     with pytest.raises(NotAListingError) as cut:
         _parse_file(path, 50_000, monkeypatch)
     assert str(cut.value) == str(whole.value)
-
-
-def test_file_blocks_are_read_in_worker_processes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = _file(tmp_path, _text())
-    monkeypatch.setattr(listing, "MAX_LINE_CHARS", 4_000)
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 1)
-    here = _parse_file(path, 200_000, monkeypatch)
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
-    with caplog.at_level("INFO", logger="feeds.sources._listing_blocks"):
-        there = _parse_file(path, 200_000, monkeypatch)
-    assert any("in 2 processes" in r.getMessage() for r in caplog.records)
-    assert there.records == here.records
-    assert any(p.field == "line" and "4,000-character limit" in p.message for p in there.problems)
 
 
 def test_the_collector_is_back_on_after_a_parse_in_workers_and_after_one_that_failed(

@@ -159,7 +159,7 @@ def parse_blocks(
     with heap.collector_paused():  # the results unpickled here are millions of objects
         if workers < 2:
             for piece, first_line in pieces:
-                yield _parse_piece(piece, as_of, source, known, first_line, listing.MAX_LINE_CHARS)
+                yield _parse_piece(piece, as_of, source, known, first_line)
             return
         log.info("parsing %d blocks of %s in %d processes", count, source or "a listing", workers)
         context = multiprocessing.get_context("spawn")
@@ -177,18 +177,18 @@ def parse_blocks(
 def _parse_piece_in_worker(
     piece: Piece, as_of: date, source: str | None, known: tuple[str, ...], first_line: int, max_line_chars: int
 ) -> ParseResult:
-    # The worker runs with the automatic collector off (see heap.collector_paused); what
-    # the block before left behind is collected once here instead.
-    gc.collect()
-    return _parse_piece(piece, as_of, source, known, first_line, max_line_chars)
-
-
-def _parse_piece(
-    piece: Piece, as_of: date, source: str | None, known: tuple[str, ...], first_line: int, max_line_chars: int
-) -> ParseResult:
-    """One block's result, here or in a worker process (which reads with the parent's line limit)."""
+    """One block's result in a worker process, which reads with the parent's line limit."""
     from feeds.sources import listing
 
     listing.MAX_LINE_CHARS = max_line_chars  # a test may have set it in the parent
+    # The worker runs with the automatic collector off (see heap.collector_paused); what
+    # the block before left behind is collected once here instead.
+    gc.collect()
+    return _parse_piece(piece, as_of, source, known, first_line)
+
+
+def _parse_piece(piece: Piece, as_of: date, source: str | None, known: tuple[str, ...], first_line: int) -> ParseResult:
+    from feeds.sources import listing
+
     text = piece if isinstance(piece, str) else piece.text(source)
     return listing.parse_block(text, as_of, source, known, first_line)

@@ -400,11 +400,12 @@ def parse_listing_file(path: Path, *, as_of: date | None = None, known_authors: 
     read and decode themselves, so this process never holds the whole text.
     """
     path = Path(path)
+    stat = path.stat()
     if as_of is None:
-        as_of = datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
+        as_of = datetime.fromtimestamp(stat.st_mtime, UTC).date()
     with open(path, "rb") as file:
         head = file.read(3)
-    if path.stat().st_size <= blocks.BLOCK_CHARS or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if stat.st_size <= blocks.BLOCK_CHARS or head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return parse_listing(decode_listing_bytes(path.read_bytes(), path.name), as_of=as_of, source=path.name,
                              known_authors=known_authors)
     begin = 3 if head == b"\xef\xbb\xbf" else 0
