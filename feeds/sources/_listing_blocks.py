@@ -79,31 +79,37 @@ def text_blocks(text: str, is_header: IsHeader) -> Iterator[tuple[int, int, int]
         start = end
 
 
-def file_blocks(path: Path, begin: int, is_header: IsHeader, source: str | None) -> list[tuple[FileRange, int]]:
+def file_blocks(path: Path, begin: int, is_header: IsHeader, source: str | None) -> Iterator[tuple[FileRange, int]]:
     """A long file's blocks of about BLOCK_CHARS bytes from ``begin``, each opening at a header, with first lines.
 
     One pass over the bytes counts each block's lines and refuses binary data, as
     decoding the whole file would have. A block is cut only after a newline byte,
-    which never falls inside a UTF-8 character.
+    which never falls inside a UTF-8 character. Each block is yielded as soon as its
+    bytes are read, so workers parse the first blocks while the rest are still
+    being read (at a million papers the whole pass took a second or two).
     """
     size = path.stat().st_size
-    blocks: list[tuple[FileRange, int]] = []
     start, first_line = begin, 1
     with open(path, "rb") as file:
         while start < size:
             end = _next_opening(file, start + BLOCK_CHARS, size, is_header)
-            blocks.append((FileRange(str(path), start, end), first_line))
             file.seek(start)
-            at = start
+            at, lines = start, 0
             while at < end:
                 data = file.read(min(_READ, end - at))
                 nul = data.find(b"\x00")
                 if nul >= 0:
                     raise binary_data_error(source, at + nul)
-                first_line += data.count(b"\n")
+                lines += data.count(b"\n")
                 at += len(data)
+            yield FileRange(str(path), start, end), first_line
+            first_line += lines
             start = end
-    return blocks
+
+
+def file_block_count(size: int) -> int:
+    """How many blocks file_blocks yields at most for ``size`` bytes (each but the last holds BLOCK_CHARS or more)."""
+    return max(1, -(-size // BLOCK_CHARS))
 
 
 def _next_opening(file: BinaryIO, at: int, size: int, is_header: IsHeader) -> int:
@@ -165,13 +171,19 @@ def parse_blocks(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.disable) as pool:
             pending: deque[Future[ParseResult]] = deque()
-            for piece, first_line in pieces:
-                pending.append(pool.submit(_parse_piece_in_worker, piece, as_of, source, known, first_line,
-                                           listing.MAX_LINE_CHARS))
-                if len(pending) >= 2 * workers:
+            try:
+                for piece, first_line in pieces:
+                    pending.append(pool.submit(_parse_piece_in_worker, piece, as_of, source, known, first_line,
+                                               listing.MAX_LINE_CHARS))
+                    if len(pending) >= 2 * workers:
+                        yield pending.popleft().result()
+                while pending:
                     yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+            except BaseException:
+                # A bad block (binary data found while reading ahead, a worker's error) or a
+                # caller that stopped reading: the blocks still queued are not worth waiting for.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
 
 
 def _parse_piece_in_worker(

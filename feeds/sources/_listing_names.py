@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from feeds.sources._listing_words import document_words
+from storage.text import printable_ascii
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ class Candidates:
         start = 0
         # Titles rarely end in a long token: look back a little before searching it all.
         window = self.body[max(0, end - 256) : end]
-        if window.isascii() and window.isprintable():
+        if printable_ascii(window):
             # Printable ASCII has one whitespace character, the space.
             found = [window.rfind(" ")] if " " in window else []
         else:

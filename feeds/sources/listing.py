@@ -32,7 +32,7 @@ from feeds.sources._listing_names import (
 from storage.errors import InvalidInputError, NotAListingError
 from storage.models import PaperRecord, ParseProblem, ParseResult
 from storage.records import check_result
-from storage.text import CONTROL_CLASS, INVISIBLE_CLASS
+from storage.text import CONTROL_CLASS, INVISIBLE_CLASS, printable_ascii
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _header(line: str) -> re.Match[str] | None:
 
 
 def _clean(line: str) -> str:
-    if line.isascii() and line.isprintable():
+    if printable_ascii(line):
         # The only space printable ASCII has is " ": without two in a row there is
         # nothing to collapse, and the regex pass (most of the cost) is skipped.
         return _SPACES_RE.sub(" ", line).strip() if "  " in line else line.strip()
@@ -409,8 +409,8 @@ def parse_listing_file(path: Path, *, as_of: date | None = None, known_authors: 
         return parse_listing(decode_listing_bytes(path.read_bytes(), path.name), as_of=as_of, source=path.name,
                              known_authors=known_authors)
     begin = 3 if head == b"\xef\xbb\xbf" else 0
-    pieces = blocks.file_blocks(path, begin, _opens_entry, path.name)
-    return _parse_pieces(lambda: iter(pieces), len(pieces), as_of, path.name, tuple(known_authors))
+    return _parse_pieces(lambda: blocks.file_blocks(path, begin, _opens_entry, path.name),
+                         blocks.file_block_count(stat.st_size - begin), as_of, path.name, tuple(known_authors))
 
 
 def render_listing(records: Iterable[PaperRecord]) -> str:
