@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import sqlite3
 import zlib
 from dataclasses import dataclass
@@ -38,6 +39,25 @@ def record_to_json(record: PaperRecord) -> str:
     if record.inferred_authors:
         data["inferred"] = list(record.inferred_authors)
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+# Every field record_to_json writes.
+_JSON_FIELDS = operator.attrgetter(
+    "title", "authors", "authors_truncated", "abstract", "category", "categories", "published", "has_code",
+    "code_url", "arxiv_id", "arxiv_version", "doi", "links", "comment", "journal_ref", "inferred_authors",
+)
+
+
+def same_json(a: PaperRecord, b: PaperRecord) -> bool:
+    """True only when record_to_json writes the same text for both: a cheap check, no encoding.
+
+    Equal values of one type encode alike; 1 and True, or 2 and 2.0, are equal but do not,
+    so the types of the fields are compared too (what lists hold is text in every record
+    check_record passes). False may still mean the same text (a list of authors
+    against a tuple): the caller then compares the encodings.
+    """
+    values_a, values_b = _JSON_FIELDS(a), _JSON_FIELDS(b)
+    return values_a == values_b and list(map(type, values_a)) == list(map(type, values_b))
 
 
 def pack(record_json: str) -> bytes:
@@ -113,6 +133,10 @@ class Reported:
 
 def merge(reports: list[Reported]) -> PaperRecord:
     """The paper as the best source tells each field."""
+    return _merge_one(reports[0].record) if len(reports) == 1 else _merge_many(reports)
+
+
+def _merge_many(reports: list[Reported]) -> PaperRecord:
     ordered = sorted(reports, key=lambda r: r.rank, reverse=True)
     records = [r.record for r in ordered]
 
@@ -165,6 +189,22 @@ def merge(reports: list[Reported]) -> PaperRecord:
         comment=first("comment"),
         journal_ref=first("journal_ref"),
         inferred_authors=tuple(dict.fromkeys(name for rec in records for name in rec.inferred_authors)),
+    )
+
+
+def _merge_one(rec: PaperRecord) -> PaperRecord:
+    """merge() of a single record, as _merge_many reads it (a bulk ingest merges each new paper alone).
+
+    _merge_many drops a category or link only when an earlier record had it, so one
+    record's are kept as they are.
+    """
+    code_url = rec.code_url or None
+    return PaperRecord(
+        title=rec.title, authors=rec.authors, authors_truncated=rec.authors_truncated, abstract=rec.abstract,
+        category=rec.category or None, categories=tuple(rec.categories), published=rec.published,
+        has_code=bool(rec.has_code) or code_url is not None, code_url=code_url, arxiv_id=rec.arxiv_id,
+        arxiv_version=rec.arxiv_version, doi=normalise_doi(rec.doi), links=tuple(rec.links),
+        comment=rec.comment, journal_ref=rec.journal_ref, inferred_authors=tuple(dict.fromkeys(rec.inferred_authors)),
     )
 
 

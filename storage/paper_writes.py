@@ -11,7 +11,7 @@ import sqlite3
 from datetime import date
 from typing import TYPE_CHECKING
 
-from storage.merge import pack, record_to_json
+from storage.merge import pack, record_to_json, same_json
 from storage.models import Link, PaperRecord
 from storage.text import author_key, clean_space
 
@@ -28,7 +28,9 @@ def kept_record(item: _Prepared, merged: PaperRecord) -> bytes:
     if (
         not record.inferred_authors
         and all(clean_space(name) == name for name in record.authors)
-        and record_to_json(merged) == item.rec_json
+        # A new paper's record is nearly always the paper as merged: told apart without
+        # encoding the merged record again (a twentieth of a bulk ingest's time).
+        and (same_json(merged, record) or record_to_json(merged) == item.rec_json)
     ):
         return SAME_AS_PAPER
     return pack(item.rec_json)

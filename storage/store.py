@@ -236,7 +236,6 @@ class Store:
         self._linker.keep(searches)
         if report.changed:
             await self.sync_index()
-        if report.changed:
             self._expansions = None
             self._author_lookup.forget()
         return report

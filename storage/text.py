@@ -37,6 +37,8 @@ def fold(text: str) -> str:
 
 def clean_space(text: str) -> str:
     """Collapse every run of whitespace (no-break spaces included) into one space."""
+    if "  " not in text and text[:1] != " " and text[-1:] != " " and printable_ascii(text):
+        return text  # printable ASCII has one whitespace character, and no run of it here
     return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
 
 
