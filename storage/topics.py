@@ -94,15 +94,15 @@ def title_phrases(title: str, words: list[str] | None = None) -> set[str]:
     """
     if words is None:
         words = phrase_words(title)
+    # Each word is judged once, not once per run it stands in (a bulk ingest reads every title).
+    edge = [not (is_stopword(w) or w.isdigit() or len(w) < 2) for w in words]  # may open or close a run
+    inner = [not (w.isdigit() or len(w) < 2) for w in words]  # may stand inside one
     out: set[str] = set()
-    for n in (2, 3):
-        for i in range(len(words) - n + 1):
-            run = words[i : i + n]
-            if is_stopword(run[0]) or is_stopword(run[-1]):
-                continue
-            if any(w.isdigit() or len(w) < 2 for w in run):
-                continue
-            out.add(" ".join(run))
+    for i in range(len(words) - 1):
+        if edge[i] and edge[i + 1]:
+            out.add(f"{words[i]} {words[i + 1]}")
+        if i + 2 < len(words) and edge[i] and inner[i + 1] and edge[i + 2]:
+            out.add(f"{words[i]} {words[i + 1]} {words[i + 2]}")
     return out
 
 
