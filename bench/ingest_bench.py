@@ -16,7 +16,7 @@ import tantivy
 
 from bench.common import Figure, remove_db
 from feeds.sources.fetch import Fetcher
-from feeds.sources.listing import parse_listing_file
+from feeds.sources.listing import ListingStream, parse_listing_file
 from feeds.sources.poll import SourceSpec, poll
 from storage import store as store_module
 from storage.models import PaperRecord
@@ -219,16 +219,21 @@ async def run(ws: Workspace, main_file: Path, extra_file: Path) -> IngestOutcome
         parsed = await asyncio.to_thread(parse_listing_file, main_file)
         parse_s = time.perf_counter() - start
         records = parsed.records
-        report = await store.ingest(records, source=source, kind="listing", location=str(main_file))
-        store_s = time.perf_counter() - start - parse_s
+        # End to end as `paperboy ingest FILE` runs it: the store takes each block's records
+        # as the parse yields them, in one transaction.
+        stream = ListingStream(main_file)
+        start = time.perf_counter()
+        report = await store.ingest(stream, source=source, kind="listing", location=str(main_file),
+                                    size_hint=stream.size_hint)
+        store_s = time.perf_counter() - start
         await link_topics(store)
-        link_s = time.perf_counter() - start - parse_s - store_s
+        link_s = time.perf_counter() - start - store_s
         wired = wired_index(store) is not None
         await sync_index()
         total_s = time.perf_counter() - start
-        index_s = total_s - parse_s - store_s - link_s
-        log.info("ingest: parse %.1fs store %.1fs link topics %.1fs index %.1fs (%d new, %d parse problems)",
-                 parse_s, store_s, link_s, index_s, report.new, len(parsed.problems))
+        index_s = total_s - store_s - link_s
+        log.info("ingest: parse alone %.1fs; end to end: parse and store %.1fs link topics %.1fs index %.1fs"
+                 " (%d new, %d parse problems)", parse_s, store_s, link_s, index_s, report.new, len(stream.problems))
         # What the poller records after a successful poll of this file.
         content_hash, validator = await _file_hash(main_file)
         await store.record_poll(source, etag=validator, content_hash=content_hash)
@@ -272,12 +277,13 @@ async def run(ws: Workspace, main_file: Path, extra_file: Path) -> IngestOutcome
         Figure("ingest end to end (parse+store+topics+index)", n / total_s, "papers/s",
                {"bare FTS5 executemany": fts_rate, "bare Tantivy add_document": tan_rate},
                target=END_TO_END, higher_is_better=True, target_text=f">= {END_TO_END:,.0f} (2.5M in under 9 min)",
-               note=f"parse {parse_s:.1f}s + store {store_s:.1f}s + link topics {link_s:.1f}s"
-               f" + index {index_s:.1f}s"
+               note=f"Store.ingest of a ListingStream (parsing as it stores) {store_s:.1f}s"
+               f" + link topics {link_s:.1f}s + index {index_s:.1f}s"
                + (" (the Store syncs its index inside ingest)" if wired else "")),
         Figure("ingest: parse_listing_file alone", n / parse_s, "papers/s", target=PARSE,
                higher_is_better=True, target_text=f">= {PARSE:,.0f}"),
-        Figure("ingest: Store.ingest alone", n / max(store_s, 1e-9), "papers/s"),
+        Figure("ingest: Store.ingest of the listing as it parses", n / max(store_s, 1e-9), "papers/s",
+               note="the parse's time included: a file's records stored as its blocks are parsed"),
         Figure("re-ingest unchanged file (service poll)", poll_s, "s", target=0.2,
                target_text="< 0.2 s", note=("skipped by size and modification time" if skipped_by_stat
                                             else "skipped by content hash") if skipped else "file was re-parsed"),

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from feeds.sources.fetch import stat_validator
+from feeds.sources.listing import ListingStream
 from paperboy.config import Config, search_acronyms
-from paperboy.inputs import paper_json, read_records
+from paperboy.inputs import is_long_listing, paper_json, read_records
 from paperboy.progress import Progress
 from storage.authors import also_matching
 from storage.errors import InvalidInputError, NotAListingError, PaperboyError
-from storage.models import Paper, PaperRecord
+from storage.models import Paper, PaperRecord, ParseProblem
 from storage.search_rank import SearchHit
 from storage.store import Store
 
@@ -61,6 +62,15 @@ def _by_source(records: list[PaperRecord], default: str) -> dict[str, list[Paper
     return groups
 
 
+def _file_report(path: Path, kind: str, counts: dict[str, int], skipped: list[ParseProblem]) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "kind": kind,
+        **counts,
+        "skipped": [{"line": p.line, "field": p.field, "reason": p.message} for p in skipped],
+    }
+
+
 async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     reports = []
     totals = {"new": 0, "updated": 0, "unchanged": 0, "skipped": 0}
@@ -87,6 +97,12 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                 # The same bytes read the same way: every paper is as stored.
                 parsed.append((path, source_name, known.kind, None, fingerprint, known.papers))
                 continue
+            if len(args.paths) == 1 and is_long_listing(path):
+                # One long listing: stored as its blocks are parsed, in one transaction, so a
+                # block that cannot be read still leaves the database as it was.
+                stream = ListingStream(path, as_of=args.as_of, known_authors=(args.owner,) if args.owner else ())
+                parsed.append((path, source_name, "listing", stream, fingerprint, 0))
+                continue
             kind, result = read_records(path, as_of=args.as_of, owner=args.owner)
             if not result.records and not result.problems:
                 raise NotAListingError(f"{path}: holds no papers")
@@ -98,6 +114,14 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                     await store.record_poll(source_name, content_hash=fingerprint, etag=validators[path])
                 item = {"path": str(path), "kind": kind, "new": 0, "updated": 0, "unchanged": known_papers,
                         "skipped": [], "queued_deliveries": 0}
+            elif isinstance(result, ListingStream):
+                progress = Progress(f"ingesting {path.name}", result.size_hint, estimate=True)
+                report = await store.ingest(result, source=source_name, kind=kind, location=str(path.resolve()),
+                                            owner=args.owner, progress=progress.update, size_hint=result.size_hint)
+                progress.close()
+                await store.record_poll(source_name, content_hash=fingerprint, etag=validators.get(path))
+                counts = {key: getattr(report, key) for key in ("new", "updated", "unchanged", "queued_deliveries")}
+                item = _file_report(path, kind, counts, [*result.problems, *report.skipped])
             else:
                 counts = {"new": 0, "updated": 0, "unchanged": 0, "queued_deliveries": 0}
                 skipped = list(result.problems)
@@ -116,12 +140,7 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                         counts[key] += getattr(report, key)
                     skipped += report.skipped
                 await store.record_poll(source_name, content_hash=fingerprint, etag=validators.get(path))
-                item = {
-                    "path": str(path),
-                    "kind": kind,
-                    **counts,
-                    "skipped": [{"line": p.line, "field": p.field, "reason": p.message} for p in skipped],
-                }
+                item = _file_report(path, kind, counts, skipped)
             reports.append(item)
             for key in ("new", "updated", "unchanged"):
                 totals[key] += item[key]

@@ -51,6 +51,18 @@ def detect_kind(path: Path, head: bytes) -> str:
     return "listing"
 
 
+def is_long_listing(path: Path) -> bool:
+    """A listing file longer than one parse block: worth storing as it is parsed (listing.ListingStream)."""
+    from feeds.sources.listing import ListingStream
+
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4096)
+        return detect_kind(path, head) == "listing" and ListingStream(path).in_blocks
+    except OSError:
+        return False  # read_records says what is wrong with it
+
+
 def read_records(path: Path, *, as_of: date | None = None, owner: str | None = None) -> tuple[str, ParseResult]:
     """Parse one file; returns the source kind it was read as and what it held.
 

@@ -109,6 +109,7 @@ def ingest(
     progress: Callable[[int], None] | None = None,
     max_age: timedelta | None = DEFAULT_MAX_AGE,
     on_pending: OnPending | None = None,
+    size_hint: int | None = None,
 ) -> tuple[IngestReport, bool]:
     """Store records inside the caller's transaction; returns the report and whether topics grew.
 
@@ -121,9 +122,13 @@ def ingest(
     batch.owner = conn.execute("SELECT owner FROM sources WHERE id = ?", (source_id,)).fetchone()[0]
     batch.had_papers = conn.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0] == 1
     catch_up(conn, topic_index)
-    if not isinstance(records, list | tuple):
+    if isinstance(records, list | tuple):
+        size_hint = len(records)
+    elif size_hint is None:
         records = list(records)
-    rebuilt = bulk.drop_bulk_indexes(conn, len(records))
+        size_hint = len(records)
+    # Records that are not a list are read as they come (``size_hint`` says about how many).
+    rebuilt = bulk.drop_bulk_indexes(conn, size_hint)
     chunk: list[PaperRecord] = []
     done = 0
     for done, record in enumerate(records, 1):
@@ -139,6 +144,8 @@ def ingest(
             progress(done)
     if chunk:
         _store_chunk(conn, batch, chunk, source)
+    if progress is not None:
+        progress(done)
     grew = False
     if batch.new_ids or batch.changed_ids:
         papers = {pid: batch.texts[pid] for pid in batch.new_ids + batch.changed_ids}

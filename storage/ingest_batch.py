@@ -175,6 +175,6 @@ def drop_bulk_indexes(conn: sqlite3.Connection, records: int) -> list[str]:
     if trigger is not None:
         conn.execute(f"DROP TRIGGER {_LINK_TRIGGER}")
         again += [*topic_links.BULK_REBUILD, trigger[0]]
-    log.info("batch of %d records into %d papers: building %d indexes and the topic pairs at its end",
+    log.info("batch of about %d records into %d papers: building %d indexes and the topic pairs at its end",
              records, stored, len(rows))
     return again

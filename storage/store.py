@@ -197,8 +197,14 @@ class Store:
         location: str | None = None,
         owner: str | None = None,
         progress: Callable[[int], None] | None = None,
+        size_hint: int | None = None,
     ) -> IngestReport:
-        """Store a batch in one transaction: new papers, merged updates, topics, outbox rows."""
+        """Store a batch in one transaction: new papers, merged updates, topics, outbox rows.
+
+        ``records`` that are not a list are read as they come when ``size_hint`` says about
+        how many they are (a ListingStream: the parse goes on while the first are stored);
+        otherwise they are gathered first.
+        """
         if kind not in _ingest.SOURCE_KINDS:
             raise InvalidInputError(f"unknown source kind {kind!r}; use one of {_ingest.SOURCE_KINDS}")
         if self._topic_index is None:
@@ -206,7 +212,8 @@ class Store:
             # the first time, then with those another process has added since.
             self._topic_index = TopicIndex(phrases={}, acronyms={})
         index = self._topic_index
-        records = list(records)
+        if size_hint is None and not isinstance(records, list | tuple):
+            records = list(records)
         searches: list[Search] = []  # for older papers naming the topics this batch teaches
 
         def write(conn: sqlite3.Connection) -> tuple[IngestReport, bool]:
@@ -221,6 +228,7 @@ class Store:
                     owner=owner,
                     topic_index=index,
                     progress=progress,
+                    size_hint=size_hint,
                     max_age=self.announce_max_age,
                     on_pending=(lambda conn, topics, papers: self._linker.search_soon(conn, topics, papers, searches))
                     if self.index is not None else None,

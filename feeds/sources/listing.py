@@ -11,6 +11,7 @@ See feeds/sources/_listing_names.py for how the title/author boundary is found.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -283,15 +284,26 @@ def _parse_pieces(
 ) -> ParseResult:
     records: list[PaperRecord] = []
     problems: list[ParseProblem] = []
-    try:
-        parts = list(blocks.parse_blocks(pieces(), count, as_of, source, known, blocks.parse_workers()))
-    except (OSError, BrokenProcessPool) as exc:  # no processes to be had here: read it in this one
-        log.warning("parsing %s in worker processes failed (%s); parsing it in this process", source, exc)
-        parts = list(blocks.parse_blocks(pieces(), count, as_of, source, known, 1))
-    for part in parts:
+    for part in _parts(pieces, count, as_of, source, known):
         records += part.records
         problems += part.problems
     return ParseResult(records=records, problems=sorted(problems, key=lambda p: p.line))
+
+
+def _parts(
+    pieces: Callable[[], Iterator[tuple[blocks.Piece, int]]], count: int, as_of: date, source: str | None,
+    known: tuple[str, ...],
+) -> Iterator[ParseResult]:
+    """Each block's result in order, from worker processes, or from this one when there are none to be had."""
+    done = 0
+    try:
+        for part in blocks.parse_blocks(pieces(), count, as_of, source, known, blocks.parse_workers()):
+            yield part
+            done += 1
+    except (OSError, BrokenProcessPool) as exc:  # no processes to be had here: read the rest in this one
+        log.warning("parsing %s in worker processes failed (%s); parsing it in this process", source, exc)
+        rest = itertools.islice(pieces(), done, None)
+        yield from blocks.parse_blocks(rest, count - done, as_of, source, known, 1)
 
 
 def _opens_entry(line: str) -> bool:
@@ -399,18 +411,60 @@ def parse_listing_file(path: Path, *, as_of: date | None = None, known_authors: 
     A file longer than one block is cut into blocks of its bytes that worker processes
     read and decode themselves, so this process never holds the whole text.
     """
-    path = Path(path)
-    stat = path.stat()
-    if as_of is None:
-        as_of = datetime.fromtimestamp(stat.st_mtime, UTC).date()
-    with open(path, "rb") as file:
-        head = file.read(3)
-    if stat.st_size <= blocks.BLOCK_CHARS or head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return parse_listing(decode_listing_bytes(path.read_bytes(), path.name), as_of=as_of, source=path.name,
-                             known_authors=known_authors)
-    begin = 3 if head == b"\xef\xbb\xbf" else 0
-    return _parse_pieces(lambda: blocks.file_blocks(path, begin, _opens_entry, path.name),
-                         blocks.file_block_count(stat.st_size - begin), as_of, path.name, tuple(known_authors))
+    stream = ListingStream(path, as_of=as_of, known_authors=known_authors)
+    return ParseResult(records=list(stream), problems=stream.problems)
+
+
+class ListingStream:
+    """A listing file's records, read block by block as they are asked for: for a store to take as they come.
+
+    Storing a million papers takes several times as long as parsing them, so a store fed
+    from this starts on the first block's records while later blocks are still being
+    parsed, instead of waiting for the whole file (parse_listing_file is this, gathered).
+    ``problems`` is complete, in line order, once the records have all been read. A file
+    that cannot be read raises at the block that shows it, so a store taking the records
+    in one transaction keeps none of them.
+    """
+
+    # What a record of the seed and of arXiv-sized listings takes in a file, about: for
+    # ``size_hint``, which only decides whether a store's bulk path is worth taking.
+    BYTES_PER_RECORD = 1_400
+
+    def __init__(self, path: Path, *, as_of: date | None = None, known_authors: Iterable[str] = ()) -> None:
+        self.path = Path(path)
+        self.size = self.path.stat().st_size
+        self.as_of = as_of or datetime.fromtimestamp(self.path.stat().st_mtime, UTC).date()
+        self.known = tuple(known_authors)
+        self.problems: list[ParseProblem] = []
+
+    @property
+    def in_blocks(self) -> bool:
+        """Whether the file is read in more than one block (a shorter one is parsed whole at the first record)."""
+        return self.size > blocks.BLOCK_CHARS
+
+    @property
+    def size_hint(self) -> int:
+        """About how many records the file holds (its bytes over BYTES_PER_RECORD), before any is read."""
+        return max(1, self.size // self.BYTES_PER_RECORD)
+
+    def __iter__(self) -> Iterator[PaperRecord]:
+        self.problems = []
+        for part in self._parts():
+            self.problems += part.problems
+            yield from part.records
+        self.problems.sort(key=lambda p: p.line)
+
+    def _parts(self) -> Iterator[ParseResult]:
+        path = self.path
+        with open(path, "rb") as file:
+            head = file.read(3)
+        if not self.in_blocks or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            yield parse_listing(decode_listing_bytes(path.read_bytes(), path.name), as_of=self.as_of,
+                                source=path.name, known_authors=self.known)
+            return
+        begin = 3 if head == b"\xef\xbb\xbf" else 0
+        yield from _parts(lambda: blocks.file_blocks(path, begin, _opens_entry, path.name),
+                          blocks.file_block_count(self.size - begin), self.as_of, path.name, self.known)
 
 
 def render_listing(records: Iterable[PaperRecord]) -> str:
@@ -437,6 +491,7 @@ def render_listing(records: Iterable[PaperRecord]) -> str:
 
 
 __all__ = [
+    "ListingStream",
     "code_url_in",
     "decode_listing_bytes",
     "parse_listing",
