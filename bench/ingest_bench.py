@@ -221,7 +221,7 @@ async def run(ws: Workspace, main_file: Path, extra_file: Path) -> IngestOutcome
         records = parsed.records
         # End to end as `paperboy ingest FILE` runs it: the store takes each block's records
         # as the parse yields them, in one transaction.
-        stream = ListingStream(main_file)
+        stream = ListingStream(main_file, for_store=True)
         start = time.perf_counter()
         report = await store.ingest(stream, source=source, kind="listing", location=str(main_file),
                                     size_hint=stream.size_hint)

@@ -100,7 +100,8 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
             if len(args.paths) == 1 and is_long_listing(path):
                 # One long listing: stored as its blocks are parsed, in one transaction, so a
                 # block that cannot be read still leaves the database as it was.
-                stream = ListingStream(path, as_of=args.as_of, known_authors=(args.owner,) if args.owner else ())
+                stream = ListingStream(path, as_of=args.as_of, known_authors=(args.owner,) if args.owner else (),
+                                       for_store=True)
                 parsed.append((path, source_name, "listing", stream, fingerprint, 0))
                 continue
             kind, result = read_records(path, as_of=args.as_of, owner=args.owner)

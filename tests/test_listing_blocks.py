@@ -98,9 +98,9 @@ def test_blocks_read_in_worker_processes_read_as_in_one(
         return _parse(text, 200_000, monkeypatch) if read == "text" else _parse_file(path, 200_000, monkeypatch)
 
     monkeypatch.setattr(listing, "MAX_LINE_CHARS", 4_000)  # the workers must read with the parent's limit
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 1)
+    monkeypatch.setattr(blocks, "parse_workers", lambda **_: 0)
     here = parse()
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    monkeypatch.setattr(blocks, "parse_workers", lambda **_: 2)
     with caplog.at_level("INFO", logger="feeds.sources._listing_blocks"):
         there = parse()
     assert any("in 2 processes" in r.getMessage() for r in caplog.records)
@@ -121,7 +121,7 @@ def test_a_listing_parses_here_when_no_process_can_be_started(
         def __init__(self, *args: object, **kwargs: object) -> None:
             raise OSError("processes are not allowed here")
 
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    monkeypatch.setattr(blocks, "parse_workers", lambda **_: 2)
     monkeypatch.setattr(blocks, "ProcessPoolExecutor", NoProcesses)
     with caplog.at_level("WARNING", logger="feeds.sources.listing"):
         again = _parse(text, 200_000, monkeypatch)
@@ -176,7 +176,7 @@ def test_bad_bytes_deep_in_a_long_file_are_named_as_in_a_short_one(
     with pytest.raises(NotAListingError) as whole:
         decode_listing_bytes(bytes(data), path.name)
     assert f"{expected} {at}" in str(whole.value)
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    monkeypatch.setattr(blocks, "parse_workers", lambda **_: 2)
     with pytest.raises(NotAListingError) as cut:
         _parse_file(path, 50_000, monkeypatch)
     assert str(cut.value) == str(whole.value)
@@ -200,7 +200,7 @@ def test_the_collector_is_back_on_after_a_parse_in_workers_and_after_one_that_fa
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _file(tmp_path, _text())
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    monkeypatch.setattr(blocks, "parse_workers", lambda **_: 2)
     seen: list[bool] = []
     real = listing.parse_block
 
@@ -211,7 +211,7 @@ def test_the_collector_is_back_on_after_a_parse_in_workers_and_after_one_that_fa
     assert gc.isenabled()
     assert _parse_file(path, 200_000, monkeypatch).records
     assert gc.isenabled()
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 1)
+    monkeypatch.setattr(blocks, "parse_workers", lambda **_: 0)
     monkeypatch.setattr(listing, "parse_block", watched)
     _parse_file(path, 200_000, monkeypatch)
     assert seen and not any(seen)  # paused while the blocks were parsed here

@@ -46,7 +46,7 @@ def _big(tmp_path: Path, *, nul_late: bool = False) -> Path:
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(blocks, "BLOCK_CHARS", 50_000)
-    monkeypatch.setattr(blocks, "parse_workers", lambda: 2)
+    monkeypatch.setattr(blocks, "parse_workers", lambda beside=0: 2 - beside)
 
 
 def _rows(path: Path, sql: str) -> list[tuple]:
@@ -62,7 +62,7 @@ async def test_a_store_fed_as_the_parse_goes_ends_as_one_fed_the_parsed_list(
 ) -> None:
     path = _big(tmp_path)
     parsed = parse_listing_file(path, as_of=AS_OF)
-    stream = ListingStream(path, as_of=AS_OF)
+    stream = ListingStream(path, as_of=AS_OF, for_store=True)
     assert stream.in_blocks and abs(stream.size_hint - len(parsed.records)) < len(parsed.records) / 2
     pulled = 0
 
@@ -77,7 +77,7 @@ async def test_a_store_fed_as_the_parse_goes_ends_as_one_fed_the_parsed_list(
     whole, fed = await Store.open(tmp_path / "whole.db"), await Store.open(tmp_path / "fed.db")
     try:
         first = await whole.ingest(parsed.records, source="big", kind="listing")
-        with caplog.at_level(logging.INFO, logger="storage.ingest_batch"):
+        with caplog.at_level(logging.INFO):
             second = await fed.ingest(counted(), source="big", kind="listing", size_hint=stream.size_hint,
                                       progress=lambda done: pulled_at_progress.append(pulled))
         assert (first.new, second.new) == (len(parsed.records), len(parsed.records))
@@ -90,6 +90,8 @@ async def test_a_store_fed_as_the_parse_goes_ends_as_one_fed_the_parsed_list(
     # Records were stored while the rest were still to be read, not gathered first.
     assert pulled_at_progress[0] < len(parsed.records) == pulled
     assert f"batch of about {stream.size_hint} records" in caplog.text
+    # One core is the store's: the parse keeps ahead of it on the other.
+    assert "blocks of big.txt in 1 process" in caplog.text
     assert stream.problems == parsed.problems and [p.field for p in parsed.problems] == ["date"]
     topics = "SELECT t.slug, count(*) FROM topics t JOIN paper_topics pt ON pt.topic_id = t.id GROUP BY t.slug"
     assert sorted(_rows(tmp_path / "whole.db", topics)) == sorted(_rows(tmp_path / "fed.db", topics))
@@ -102,14 +104,14 @@ async def test_a_bad_block_found_while_storing_leaves_the_store_as_it_was(tmp_pa
     try:
         await store.ingest(parse_listing_file(DEMO).records, source="lab", kind="listing")
         before = len(await store.all_papers())
-        stream = ListingStream(path, as_of=AS_OF)
+        stream = ListingStream(path, as_of=AS_OF, for_store=True)
         with pytest.raises(NotAListingError, match="NUL byte at offset"):
             await store.ingest(stream, source="big", kind="listing", size_hint=stream.size_hint)
         assert len(await store.all_papers()) == before
         assert await store.source("big") is None
         # The store still takes a batch after the one it refused.
         (tmp_path / "ok").mkdir()
-        good = ListingStream(_big(tmp_path / "ok"), as_of=AS_OF)
+        good = ListingStream(_big(tmp_path / "ok"), as_of=AS_OF, for_store=True)
         assert (await store.ingest(good, source="big", kind="listing", size_hint=good.size_hint)).new > 1_000
     finally:
         await store.close()
@@ -119,18 +121,19 @@ def test_paperboy_ingest_stores_one_long_listing_as_it_parses(
     tmp_path: Path, small_blocks: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _big(tmp_path)
-    given: list[tuple[str, int | None]] = []  # what Store.ingest was handed
+    given: list[tuple[str, object]] = []  # what Store.ingest was handed
     real_ingest = Store.ingest
 
     async def watched(self: Store, records: object, **kwargs: object) -> object:
-        given.append((type(records).__name__, kwargs.get("size_hint")))  # type: ignore[arg-type]
+        given.append((type(records).__name__, getattr(records, "beside", None), kwargs.get("size_hint")))
         return await real_ingest(self, records, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Store, "ingest", watched)
     assert main(["--db", str(tmp_path / "d.db"), "ingest", str(path), "--as-of", "2020-03-01", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)["files"][0]
     expected = parse_listing_file(path, as_of=AS_OF)
-    assert given == [("ListingStream", ListingStream(path).size_hint)]
+    # Read as it parses (with a size), one core left to the store.
+    assert given == [("ListingStream", 1, ListingStream(path).size_hint)]
     assert (report["new"], [s["line"] for s in report["skipped"]]) == (
         len(expected.records), [p.line for p in expected.problems]
     )
@@ -138,7 +141,7 @@ def test_paperboy_ingest_stores_one_long_listing_as_it_parses(
     given.clear()
     assert main(["--db", str(tmp_path / "e.db"), "ingest", str(path), str(DEMO), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["new"] == len(expected.records) + 22
-    assert given == [("list", None), ("list", None)]
+    assert given == [("list", None, None), ("list", None, None)]
 
 
 def test_paperboy_ingest_of_a_long_listing_with_a_bad_block_changes_nothing(

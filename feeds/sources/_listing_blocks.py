@@ -10,22 +10,22 @@ and decoding it alone took the parent 4 to 15 seconds before any worker could st
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from feeds.sources._listing_detect import binary_data_error, decode_listing_bytes
 from storage import heap
-
-if TYPE_CHECKING:
-    from storage.models import ParseResult
+from storage.models import PaperRecord, ParseProblem, ParseResult
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,15 @@ Piece = str | FileRange  # a block's text, or where in its file to read it
 IsHeader = Callable[[str], bool]  # does this raw line (no line end) open an entry?
 
 
-def parse_workers() -> int:
-    """Processes that parse the blocks of a long listing: one per core."""
-    return max(1, min(os.cpu_count() or 1, 8))
+def parse_workers(*, beside: int = 0) -> int:
+    """Processes that parse the blocks of a long listing: one per core, less ``beside`` kept for other work.
+
+    0 means parsing in this process.
+    """
+    left = min(os.cpu_count() or 1, 8) - beside
+    if beside:
+        return max(left, 0)  # even one process lets the parse go on beside the other work
+    return left if left >= 2 else 0  # one process alone would only add the pickling
 
 
 def text_blocks(text: str, is_header: IsHeader) -> Iterator[tuple[int, int, int]]:
@@ -154,7 +160,7 @@ def parse_blocks(
     pieces: Iterable[tuple[Piece, int]], count: int, as_of: date, source: str | None, known: tuple[str, ...],
     workers: int,
 ) -> Iterator[ParseResult]:
-    """Each block's result in order; blocks are parsed in worker processes when there are cores to spare.
+    """Each block's result in order, parsed in ``workers`` processes (0: in this one).
 
     At most two blocks per worker are in flight, so the memory held stays a few
     blocks however long the listing.
@@ -163,11 +169,12 @@ def parse_blocks(
 
     workers = min(workers, count)
     with heap.collector_paused():  # the results unpickled here are millions of objects
-        if workers < 2:
+        if workers < 1:
             for piece, first_line in pieces:
                 yield _parse_piece(piece, as_of, source, known, first_line)
             return
-        log.info("parsing %d blocks of %s in %d processes", count, source or "a listing", workers)
+        log.info("parsing %d blocks of %s in %s", count, source or "a listing",
+                 f"{workers} processes" if workers > 1 else "1 process")
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.disable) as pool:
             pending: deque[Future[ParseResult]] = deque()
@@ -204,3 +211,34 @@ def _parse_piece(piece: Piece, as_of: date, source: str | None, known: tuple[str
 
     text = piece if isinstance(piece, str) else piece.text(source)
     return listing.parse_block(text, as_of, source, known, first_line)
+
+
+def gather_parts(
+    pieces: Callable[[], Iterator[tuple[Piece, int]]], count: int, as_of: date, source: str | None,
+    known: tuple[str, ...],
+) -> ParseResult:
+    records: list[PaperRecord] = []
+    problems: list[ParseProblem] = []
+    for part in parts(pieces, count, as_of, source, known):
+        records += part.records
+        problems += part.problems
+    return ParseResult(records=records, problems=sorted(problems, key=lambda p: p.line))
+
+
+def parts(
+    pieces: Callable[[], Iterator[tuple[Piece, int]]], count: int, as_of: date, source: str | None,
+    known: tuple[str, ...], *, beside: int = 0,
+) -> Iterator[ParseResult]:
+    """Each block's result in order, from worker processes, or from this one when there are none to be had.
+
+    ``beside``: cores left to the caller's own work (blocks.parse_workers).
+    """
+    done = 0
+    try:
+        for part in parse_blocks(pieces(), count, as_of, source, known, parse_workers(beside=beside)):
+            yield part
+            done += 1
+    except (OSError, BrokenProcessPool) as exc:  # no processes to be had here: read the rest in this one
+        log.warning("parsing %s in worker processes failed (%s); parsing it in this process", source, exc)
+        rest = itertools.islice(pieces(), done, None)
+        yield from parse_blocks(rest, count - done, as_of, source, known, 0)

@@ -11,11 +11,9 @@ See feeds/sources/_listing_names.py for how the title/author boundary is found.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -274,36 +272,8 @@ def parse_listing(
         return parse_block(text, as_of, source, known, 1)
     spans = list(blocks.text_blocks(text, _opens_entry))
     # Each block's text is cut only when it is handed on, so the text is not held twice.
-    return _parse_pieces(lambda: ((text[start:end], first) for start, end, first in spans), len(spans),
+    return blocks.gather_parts(lambda: ((text[start:end], first) for start, end, first in spans), len(spans),
                          as_of, source, known)
-
-
-def _parse_pieces(
-    pieces: Callable[[], Iterator[tuple[blocks.Piece, int]]], count: int, as_of: date, source: str | None,
-    known: tuple[str, ...],
-) -> ParseResult:
-    records: list[PaperRecord] = []
-    problems: list[ParseProblem] = []
-    for part in _parts(pieces, count, as_of, source, known):
-        records += part.records
-        problems += part.problems
-    return ParseResult(records=records, problems=sorted(problems, key=lambda p: p.line))
-
-
-def _parts(
-    pieces: Callable[[], Iterator[tuple[blocks.Piece, int]]], count: int, as_of: date, source: str | None,
-    known: tuple[str, ...],
-) -> Iterator[ParseResult]:
-    """Each block's result in order, from worker processes, or from this one when there are none to be had."""
-    done = 0
-    try:
-        for part in blocks.parse_blocks(pieces(), count, as_of, source, known, blocks.parse_workers()):
-            yield part
-            done += 1
-    except (OSError, BrokenProcessPool) as exc:  # no processes to be had here: read the rest in this one
-        log.warning("parsing %s in worker processes failed (%s); parsing it in this process", source, exc)
-        rest = itertools.islice(pieces(), done, None)
-        yield from blocks.parse_blocks(rest, count - done, as_of, source, known, 1)
 
 
 def _opens_entry(line: str) -> bool:
@@ -430,8 +400,14 @@ class ListingStream:
     # ``size_hint``, which only decides whether a store's bulk path is worth taking.
     BYTES_PER_RECORD = 1_400
 
-    def __init__(self, path: Path, *, as_of: date | None = None, known_authors: Iterable[str] = ()) -> None:
+    def __init__(
+        self, path: Path, *, as_of: date | None = None, known_authors: Iterable[str] = (), for_store: bool = False
+    ) -> None:
         self.path = Path(path)
+        # A store reading the records as they come works on one core the whole time, and
+        # parses faster than it stores with one core less: blocks parsed on every core
+        # only took turns with it (200,000 papers stored no sooner than after a parse).
+        self.beside = 1 if for_store else 0
         self.size = self.path.stat().st_size
         self.as_of = as_of or datetime.fromtimestamp(self.path.stat().st_mtime, UTC).date()
         self.known = tuple(known_authors)
@@ -463,8 +439,9 @@ class ListingStream:
                                 source=path.name, known_authors=self.known)
             return
         begin = 3 if head == b"\xef\xbb\xbf" else 0
-        yield from _parts(lambda: blocks.file_blocks(path, begin, _opens_entry, path.name),
-                          blocks.file_block_count(self.size - begin), self.as_of, path.name, self.known)
+        yield from blocks.parts(lambda: blocks.file_blocks(path, begin, _opens_entry, path.name),
+                          blocks.file_block_count(self.size - begin), self.as_of, path.name, self.known,
+                          beside=self.beside)
 
 
 def render_listing(records: Iterable[PaperRecord]) -> str:
