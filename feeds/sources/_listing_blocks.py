@@ -217,6 +217,7 @@ def gather_parts(
     pieces: Callable[[], Iterator[tuple[Piece, int]]], count: int, as_of: date, source: str | None,
     known: tuple[str, ...],
 ) -> ParseResult:
+    """Every block's records and problems as one result (see ``parts``)."""
     records: list[PaperRecord] = []
     problems: list[ParseProblem] = []
     for part in parts(pieces, count, as_of, source, known):
@@ -231,7 +232,7 @@ def parts(
 ) -> Iterator[ParseResult]:
     """Each block's result in order, from worker processes, or from this one when there are none to be had.
 
-    ``beside``: cores left to the caller's own work (blocks.parse_workers).
+    ``beside``: cores left to the caller's own work (see parse_workers).
     """
     done = 0
     try:

@@ -273,7 +273,7 @@ def parse_listing(
     spans = list(blocks.text_blocks(text, _opens_entry))
     # Each block's text is cut only when it is handed on, so the text is not held twice.
     return blocks.gather_parts(lambda: ((text[start:end], first) for start, end, first in spans), len(spans),
-                         as_of, source, known)
+                               as_of, source, known)
 
 
 def _opens_entry(line: str) -> bool:
@@ -404,12 +404,14 @@ class ListingStream:
         self, path: Path, *, as_of: date | None = None, known_authors: Iterable[str] = (), for_store: bool = False
     ) -> None:
         self.path = Path(path)
-        # A store reading the records as they come works on one core the whole time, and
-        # parses faster than it stores with one core less: blocks parsed on every core
-        # only took turns with it (200,000 papers stored no sooner than after a parse).
+        # A store reading the records as they come keeps one core busy throughout, and the
+        # parse on one core less still keeps ahead of it. Workers on every core only took
+        # turns with the store's thread: at 200,000 papers, storing as it parsed was no
+        # quicker than parsing first.
         self.beside = 1 if for_store else 0
-        self.size = self.path.stat().st_size
-        self.as_of = as_of or datetime.fromtimestamp(self.path.stat().st_mtime, UTC).date()
+        stat = self.path.stat()
+        self.size = stat.st_size
+        self.as_of = as_of or datetime.fromtimestamp(stat.st_mtime, UTC).date()
         self.known = tuple(known_authors)
         self.problems: list[ParseProblem] = []
 
@@ -440,8 +442,8 @@ class ListingStream:
             return
         begin = 3 if head == b"\xef\xbb\xbf" else 0
         yield from blocks.parts(lambda: blocks.file_blocks(path, begin, _opens_entry, path.name),
-                          blocks.file_block_count(self.size - begin), self.as_of, path.name, self.known,
-                          beside=self.beside)
+                                blocks.file_block_count(self.size - begin), self.as_of, path.name, self.known,
+                                beside=self.beside)
 
 
 def render_listing(records: Iterable[PaperRecord]) -> str:
