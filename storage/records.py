@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from storage.models import Link, PaperRecord, ParseProblem, ParseResult
-from storage.text import clean_line, printable_ascii, strip_invisible
+from storage.text import clean_line, is_clean_line, printable_ascii, strip_invisible
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +153,7 @@ def _first_seen(value: Any, now: datetime) -> datetime | None:
 
 def _clean(text: object, limit: int) -> bool:
     """Text that clean_line hands back as it is, not empty and within ``limit``: checked without a copy."""
-    return (
-        type(text) is str and 0 < len(text) <= limit and printable_ascii(text)
-        and "  " not in text and text[0] != " " and text[-1] != " "
-    )
+    return type(text) is str and 0 < len(text) <= limit and is_clean_line(text)
 
 
 def _already_clean(record: PaperRecord, today: date) -> bool:

@@ -35,10 +35,18 @@ def fold(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
+def is_clean_line(text: str) -> bool:
+    """Text clean_line and clean_space hand back as it is: printable ASCII, no run of spaces, none at an end.
+
+    Printable ASCII has one whitespace character, the space; the cheap tests go first.
+    """
+    return "  " not in text and text[:1] != " " and text[-1:] != " " and printable_ascii(text)
+
+
 def clean_space(text: str) -> str:
     """Collapse every run of whitespace (no-break spaces included) into one space."""
-    if "  " not in text and text[:1] != " " and text[-1:] != " " and printable_ascii(text):
-        return text  # printable ASCII has one whitespace character, and no run of it here
+    if is_clean_line(text):
+        return text
     return _SPACES.sub(" ", text.replace("\u00a0", " ")).strip()
 
 
@@ -207,6 +215,6 @@ def strip_invisible(text: str) -> str:
 
 def clean_line(text: str) -> str:
     """strip_invisible, then every run of whitespace as one space: for titles and names."""
-    if printable_ascii(text) and "  " not in text and text[:1] != " " and text[-1:] != " ":
+    if is_clean_line(text):
         return text  # already clean, as nearly every parsed title and name is: no regex pass
     return clean_space(strip_invisible(text))
