@@ -334,4 +334,14 @@ def corpus_file(folder: Path, papers: int, seed: int = 7) -> tuple[Path, Path]:
     return main, extra
 
 
-__all__ = ["CorpusGenerator", "CorpusShape", "Vocabulary", "corpus_file", "write_listing"]
+def poll_file(folder: Path, papers: int, seed: int = 7) -> Path:
+    """1,000 papers after ``corpus_file``'s two files, for the service to poll (made once and cached)."""
+    path = folder / f"corpus-v{CORPUS_VERSION}-{papers}-s{seed}-poll1000.txt"
+    if not path.exists():
+        gen = CorpusGenerator(papers + 1_000, seed)
+        gen.rng = random.Random(seed + 1)  # drawn afresh: these papers follow the extra file's
+        write_listing(path, (gen.record(papers + 1_000 + i) for i in range(1_000)))
+    return path
+
+
+__all__ = ["CorpusGenerator", "CorpusShape", "Vocabulary", "corpus_file", "poll_file", "write_listing"]

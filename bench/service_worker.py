@@ -4,7 +4,9 @@ It opens the store as ``paperboy run`` would, times the search and author
 mixes and the feed build in-process, then serves the feed app and a bare
 aiohttp handler returning the same bytes while the parent drives both over
 loopback. It speaks JSON lines: one result line per phase on stdout, and it
-waits for a line on stdin before reporting its peak RSS and leaving.
+waits for a line on stdin before reporting its peak RSS. Given a file to poll, it
+then stores that file's new papers as the service's poller does, and reports its
+peak again: the service that ingests on a schedule is the same process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +27,7 @@ from aiohttp import web
 from bench.common import peak_rss_mb
 from bench.ingest_bench import wired_index
 from feeds.publish import FeedSettings, FeedSpec, render_all
+from feeds.sources.listing import parse_listing_file
 from feeds.web import make_app
 from storage.models import Paper
 from storage.search_index import SearchIndex
@@ -160,10 +164,22 @@ async def run(args: argparse.Namespace) -> None:
         await runner.cleanup()
         await bare_runner.cleanup()
         _emit({"phase": "rss", "peak_rss_mb": peak_rss_mb()})
+        if command.get("poll_file"):
+            _emit(await _poll(store, Path(command["poll_file"])))
     finally:
         if index is not None:
             index.close()
         await store.close()
+
+
+async def _poll(store: Store, path: Path) -> dict[str, Any]:
+    """Store a listing's new papers and link their topics, as the service's poll job does (paperboy/jobs.py)."""
+    start = time.perf_counter()
+    parsed = await asyncio.to_thread(parse_listing_file, path)
+    report = await store.ingest(parsed.records, source="bench-poll", kind="listing", location=str(path))
+    await store.link_pending_topics()
+    return {"phase": "poll", "new": report.new, "seconds": time.perf_counter() - start,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 async def _fetch(port: int, path: str) -> tuple[bytes, dict[str, str]]:

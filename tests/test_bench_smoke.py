@@ -26,6 +26,7 @@ REQUIRED = (
     "feed build",
     "announcer 429s",
     "service peak RSS",
+    "service peak RSS once it has polled",
     "disk per paper beyond the text",
 )
 
@@ -58,6 +59,10 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert set(ingest["baseline"]) == {"bare FTS5 executemany", "bare Tantivy add_document"}
     assert by_name["announcer 429s"]["value"] == 0
     assert by_name["disk per paper (database + index)"]["value"] > by_name["disk per paper beyond the text"]["value"]
+    # The service process then polled a file of 1,000 papers it had never seen; its peak can only grow.
+    polled = by_name["service peak RSS once it has polled"]
+    assert "stored 1,000 new papers" in polled["note"], polled
+    assert polled["value"] >= by_name["service peak RSS"]["value"]
     kept = sorted((tmp_path / "out").glob("bench-300-*.json"))
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == report
 
@@ -85,8 +90,8 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     )
     assert store_again.returncode == 0, store_again.stderr[-3000:]
     lines = store_again.stdout.splitlines()
-    # The main corpus and the 1,000 new papers the run added.
-    assert any(line.startswith("papers in the store") and " 1,300 " in line for line in lines), store_again.stdout
+    # The main corpus, the 1,000 new papers the run added, and the 1,000 the service polled.
+    assert any(line.startswith("papers in the store") and " 2,300 " in line for line in lines), store_again.stdout
     for wanted in ("disk per paper beyond the text, free pages left out", "disk per paper: papers",
                    "service RSS after search", "service RSS after authors", "service peak RSS"):
         assert any(line.startswith(wanted) for line in lines), f"{wanted!r} missing:\n{store_again.stdout}"
