@@ -52,6 +52,19 @@ def test_phrases_taught_after_the_look_ups_are_built_are_found() -> None:
     assert _found(index, "dense graph kernel") == {1, 7, 10}
 
 
+def test_the_look_ups_hold_one_string_per_distinct_word() -> None:
+    # A million papers' 270,000 phrases repeat some 60,000 words: one string each, not one per use.
+    index = TopicIndex(phrases={}, acronyms={})
+    for topic_id, phrase in enumerate(["neural network", "deep neural network model", "network model"], 1):
+        index.add_phrase(phrase, topic_id)
+    looks = index._lookup()
+    pair_words = [word for key in looks.pairs for word in key]
+    three_words = [word for key in looks.longer for word in key]
+    network = [w for w in pair_words + three_words if w == "network"]
+    assert len(network) == 3 and all(w is network[0] for w in network)
+    assert _found(index, "A deep neural network model of networks.") == {1, 2, 3}
+
+
 def _titles_of(path: Path, slug: str) -> set[str]:
     return {t for (t,) in rows(path, "SELECT p.title FROM papers p JOIN paper_topics pt ON pt.paper_id = p.id"
                                      " JOIN topics t ON t.id = pt.topic_id WHERE t.slug = ?", (slug,))}
