@@ -121,7 +121,7 @@ def test_paperboy_ingest_stores_one_long_listing_as_it_parses(
     tmp_path: Path, small_blocks: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _big(tmp_path)
-    given: list[tuple[str, object]] = []  # what Store.ingest was handed
+    given: list[tuple[str, object, object]] = []  # what Store.ingest was handed: type, stream.beside, size_hint
     real_ingest = Store.ingest
 
     async def watched(self: Store, records: object, **kwargs: object) -> object:
