@@ -29,6 +29,7 @@ from bench.ingest_bench import wired_index
 from feeds.publish import FeedSettings, FeedSpec, render_all
 from feeds.sources.listing import parse_listing_file
 from feeds.web import make_app
+from storage.ingest_worker import WorkerIngest
 from storage.models import Paper
 from storage.search_index import SearchIndex
 from storage.store import Store
@@ -173,13 +174,15 @@ async def run(args: argparse.Namespace) -> None:
 
 
 async def _poll(store: Store, path: Path) -> dict[str, Any]:
-    """Store a listing's new papers and link their topics, as the service's poll job does (paperboy/jobs.py)."""
+    """Store a listing's new papers and link their topics, as the service's poll job does (paperboy/jobs.py).
+
+    That is in a worker process (storage/ingest_worker.py): its peak is reported beside the service's.
+    """
     start = time.perf_counter()
     parsed = await asyncio.to_thread(parse_listing_file, path)
-    report = await store.ingest(parsed.records, source="bench-poll", kind="listing", location=str(path))
-    await store.link_pending_topics()
-    return {"phase": "poll", "new": report.new, "seconds": time.perf_counter() - start,
-            "peak_rss_mb": peak_rss_mb()}
+    run = await WorkerIngest(store).ingest(parsed.records, source="bench-poll", kind="listing", location=str(path))
+    return {"phase": "poll", "new": run.report.new, "seconds": time.perf_counter() - start,
+            "peak_rss_mb": peak_rss_mb(), "in_worker": run.in_worker, "worker_peak_mb": run.peak_rss / 2**20}
 
 
 async def _fetch(port: int, path: str) -> tuple[bytes, dict[str, str]]:

@@ -16,6 +16,7 @@ from feeds.sources.poll import SourceSpec, poll
 from paperboy.config import Config, SourceConfig
 from paperboy.ops import OpsMonitor
 from storage.errors import PaperboyError
+from storage.ingest_worker import WorkerIngest
 from storage.models import IngestReport
 from storage.store import Store
 
@@ -70,6 +71,8 @@ class Jobs:
         self.stats = PollStats()
         self.last_run: dict[str, datetime] = {}
         self.ops = OpsMonitor(store, config.ops)
+        # Polls store in a worker process: the service keeps none of an ingest's memory.
+        self.ingester = WorkerIngest(store)
 
     async def _ops(self, call: Awaitable[object]) -> None:
         try:
@@ -99,12 +102,7 @@ class Jobs:
                 previous_hash=stored.content_hash if stored else None,
             )
         except Exception as exc:
-            message = str(exc) or exc.__class__.__name__
-            log.warning("source %s failed: %s", name, message)
-            self.stats.count(name, "error")
-            self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
-            await self.store.record_poll(name, error=message)
-            await self._ops(self.ops.poll_failed(name, message))
+            await self._failed(name, str(exc) or exc.__class__.__name__)
             return None
         if outcome.not_modified or outcome.result is None:
             self.stats.count(name, "unchanged")
@@ -113,13 +111,18 @@ class Jobs:
             )
             await self._ops(self.ops.poll_ok(name, None))
             return IngestReport()
-        report = await self.store.ingest(
-            outcome.result.records,
-            source=name,
-            kind=source.kind,
-            location=source.url or None,
-            owner=source.owner or None,
-        )
+        try:
+            run = await self.ingester.ingest(
+                outcome.result.records,
+                source=name,
+                kind=source.kind,
+                location=source.url or None,
+                owner=source.owner or None,
+            )
+        except PaperboyError as exc:
+            await self._failed(name, f"storing what it sent failed: {exc}")
+            return None
+        report = run.report
         for problem in outcome.result.problems + report.skipped:
             log.warning("source %s skipped %s", name, problem)
         await self.store.record_poll(
@@ -128,13 +131,20 @@ class Jobs:
         self.stats.count(name, "changed" if report.changed else "unchanged")
         await self._ops(self.ops.poll_ok(name, len(outcome.result.records)))
         log.info(
-            "source %s: %d new, %d updated, %d unchanged, %d skipped",
+            "source %s: %d new, %d updated, %d unchanged, %d skipped (stored %s in %.1f s, peak %d MB)",
             name, report.new, report.updated, report.unchanged, len(report.skipped) + len(outcome.result.problems),
+            "by a worker process" if run.in_worker else "in this process", run.seconds, run.peak_rss // 2**20,
         )
         if report.changed:
-            await self.store.link_pending_topics()
             await self.changed()
         return report
+
+    async def _failed(self, name: str, message: str) -> None:
+        log.warning("source %s failed: %s", name, message)
+        self.stats.count(name, "error")
+        self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+        await self.store.record_poll(name, error=message)
+        await self._ops(self.ops.poll_failed(name, message))
 
     async def changed(self) -> None:
         """After an ingest changed something: rebuild feeds, announce soon."""

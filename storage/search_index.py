@@ -136,6 +136,10 @@ class SearchIndex:
         return index
 
     def close(self) -> None:
+        self.release_writer()
+
+    def release_writer(self) -> None:
+        """Give up this process's writer (its folder lock) so another process can write; taken back on the next sync."""
         with self._lock:
             if self._writer is not None:
                 self._writer.wait_merging_threads()
@@ -175,6 +179,8 @@ class SearchIndex:
             try:
                 self._writer = self._index.writer(heap_size=_WRITER_HEAP, num_threads=1)
                 self._read_only = False
+                # Another process may have committed while this one had no writer: read its marker and docs.
+                self._index.reload()
                 self._collect_garbage()
             except ValueError as exc:
                 if not self._read_only:

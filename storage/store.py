@@ -244,9 +244,13 @@ class Store:
         self._linker.keep(searches)
         if report.changed:
             await self.sync_index()
-            self._expansions = None
-            self._author_lookup.forget()
+            self.forget_derived()
         return report
+
+    def forget_derived(self) -> None:
+        """Papers changed (here or in another process): drop what was derived from them before."""
+        self._expansions = None
+        self._author_lookup.forget()
 
     async def link_pending_topics(self, batch: int = BATCH) -> int:
         """Finish linking recently learnt topics to older papers; returns how many topics were done.

@@ -1,0 +1,245 @@
+"""Store a batch in a worker process of its own, so a long-running service keeps none of the ingest's memory.
+
+An ingest into a big store reads the whole topic index (every title phrase it knows), and
+its searches for older papers naming new topics read much of the search index's postings
+and positions. Run inside the service, that memory stayed with the service after every
+poll: at a million papers, about 500 MB resident against about 200 before the first poll.
+
+``WorkerIngest`` runs ``Store.ingest`` and ``Store.link_pending_topics`` in a spawned
+process that opens the same store. The service hands its search-index writer over for
+the run, so the worker indexes what it stores, and takes the writer back afterwards.
+The worker's log records come back to the service's own handlers. Errors come back as
+the same domain errors; a worker that dies leaves its batch rolled back, as a crash
+would. Where no process can be started, the batch is stored in this process instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import pickle
+import resource
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.context import BaseContext
+from typing import Any
+
+from storage.errors import PaperboyError, StoreError
+from storage.models import IngestReport, PaperRecord
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 2_000  # records per message to the worker: the pickled batch never sits whole in a pipe
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRun:
+    """What one batch stored, and what storing it cost the process that did it."""
+
+    report: IngestReport
+    topics_linked: int  # pending topics linked to older papers after the batch
+    seconds: float
+    peak_rss: int  # bytes: the high-water mark of the process that stored the batch
+    in_worker: bool  # False when no process could be started and this one stored it
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    path: str
+    source: str | None
+    kind: str
+    location: str | None
+    owner: str | None
+    max_age: timedelta | None
+    busy_retries: int
+    log_level: int
+
+
+class WorkerIngest:
+    """Stores batches into ``store`` from a worker process, one batch at a time."""
+
+    def __init__(self, store: Store, *, context: BaseContext | None = None) -> None:
+        self.store = store
+        self._context = context or multiprocessing.get_context("spawn")
+        # One worker at a time: the search-index writer can be lent to one process only.
+        self._lock = asyncio.Lock()
+
+    async def ingest(
+        self,
+        records: Sequence[PaperRecord],
+        *,
+        source: str | None = None,
+        kind: str = "listing",
+        location: str | None = None,
+        owner: str | None = None,
+    ) -> WorkerRun:
+        """Store ``records`` and link pending topics, as ``Store.ingest`` then ``link_pending_topics``."""
+        options = _Options(
+            path=self.store.path, source=source, kind=kind, location=location, owner=owner,
+            max_age=self.store.announce_max_age, busy_retries=self.store.db.busy_retries,
+            log_level=logging.getLogger().getEffectiveLevel(),
+        )
+        async with self._lock:
+            started = time.perf_counter()
+            index = self.store.search_index
+            # An index in memory is this process's own: a worker could neither read nor write it.
+            if index.folder is not None:
+                await self.store.db.run_sync(lambda _conn: index.release_writer())
+                try:
+                    report, linked, peak = await self._in_worker(options, records)
+                    in_worker = True
+                except _NoProcess as exc:
+                    log.warning("could not start a process to store the batch in (%s); storing it in this one", exc)
+                    in_worker = False
+                finally:
+                    # Takes the writer back; indexes anything the worker stored but could not index.
+                    await self.store.sync_index()
+                    self.store.forget_derived()
+                if in_worker:
+                    return WorkerRun(report, linked, time.perf_counter() - started, peak, True)
+            report = await self.store.ingest(list(records), source=source, kind=kind, location=location, owner=owner)
+            linked = await self.store.link_pending_topics() if report.changed else 0
+            return WorkerRun(report, linked, time.perf_counter() - started, _peak_rss(), False)
+
+    async def _in_worker(self, options: _Options, records: Sequence[PaperRecord]) -> tuple[IngestReport, int, int]:
+        records_in, records_out = self._context.Pipe(duplex=False)
+        messages_in, messages_out = self._context.Pipe(duplex=False)
+        process = self._context.Process(  # type: ignore[attr-defined]
+            target=_work, args=(options, records_in, messages_out), name="paperboy-ingest"
+        )
+        try:
+            process.start()
+        except OSError as exc:
+            raise _NoProcess(str(exc)) from exc
+        finally:
+            records_in.close()  # the worker's ends: this process keeps only its own
+            messages_out.close()
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(_talk, process, records, records_out, messages_in, stop)
+        except BaseException:
+            stop.set()
+            if process.is_alive():
+                # Stopping the service (or a failure here) ends the worker; SQLite rolls its batch back.
+                process.terminate()
+            raise
+        finally:
+            await asyncio.to_thread(process.join)
+            records_out.close()
+            messages_in.close()
+
+
+class _NoProcess(Exception):
+    pass
+
+
+def _talk(process: Any, records: Sequence[PaperRecord], records_out: Connection, messages_in: Connection,
+          stop: threading.Event) -> tuple[IngestReport, int, int]:
+    """Send the batch in chunks, then relay the worker's log records until it reports."""
+    try:
+        for start in range(0, len(records), _CHUNK):
+            records_out.send(list(records[start : start + _CHUNK]))
+        records_out.send(None)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the worker ended early; what it said before it did is read below
+    while not stop.is_set():
+        if not messages_in.poll(0.2):
+            if process.is_alive():
+                continue
+            if not messages_in.poll():
+                break
+        try:
+            kind, payload = messages_in.recv()
+        except EOFError:
+            break
+        if kind == "log":
+            logging.getLogger(payload.name).handle(payload)
+        elif kind == "done":
+            return payload
+        else:
+            raise payload
+    process.join(5)
+    raise StoreError(
+        f"the worker process storing this batch ended (exit code {process.exitcode}) before it reported;"
+        " its batch was rolled back and nothing of it is kept. The next poll tries again; if this"
+        " repeats, look for an out-of-memory kill in the system log"
+    )
+
+
+class _PipeHandler(logging.Handler):
+    """The worker's log records, sent to the service's handlers (message formatted, no live objects)."""
+
+    def __init__(self, out: Connection) -> None:
+        super().__init__()
+        self.out = out
+        self._send = threading.Lock()  # the search threads log too
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            record.msg = record.getMessage()
+            record.args = None
+            if record.exc_info:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+                record.exc_info = None
+            with self._send:
+                self.out.send(("log", record))
+        except Exception:
+            self.handleError(record)
+
+
+def _work(options: _Options, records_in: Connection, messages_out: Connection) -> None:
+    """The worker process: read the batch, store it, link pending topics, report."""
+    root = logging.getLogger()
+    root.handlers[:] = [_PipeHandler(messages_out)]
+    root.setLevel(options.log_level)
+    try:
+        records: list[PaperRecord] = []
+        while (chunk := records_in.recv()) is not None:
+            records.extend(chunk)
+        report, linked = asyncio.run(_store(options, records))
+        messages_out.send(("done", (report, linked, _peak_rss())))
+    except BaseException as exc:  # every failure goes back to the service, which decides
+        messages_out.send(("error", _portable(exc)))
+    finally:
+        messages_out.close()
+
+
+async def _store(options: _Options, records: list[PaperRecord]) -> tuple[IngestReport, int]:
+    store = await Store.open(options.path, announce_max_age=options.max_age, busy_retries=options.busy_retries)
+    async with store:
+        report = await store.ingest(
+            records, source=options.source, kind=options.kind, location=options.location, owner=options.owner
+        )
+        linked = await store.link_pending_topics() if report.changed else 0
+    return report, linked
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The error itself when it can cross a pipe and means something to a user; else a StoreError saying what."""
+    if isinstance(exc, PaperboyError):
+        try:
+            pickle.loads(pickle.dumps(exc))
+            return exc
+        except Exception:  # an exception class with an unusual constructor
+            pass
+    return StoreError(f"storing the batch failed in its worker process: {type(exc).__name__}: {exc}")
+
+
+def _peak_rss() -> int:
+    """This process's resident high-water mark in bytes (Linux's VmHWM; getrusage elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
