@@ -188,7 +188,7 @@ async def run(args: argparse.Namespace) -> list[Figure]:
     figures.append(Figure("service peak RSS once it has polled", poll["peak_rss_mb"], "MB", target=200.0,
                           target_text="< 200 MB",
                           note=f"the same process then polled {poll['new']:,} new papers as its poll job does,"
-                          f" stored by {'a worker process' if poll['in_worker'] else 'itself'}"
+                          f" read and stored by {'a worker process' if poll['in_worker'] else 'itself'}"
                           f" ({poll['seconds']:.1f} s; the worker's own peak {poll['worker_peak_mb']:.0f} MB);"
                           f" resident after: anon {after.get('RssAnon', float('nan')):.0f},"
                           f" files {after.get('RssFile', float('nan')):.0f}"))

@@ -19,6 +19,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -176,11 +177,12 @@ async def run(args: argparse.Namespace) -> None:
 async def _poll(store: Store, path: Path) -> dict[str, Any]:
     """Store a listing's new papers and link their topics, as the service's poll job does (paperboy/jobs.py).
 
-    That is in a worker process (storage/ingest_worker.py): its peak is reported beside the service's.
+    That is in a worker process that parses the file too (storage/ingest_worker.py): its peak
+    is reported beside the service's.
     """
     start = time.perf_counter()
-    parsed = await asyncio.to_thread(parse_listing_file, path)
-    run = await WorkerIngest(store).ingest(parsed.records, source="bench-poll", kind="listing", location=str(path))
+    run = await WorkerIngest(store).ingest_parsed(partial(parse_listing_file, path), source="bench-poll",
+                                                  kind="listing", location=str(path))
     return {"phase": "poll", "new": run.report.new, "seconds": time.perf_counter() - start,
             "peak_rss_mb": peak_rss_mb(), "in_worker": run.in_worker, "worker_peak_mb": run.peak_rss / 2**20}
 

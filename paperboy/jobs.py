@@ -15,7 +15,7 @@ from feeds.sources.fetch import Fetcher
 from feeds.sources.poll import SourceSpec, poll
 from paperboy.config import Config, SourceConfig
 from paperboy.ops import OpsMonitor
-from storage.errors import PaperboyError
+from storage.errors import PaperboyError, SourceFormatError
 from storage.ingest_worker import WorkerIngest
 from storage.models import IngestReport
 from storage.store import Store
@@ -100,40 +100,45 @@ class Jobs:
                 etag=stored.etag if stored else None,
                 last_modified=stored.last_modified if stored else None,
                 previous_hash=stored.content_hash if stored else None,
+                parse=False,  # the worker that stores the document parses it (storage/ingest_worker.py)
             )
         except Exception as exc:
             await self._failed(name, str(exc) or exc.__class__.__name__)
             return None
-        if outcome.not_modified or outcome.result is None:
+        if outcome.not_modified:
             self.stats.count(name, "unchanged")
             await self.store.record_poll(
                 name, etag=outcome.etag, last_modified=outcome.last_modified, content_hash=outcome.content_hash
             )
             await self._ops(self.ops.poll_ok(name, None))
             return IngestReport()
+        where = {"source": name, "kind": source.kind, "location": source.url or None, "owner": source.owner or None}
         try:
-            run = await self.ingester.ingest(
-                outcome.result.records,
-                source=name,
-                kind=source.kind,
-                location=source.url or None,
-                owner=source.owner or None,
-            )
+            if outcome.document is not None:
+                run = await self.ingester.ingest_parsed(outcome.document, **where)
+            else:
+                assert outcome.result is not None  # arXiv's pages, parsed as they were fetched
+                run = await self.ingester.ingest(outcome.result.records, **where)
+        except SourceFormatError as exc:
+            await self._failed(name, str(exc))
+            return None
         except PaperboyError as exc:
             await self._failed(name, f"storing what it sent failed: {exc}")
             return None
         report = run.report
-        for problem in outcome.result.problems + report.skipped:
+        problems = [*run.problems, *(outcome.result.problems if outcome.result else ())]
+        for problem in problems + report.skipped:
             log.warning("source %s skipped %s", name, problem)
         await self.store.record_poll(
             name, etag=outcome.etag, last_modified=outcome.last_modified, content_hash=outcome.content_hash
         )
         self.stats.count(name, "changed" if report.changed else "unchanged")
-        await self._ops(self.ops.poll_ok(name, len(outcome.result.records)))
+        await self._ops(self.ops.poll_ok(name, run.records))
         log.info(
-            "source %s: %d new, %d updated, %d unchanged, %d skipped (stored %s in %.1f s, peak %d MB)",
-            name, report.new, report.updated, report.unchanged, len(report.skipped) + len(outcome.result.problems),
-            "by a worker process" if run.in_worker else "in this process", run.seconds, run.peak_rss // 2**20,
+            "source %s: %d new, %d updated, %d unchanged, %d skipped (%s in %.1f s, peak %d MB)",
+            name, report.new, report.updated, report.unchanged, len(report.skipped) + len(problems),
+            "read and stored by a worker process" if run.in_worker else "stored in this process", run.seconds,
+            run.peak_rss // 2**20,
         )
         if report.changed:
             await self.changed()

@@ -6,11 +6,13 @@ and positions. Run inside the service, that memory stayed with the service after
 poll: at a million papers, about 500 MB resident against about 200 before the first poll.
 
 ``WorkerIngest`` runs ``Store.ingest`` and ``Store.link_pending_topics`` in a spawned
-process that opens the same store. The service hands its search-index writer over for
-the run, so the worker indexes what it stores, and takes the writer back afterwards.
-The worker's log records come back to the service's own handlers. Errors come back as
-the same domain errors; a worker that dies leaves its batch rolled back, as a crash
-would. Where no process can be started, the batch is stored in this process instead.
+process that opens the same store. Given what parses a source's document instead of
+records (``ingest_parsed``), the worker parses it too, and the parse's memory stays there
+as well. The service hands its search-index writer over for the run, so the worker
+indexes what it stores, and takes the writer back afterwards. The worker's log records
+come back to the service's own handlers. Errors come back as the same domain errors; a
+worker that dies leaves its batch rolled back, as a crash would. Where no process can be
+started, the batch is stored in this process instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import resource
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.connection import Connection
@@ -31,7 +33,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from storage.errors import PaperboyError, StoreError
-from storage.models import IngestReport, PaperRecord
+from storage.models import IngestReport, PaperRecord, ParseProblem, ParseResult
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,13 @@ class WorkerRun:
     seconds: float
     peak_rss: int  # bytes: the high-water mark of the process that stored the batch
     in_worker: bool  # False when no process could be started and this one stored it
+    records: int  # records handed to the store (parsed from the document, for ingest_parsed)
+    problems: tuple[ParseProblem, ...] = ()  # what the parse skipped (ingest_parsed only)
+
+
+Parse = Callable[[], ParseResult]  # picklable: a worker process calls it (feeds.sources.poll.Document)
+Work = Sequence[PaperRecord] | Parse
+_Stored = tuple[IngestReport, int, int, int, tuple[ParseProblem, ...]]  # report, linked, peak, records, problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,22 @@ class WorkerIngest:
         owner: str | None = None,
     ) -> WorkerRun:
         """Store ``records`` and link pending topics, as ``Store.ingest`` then ``link_pending_topics``."""
+        return await self._run(records, source, kind, location, owner)
+
+    async def ingest_parsed(
+        self,
+        parse: Parse,
+        *,
+        source: str | None = None,
+        kind: str = "listing",
+        location: str | None = None,
+        owner: str | None = None,
+    ) -> WorkerRun:
+        """Call ``parse`` and store its records, as ``ingest``; its problems come back in the run."""
+        return await self._run(parse, source, kind, location, owner)
+
+    async def _run(self, work: Work, source: str | None, kind: str, location: str | None,
+                   owner: str | None) -> WorkerRun:
         options = _Options(
             path=self.store.path, source=source, kind=kind, location=location, owner=owner,
             max_age=self.store.announce_max_age, busy_retries=self.store.db.busy_retries,
@@ -93,22 +118,28 @@ class WorkerIngest:
             if index.folder is not None:
                 await self.store.db.run_sync(lambda _conn: index.release_writer())
                 try:
-                    report, linked, peak = await self._in_worker(options, records)
-                    in_worker = True
+                    stored = await self._in_worker(options, work)
                 except _NoProcess as exc:
                     log.warning("could not start a process to store the batch in (%s); storing it in this one", exc)
-                    in_worker = False
+                    stored = None
                 finally:
                     # Takes the writer back; indexes anything the worker stored but could not index.
                     await self.store.sync_index()
                     self.store.forget_derived()
-                if in_worker:
-                    return WorkerRun(report, linked, time.perf_counter() - started, peak, True)
-            report = await self.store.ingest(list(records), source=source, kind=kind, location=location, owner=owner)
-            linked = await self.store.link_pending_topics() if report.changed else 0
-            return WorkerRun(report, linked, time.perf_counter() - started, _peak_rss(), False)
+                if stored is not None:
+                    return WorkerRun(stored[0], stored[1], time.perf_counter() - started, stored[2], True,
+                                     stored[3], stored[4])
+            report, linked, _, count, problems = await self._here(options, work)
+            return WorkerRun(report, linked, time.perf_counter() - started, _peak_rss(), False, count, problems)
 
-    async def _in_worker(self, options: _Options, records: Sequence[PaperRecord]) -> tuple[IngestReport, int, int]:
+    async def _here(self, options: _Options, work: Work) -> _Stored:
+        records, problems = await asyncio.to_thread(_records_of, work)
+        report = await self.store.ingest(records, source=options.source, kind=options.kind,
+                                         location=options.location, owner=options.owner)
+        linked = await self.store.link_pending_topics() if report.changed else 0
+        return report, linked, 0, len(records), problems
+
+    async def _in_worker(self, options: _Options, work: Work) -> _Stored:
         records_in, records_out = self._context.Pipe(duplex=False)
         messages_in, messages_out = self._context.Pipe(duplex=False)
         process = self._context.Process(  # type: ignore[attr-defined]
@@ -123,7 +154,7 @@ class WorkerIngest:
             messages_out.close()
         stop = threading.Event()
         try:
-            return await asyncio.to_thread(_talk, process, records, records_out, messages_in, stop)
+            return await asyncio.to_thread(_talk, process, work, records_out, messages_in, stop)
         except BaseException:
             stop.set()
             if process.is_alive():
@@ -140,12 +171,22 @@ class _NoProcess(Exception):
     pass
 
 
-def _talk(process: Any, records: Sequence[PaperRecord], records_out: Connection, messages_in: Connection,
-          stop: threading.Event) -> tuple[IngestReport, int, int]:
-    """Send the batch in chunks, then relay the worker's log records until it reports."""
+def _records_of(work: Work) -> tuple[list[PaperRecord], tuple[ParseProblem, ...]]:
+    if callable(work):
+        result = work()
+        return result.records, tuple(result.problems)
+    return list(work), ()
+
+
+def _talk(process: Any, work: Work, records_out: Connection, messages_in: Connection,
+          stop: threading.Event) -> _Stored:
+    """Send the batch in chunks (or what parses it), then relay the worker's log records until it reports."""
     try:
-        for start in range(0, len(records), _CHUNK):
-            records_out.send(list(records[start : start + _CHUNK]))
+        if callable(work):
+            records_out.send(work)
+        else:
+            for start in range(0, len(work), _CHUNK):
+                records_out.send(list(work[start : start + _CHUNK]))
         records_out.send(None)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the worker ended early; what it said before it did is read below
@@ -195,16 +236,20 @@ class _PipeHandler(logging.Handler):
 
 
 def _work(options: _Options, records_in: Connection, messages_out: Connection) -> None:
-    """The worker process: read the batch, store it, link pending topics, report."""
+    """The worker process: read the batch (or parse it), store it, link pending topics, report."""
     root = logging.getLogger()
     root.handlers[:] = [_PipeHandler(messages_out)]
     root.setLevel(options.log_level)
     try:
         records: list[PaperRecord] = []
+        problems: tuple[ParseProblem, ...] = ()
         while (chunk := records_in.recv()) is not None:
-            records.extend(chunk)
+            if callable(chunk):
+                records, problems = _records_of(chunk)
+            else:
+                records.extend(chunk)
         report, linked = asyncio.run(_store(options, records))
-        messages_out.send(("done", (report, linked, _peak_rss())))
+        messages_out.send(("done", (report, linked, _peak_rss(), len(records), problems)))
     except BaseException as exc:  # every failure goes back to the service, which decides
         messages_out.send(("error", _portable(exc)))
     finally:

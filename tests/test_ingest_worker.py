@@ -7,11 +7,13 @@ import logging
 import multiprocessing
 import os
 import signal
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from storage.errors import InvalidInputError, StoreError
+from feeds.sources.poll import Document, SourceSpec
+from storage.errors import InvalidInputError, SourceFormatError, StoreError
 from storage.ingest_worker import WorkerIngest
 from storage.models import PaperRecord
 from storage.store import Store
@@ -158,3 +160,48 @@ async def test_a_store_whose_index_is_in_memory_stores_here_without_a_warning(
         assert await store.count_matches("gradient noise") == 4
     assert caplog.records == []
     assert not (tmp_path / "s.db.search").exists()
+
+
+def _document(tmp_path: Path, text: str, kind: str = "listing") -> Document:
+    path = tmp_path / "lab.txt"
+    path.write_text(text, encoding="utf-8")
+    spec = SourceSpec(name="lab", kind=kind, url=str(path))
+    return Document(spec, path.read_bytes(), None, date(2026, 11, 1), str(path))
+
+
+_LISTING = (
+    "CVMar 3, 2025Code\nQuiet Gradients in Deep NetsAda Lovelace, Alan Turing\nWe look at quiet gradients.\n"
+    "CVMarch 99, 2025\nA Paper With a Broken DateGrace Hopper\nIts date cannot be read.\n"
+    "LGApr 1, 2025\nLoud Gradients in Shallow NetsGrace Hopper\nAnd at loud ones.\n"
+)
+
+
+async def test_the_worker_parses_the_document_it_stores(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with await Store.open(tmp_path / "s.db") as store:
+        run = await WorkerIngest(store).ingest_parsed(_document(tmp_path, _LISTING), source="lab")
+        assert run.in_worker and run.records == 2 and run.report.new == 2
+        assert [(p.line, p.field) for p in run.problems] == [(4, "date")]
+        assert run.problems[0].source == str(tmp_path / "lab.txt")
+        assert {p.title for p in await store.search("gradients")} == {
+            "Quiet Gradients in Deep Nets", "Loud Gradients in Shallow Nets"}
+    # The parse ran in the worker: its log line came from another process.
+    [parsed] = [r for r in caplog.records if r.getMessage() == "source lab: 2 records, 1 problems"]
+    assert parsed.process != os.getpid()
+
+
+async def test_a_document_that_is_not_of_its_kind_fails_as_a_format_error(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "s.db") as store:
+        prose = _document(tmp_path, "Dear all,\nthe lab meeting moves to Thursday.\n")
+        with pytest.raises(SourceFormatError, match=r"lab\.txt.*plain prose"):
+            await WorkerIngest(store).ingest_parsed(prose, source="lab")
+        assert await store.count_papers() == 0
+
+
+async def test_without_processes_the_document_is_parsed_and_stored_here(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "s.db") as store:
+        ingester = WorkerIngest(store, context=_NoProcesses())  # type: ignore[arg-type]
+        run = await ingester.ingest_parsed(_document(tmp_path, _LISTING), source="lab")
+        assert not run.in_worker and run.records == 2 and run.report.new == 2 and len(run.problems) == 1

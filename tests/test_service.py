@@ -111,8 +111,11 @@ async def _count(store: Store, n: int) -> bool:
 async def test_failing_source_is_recorded_and_others_continue(tmp_path: Path) -> None:
     listing = tmp_path / "lab.txt"
     listing.write_bytes(DEMO.read_bytes())
+    prose = tmp_path / "minutes.txt"
+    prose.write_text("Minutes of the lab meeting\nWe agreed to meet on Thursdays.\n")
     config = load(_config(tmp_path, f'[[sources]]\nname = "broken"\nkind = "listing"\n'
                                     f'url = "{tmp_path / "missing.txt"}"\n'
+                                    f'[[sources]]\nname = "prose"\nkind = "listing"\nurl = "{prose}"\n'
                                     f'[[sources]]\nname = "lab"\nkind = "listing"\nurl = "{listing}"\n'), env={})
     store = await Store.open(tmp_path / "j.db")
     try:
@@ -120,6 +123,8 @@ async def test_failing_source_is_recorded_and_others_continue(tmp_path: Path) ->
             jobs = Jobs(config, store, Fetcher(session))
             await jobs.register_sources()
             assert await jobs.poll_source("broken") is None
+            # Read by the worker that would store it, a document not of its kind fails as the poll would have.
+            assert await jobs.poll_source("prose") is None
             report = await jobs.poll_source("lab")
             assert report is not None and report.new == 22
             again = await jobs.poll_source("lab")
@@ -127,6 +132,10 @@ async def test_failing_source_is_recorded_and_others_continue(tmp_path: Path) ->
         broken = await store.source("broken")
         assert broken is not None and broken.last_error and "missing.txt" in broken.last_error
         assert jobs.stats.ingests[("broken", "error")] == 1
+        wrong = await store.source("prose")
+        assert wrong is not None and wrong.last_error is not None
+        assert wrong.last_error.startswith(f"{prose} is not a paper listing: it looks like plain prose")
+        assert jobs.stats.ingests[("prose", "error")] == 1
     finally:
         await store.close()
 

@@ -37,8 +37,31 @@ class SourceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A source's fetched document, read as the source's kind when called.
+
+    Plain data, so it can be handed to a worker process that parses and stores it
+    (storage/ingest_worker.py): the service then holds none of the parse's memory.
+    """
+
+    spec: SourceSpec
+    body: bytes
+    last_modified: str | None
+    as_of: date | None
+    where: str
+
+    def __call__(self) -> ParseResult:
+        result = _parse_body(self)
+        log.info("source %s: %d records, %d problems", self.spec.name, len(result.records), len(result.problems))
+        return result
+
+
+@dataclass(frozen=True, slots=True)
 class PollOutcome:
-    """What one poll found; ``result`` is None when the source had not changed."""
+    """What one poll found: ``result`` (parsed), or with ``parse=False`` the ``document`` to parse.
+
+    Both are None when the source had not changed (``not_modified``).
+    """
 
     result: ParseResult | None
     etag: str | None
@@ -46,6 +69,7 @@ class PollOutcome:
     content_hash: str | None
     not_modified: bool
     pages: int
+    document: Document | None = None
 
 
 def validate_spec(spec: SourceSpec) -> None:
@@ -71,9 +95,13 @@ async def poll(
     last_modified: str | None = None,
     previous_hash: str | None = None,
     as_of: date | None = None,
+    parse: bool = True,
 ) -> PollOutcome:
     """Fetch and parse ``spec``'s source, skipping the parse when it has not changed.
 
+    With ``parse=False`` a changed document comes back unparsed (``outcome.document``),
+    for a caller that parses it elsewhere; arXiv's pages are always parsed here, as
+    each page decides whether the next is fetched.
     Raises ConfigError for an unusable spec, FetchError when the source
     cannot be fetched and SourceFormatError when it is not of its kind.
     """
@@ -88,12 +116,10 @@ async def poll(
         log.info("source %s: unchanged", spec.name)
         return _unchanged(fetched, pages=1)
     where = str(local_path(spec.url)) if is_local(spec.url) else mask_url(spec.url)
+    document = Document(spec, fetched.body, fetched.last_modified, as_of, where)
     # Parsing a large document takes CPU time: a worker thread keeps the event loop
     # (health checks, feeds, Discord) answering while it runs.
-    result = await asyncio.to_thread(_parse_body, spec, fetched, as_of, where)
-    log.info(
-        "source %s: %d records, %d problems", spec.name, len(result.records), len(result.problems)
-    )
+    result = await asyncio.to_thread(document) if parse else None
     return PollOutcome(
         result=result,
         etag=fetched.etag,
@@ -101,37 +127,38 @@ async def poll(
         content_hash=fetched.content_hash,
         not_modified=False,
         pages=1,
+        document=None if parse else document,
     )
 
 
-def _parse_body(spec: SourceSpec, fetched: FetchResult, as_of: date | None, where: str) -> ParseResult:
-    assert fetched.body is not None and spec.url is not None
+def _parse_body(document: Document) -> ParseResult:
+    spec, body, where = document.spec, document.body, document.where
+    assert spec.url is not None
     if spec.kind == "feed":
-        result = parse_feed(fetched.body, base_url=None if is_local(spec.url) else spec.url)
+        result = parse_feed(body, base_url=None if is_local(spec.url) else spec.url)
     elif spec.kind == "bibtex":
-        result = parse_bibtex(_decode(fetched.body, where))
+        result = parse_bibtex(_decode(body, where))
     else:
-        result = _parse_listing(spec, fetched, as_of, where)
+        result = _parse_listing(document)
     return _tag_problems(result, where)
 
 
-def _parse_listing(
-    spec: SourceSpec, fetched: FetchResult, as_of: date | None, where: str
-) -> ParseResult:
-    if as_of is None and fetched.last_modified:
+def _parse_listing(document: Document) -> ParseResult:
+    spec, as_of, where = document.spec, document.as_of, document.where
+    if as_of is None and document.last_modified:
         # The design says a year-less date is read against the file's modification time.
         try:
-            as_of = parsedate_to_datetime(fetched.last_modified).date()
+            as_of = parsedate_to_datetime(document.last_modified).date()
         except (TypeError, ValueError):
             as_of = None
     known = (spec.owner,) if spec.owner else ()
-    assert fetched.body is not None
     try:
-        text = decode_listing_bytes(fetched.body, where)
+        text = decode_listing_bytes(document.body, where)
         return parse_listing(text, as_of=as_of, source=where, known_authors=known)
     except NotAListingError as exc:
-        # Callers of poll() handle one family of format errors for every kind.
-        raise SourceFormatError(f"{where}: {exc}") from exc
+        # Callers of poll() handle one family of format errors for every kind. The sentence
+        # names the document already (parse_listing was given ``where``).
+        raise SourceFormatError(str(exc)) from exc
 
 
 async def _poll_arxiv(
