@@ -65,7 +65,9 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert "polled 1,000 new papers" in polled["note"], polled
     assert "read and stored by a worker process" in polled["note"], polled
     assert re.search(r"the worker's own peak [1-9]\d* MB", polled["note"]), polled
-    assert polled["value"] >= by_name["service peak RSS"]["value"]
+    # Linux counts a thread's resident pages in batches, so two readings of VmHWM may differ by
+    # a few hundred KB the wrong way (seen: 86.86 after 86.99); a megabyte of slack covers that.
+    assert polled["value"] >= by_name["service peak RSS"]["value"] - 1.0
     kept = sorted((tmp_path / "out").glob("bench-300-*.json"))
     assert len(kept) == 1 and json.loads(kept[0].read_text()) == report
 
