@@ -201,7 +201,10 @@ def _talk(process: Any, work: Work, records_out: Connection, messages_in: Connec
         except EOFError:
             break
         if kind == "log":
-            logging.getLogger(payload.name).handle(payload)
+            # The worker knows only the root level: this process's level for each logger decides.
+            logger = logging.getLogger(payload.name)
+            if logger.isEnabledFor(payload.levelno):
+                logger.handle(payload)
         elif kind == "done":
             return payload
         else:

@@ -149,6 +149,23 @@ async def test_the_workers_log_lines_reach_this_process_handlers(
     assert any(r.name == "storage.topic_linker" and r.levelno == logging.DEBUG for r in from_worker)
 
 
+async def test_a_logger_quieted_here_stays_quiet_in_the_worker(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    quieted = logging.getLogger("storage.topic_linker")
+    quieted.setLevel(logging.WARNING)
+    try:
+        async with await Store.open(tmp_path / "s.db") as store:
+            await store.ingest(batch(2, "Alpha"), source="lab")
+            await WorkerIngest(store).ingest(batch(3), source="lab")
+    finally:
+        quieted.setLevel(logging.NOTSET)
+    from_worker = [r for r in caplog.records if r.process != os.getpid()]
+    assert any(r.name == "storage.search_index" for r in from_worker)  # the worker did log
+    assert [r.getMessage() for r in from_worker if r.name == "storage.topic_linker"] == []
+
+
 async def test_a_store_whose_index_is_in_memory_stores_here_without_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
