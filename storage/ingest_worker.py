@@ -148,6 +148,8 @@ class WorkerIngest:
         try:
             process.start()
         except OSError as exc:
+            records_out.close()
+            messages_in.close()
             raise _NoProcess(str(exc)) from exc
         finally:
             records_in.close()  # the worker's ends: this process keeps only its own
