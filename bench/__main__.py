@@ -76,9 +76,14 @@ class Worker:
         return message
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        # It closes its store after its last report: killed at once, it left the store's WAL behind.
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
-        self.proc.wait()
+            self.proc.wait()
 
 
 async def run(args: argparse.Namespace) -> list[Figure]:

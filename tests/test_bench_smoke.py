@@ -40,6 +40,8 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr[-3000:]
+    # Every process closed the store it opened: none left a write-ahead log behind.
+    assert sorted((tmp_path / "data").rglob("*-wal")) == []
     report = json.loads(out.stdout)
     assert report["papers"] == 300
     figures = report["figures"]
