@@ -16,8 +16,9 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from storage.db import Database
 from storage.ingest_topics import Mentions, TopicRow, find_mentions, link_mentions, pending_topics
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # Index searches running at once: two, for two cores.
 SEARCHES_AT_ONCE = 2
 BATCH = 200  # topics per search and per linking transaction
+_READ_AHEAD_CHUNK = 500  # bound variables per IN (...), under SQLite's limit
 Search = tuple[list[TopicRow], Future[Mentions]]  # topics, and the search for their papers
 
 
@@ -44,7 +46,7 @@ class TopicLinker:
     def _submit(self, topics: list[TopicRow], also: list[int] | None = None) -> Future[Mentions]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SEARCHES_AT_ONCE, thread_name_prefix="topic-search")
-        return self._pool.submit(find_mentions, self._index(), topics, also or ())
+        return self._pool.submit(_search_and_read_ahead, self._index(), topics, also or (), self._db.path)
 
     def search_soon(self, conn: sqlite3.Connection, topics: list[TopicRow], papers: list[int],
                     into: list[Search]) -> None:
@@ -107,3 +109,40 @@ class TopicLinker:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _search_and_read_ahead(index: SearchIndex, topics: list[TopicRow], also: Iterable[int], path: str) -> Mentions:
+    found = find_mentions(index, topics, also)
+    read_ahead(path, found.paper_ids)
+    return found
+
+
+def read_ahead(path: str, paper_ids: Sequence[int]) -> int:
+    """Read the texts of ``paper_ids`` once on a connection of this thread's own; returns the rows read.
+
+    The linking reads them again to keep only exact mentions, a few thousand papers spread
+    over the whole file. Where the system does not keep the file cached, each cost a disk
+    read (66-85 us a row at a million papers, against 11 once read), paid inside the
+    linking's write transaction. Read here, beside the ingest, they cost it nothing.
+    Only the cache is warmed: what is linked is decided on the store's own connection.
+    """
+    if not paper_ids:
+        return 0
+    rows = 0
+    try:
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        log.debug("reading candidate papers ahead skipped: %s", exc)
+        return 0
+    try:
+        for start in range(0, len(paper_ids), _READ_AHEAD_CHUNK):
+            chunk = list(paper_ids[start : start + _READ_AHEAD_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows += conn.execute(
+                f"SELECT count(length(title) + length(abstract)) FROM papers WHERE id IN ({marks})", chunk
+            ).fetchone()[0]
+    except sqlite3.Error as exc:
+        log.debug("reading candidate papers ahead stopped: %s", exc)
+    finally:
+        conn.close()
+    return rows

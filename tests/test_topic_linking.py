@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing.spawn
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from storage import topic_workers
 from storage.ingest_topics import CATEGORIES, find_mentions, link_mentions, pending_topics
 from storage.store import Store
 from storage.text import phrase_words
+from storage.topic_linker import read_ahead
 from storage.topics import TopicIndex
 from tests.helpers import database_at, record, rows
 
@@ -240,3 +242,22 @@ def test_while_workers_match_this_process_builds_its_own_look_ups() -> None:
     assert found == dict(topic_workers.matches(_index(), texts))
     # Built here meanwhile, so the next small ingest does not pay for it (0.36 s at 1M papers' topics).
     assert index._looks is not None and index._size == len(index.phrases)
+
+
+async def test_reading_candidates_ahead_reads_each_stored_one_beside_a_writer(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    async with await Store.open(db) as store:
+        await store.ingest([record(f"Paper Number {i}", "Ada Lovelace") for i in range(7)], source="lab")
+        ids = [r[0] for r in rows(db, "SELECT id FROM papers ORDER BY id")]
+        writer = sqlite3.connect(db, isolation_level=None)
+        try:
+            # A write transaction in progress (as an ingest's is) neither blocks the reads nor shows in them.
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute("UPDATE papers SET abstract = 'changing' WHERE id = ?", (ids[0],))
+            assert read_ahead(str(db), [*ids, 10_000]) == 7
+            writer.execute("ROLLBACK")
+        finally:
+            writer.close()
+        assert read_ahead(str(db), []) == 0
+    # Only a cache is warmed: a store it cannot open is no error.
+    assert read_ahead(str(tmp_path / "missing.db"), [1, 2]) == 0
