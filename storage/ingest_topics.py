@@ -318,7 +318,8 @@ def link_pending_topics(conn: sqlite3.Connection, limit: int, search: SearchInde
     return link_mentions(conn, find_mentions(search, topics)) if topics else 0
 
 
-def _texts(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple[int, str, str]]:
+def paper_texts(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple[int, str, str]]:
+    """(id, title, abstract) of the stored papers among ``ids``, in id order."""
     for chunk in _chunks(sorted(set(ids))):
         yield from conn.execute(
             f"SELECT id, title, abstract FROM papers WHERE id IN ({','.join('?' * len(chunk))})", chunk
@@ -343,7 +344,7 @@ def _link_everywhere(conn: sqlite3.Connection, spellings: dict[str, list[int]], 
     # The index stems and folds case; the topic index keeps only exact mentions.
     links = sorted(
         (paper_id, topic_id)
-        for paper_id, title, abstract in _texts(conn, candidates)
+        for paper_id, title, abstract in paper_texts(conn, candidates)
         for found in index.topics_for(f"{title}. {abstract}")
         for topic_id in shared.get(found, (found,))
     )

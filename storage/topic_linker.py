@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from storage.db import Database
-from storage.ingest_topics import Mentions, TopicRow, find_mentions, link_mentions, pending_topics
+from storage.ingest_topics import Mentions, TopicRow, find_mentions, link_mentions, paper_texts, pending_topics
 from storage.search_index import SearchIndex
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 # Index searches running at once: two, for two cores.
 SEARCHES_AT_ONCE = 2
 BATCH = 200  # topics per search and per linking transaction
-_READ_AHEAD_CHUNK = 500  # bound variables per IN (...), under SQLite's limit
 Search = tuple[list[TopicRow], Future[Mentions]]  # topics, and the search for their papers
 
 
@@ -135,12 +134,7 @@ def read_ahead(path: str, paper_ids: Sequence[int]) -> int:
         log.debug("reading candidate papers ahead skipped: %s", exc)
         return 0
     try:
-        for start in range(0, len(paper_ids), _READ_AHEAD_CHUNK):
-            chunk = list(paper_ids[start : start + _READ_AHEAD_CHUNK])
-            marks = ",".join("?" * len(chunk))
-            rows += conn.execute(
-                f"SELECT count(length(title) + length(abstract)) FROM papers WHERE id IN ({marks})", chunk
-            ).fetchone()[0]
+        rows = sum(1 for _ in paper_texts(conn, paper_ids))  # the very query the linking reads them with
     except sqlite3.Error as exc:
         log.debug("reading candidate papers ahead stopped: %s", exc)
     finally:
