@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
-from typing import Any
+from typing import Any, NamedTuple
 
 from storage.errors import PaperboyError, StoreError
 from storage.models import IngestReport, PaperRecord, ParseProblem, ParseResult
@@ -56,7 +56,16 @@ class WorkerRun:
 
 Parse = Callable[[], ParseResult]  # picklable: a worker process calls it (feeds.sources.poll.Document)
 Work = Sequence[PaperRecord] | Parse
-_Stored = tuple[IngestReport, int, int, int, tuple[ParseProblem, ...]]  # report, linked, peak, records, problems
+
+
+class _Stored(NamedTuple):
+    """What the process that stored a batch reports back."""
+
+    report: IngestReport
+    linked: int
+    peak_rss: int
+    records: int
+    problems: tuple[ParseProblem, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +123,7 @@ class WorkerIngest:
         async with self._lock:
             started = time.perf_counter()
             index = self.store.search_index
+            stored: _Stored | None = None
             # An index in memory is this process's own: a worker could neither read nor write it.
             if index.folder is not None:
                 await self.store.db.run_sync(lambda _conn: index.release_writer())
@@ -121,23 +131,22 @@ class WorkerIngest:
                     stored = await self._in_worker(options, work)
                 except _NoProcess as exc:
                     log.warning("could not start a process to store the batch in (%s); storing it in this one", exc)
-                    stored = None
                 finally:
                     # Takes the writer back; indexes anything the worker stored but could not index.
                     await self.store.sync_index()
                     self.store.forget_derived()
-                if stored is not None:
-                    return WorkerRun(stored[0], stored[1], time.perf_counter() - started, stored[2], True,
-                                     stored[3], stored[4])
-            report, linked, _, count, problems = await self._here(options, work)
-            return WorkerRun(report, linked, time.perf_counter() - started, _peak_rss(), False, count, problems)
+            in_worker = stored is not None
+            if stored is None:
+                stored = await self._here(options, work)
+            return WorkerRun(stored.report, stored.linked, time.perf_counter() - started, stored.peak_rss, in_worker,
+                             stored.records, stored.problems)
 
     async def _here(self, options: _Options, work: Work) -> _Stored:
         records, problems = await asyncio.to_thread(_records_of, work)
         report = await self.store.ingest(records, source=options.source, kind=options.kind,
                                          location=options.location, owner=options.owner)
         linked = await self.store.link_pending_topics() if report.changed else 0
-        return report, linked, 0, len(records), problems
+        return _Stored(report, linked, _peak_rss(), len(records), problems)
 
     async def _in_worker(self, options: _Options, work: Work) -> _Stored:
         records_in, records_out = self._context.Pipe(duplex=False)
@@ -254,7 +263,7 @@ def _work(options: _Options, records_in: Connection, messages_out: Connection) -
             else:
                 records.extend(chunk)
         report, linked = asyncio.run(_store(options, records))
-        messages_out.send(("done", (report, linked, _peak_rss(), len(records), problems)))
+        messages_out.send(("done", _Stored(report, linked, _peak_rss(), len(records), problems)))
     except BaseException as exc:  # every failure goes back to the service, which decides
         messages_out.send(("error", _portable(exc)))
     finally:
