@@ -201,15 +201,27 @@ class SearchIndex:
         except ValueError as exc:
             log.warning("search index: could not remove files left by an earlier writer (%s)", exc)
 
-    def add_or_update(self, rows: Iterable[IndexRow]) -> int:
-        """Replace each row's document (uncommitted until ``commit``); returns how many."""
+    def begin_load(self) -> None:
+        """Empty the index, uncommitted, and take the big writer: for ``add`` to fill and ``commit`` to end."""
+        with self._lock:
+            self._require_writer()
+            self._bulk(True)
+            self._require_writer().delete_all_documents()
+
+    def add(self, rows: Iterable[IndexRow], *, replace: bool = False) -> int:
+        """Add each row's document, replacing one of its id with ``replace`` (uncommitted until ``commit``)."""
         writer = self._require_writer()
         n = 0
         for row in rows:
-            writer.delete_documents_by_term("id", row.paper_id)
+            if replace:
+                writer.delete_documents_by_term("id", row.paper_id)
             writer.add_document(self._document(row))
             n += 1
         return n
+
+    def add_or_update(self, rows: Iterable[IndexRow]) -> int:
+        """Replace each row's document (uncommitted until ``commit``); returns how many."""
+        return self.add(rows, replace=True)
 
     def delete(self, ids: Iterable[int]) -> int:
         writer = self._require_writer()
@@ -239,6 +251,8 @@ class SearchIndex:
             self._writer = None
         heap, threads = (_REBUILD_HEAP, 0) if bulk else (_WRITER_HEAP, 1)
         self._writer = self._index.writer(heap_size=heap, num_threads=threads)
+        if self._pair_maker is not None:
+            self._pair_maker.bulk(bulk)
 
     def _require_writer(self) -> tantivy.IndexWriter:
         writer = self._writer_or_none()

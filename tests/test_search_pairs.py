@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tantivy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage.models import PaperRecord
 from storage.search_index import ANALYZER, IndexRow, SearchIndex
-from storage.search_pairs import Pairs
+from storage.search_pairs import _ASCII_FOLD, Pairs
 from storage.search_query import make_analyzer
 from storage.store import Store, index_folder
+from tests.helpers import SEED
 
 COMMON = ["deep", "learning", "neural", "network", "networks", "model", "models", "image", "graph", "training"]
 OTHER = ["the", "of", "a", "zebra", "Deep", "LEARNING", "déep", "x" * 45, "learn", "networked", "2024"]
@@ -122,3 +126,68 @@ def test_the_pairs_bench_prints_both_sides(tmp_path: Path) -> None:
     for line in ("two common words p50", "longer phrases p99", "index build, CPU", "search index size"):
         row = next(r for r in out.stdout.splitlines() if r.startswith(line))
         assert "plain phrase query" in row or "without the pairs field" in row, row
+
+
+def _analysed_pair(analyzer: tantivy.TextAnalyzer, words: frozenset[str], token: str) -> str | None:
+    """What a token is to the pairs without any shortcut: its one analysed term, if that is a pair word."""
+    if len(token.encode()) >= 40:
+        return None
+    terms = analyzer.analyze(token)
+    return terms[0] if len(terms) == 1 and terms[0] in words else None
+
+
+def _tokens_to_check() -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    short = {"".join(t) for n in (1, 2, 3, 4) for t in itertools.product(letters, repeat=n)}
+    endings = ["", "s", "es", "ed", "ing", "ly", "y", "ies", "ied", "er", "ers", "est", "ity", "ities", "ation",
+               "ations", "ational", "ness", "ize", "ized", "izing", "ization", "al", "ally", "ive", "ively", "ful",
+               "ment", "ments", "ist", "ism", "e", "able", "ible", "ic", "ical", "ically"]
+    from storage.search_pairs import PAIR_WORDS
+    variants = {w + e for w in PAIR_WORDS for e in endings}
+    variants |= {w.upper() for w in variants} | {w.capitalize() for w in variants}
+    return short | variants
+
+
+def test_the_first_letters_shortcut_finds_every_pair_word_the_analyzer_does() -> None:
+    analyzer = make_analyzer()
+    pairs = Pairs(analyzer)
+    tokens = _tokens_to_check()
+    if SEED.exists():  # every token of the seed's titles and abstracts too
+        text = SEED.read_text(encoding="utf-8")
+        tokens |= set(re.findall(r"[^\W_]+", text)) | set(text.translate(_ASCII_FOLD).split())
+    terms = pairs._terms
+    terms.limit = len(tokens) + 1
+    wrong = [t for t in tokens if terms[t] != _analysed_pair(analyzer, pairs.words, t)]
+    assert wrong == []
+    # Not vacuous: the tokens hold pair words in many forms, and the shortcut decided most of the rest.
+    assert sum(terms[t] is not None for t in tokens) > 1_000
+    starts = {t[:3].lower() for t in pairs.words}
+    assert sum(t[:3].lower() not in starts for t in tokens if t.isascii()) > len(tokens) // 2
+
+
+def test_pair_words_too_short_for_the_shortcut_are_refused() -> None:
+    from storage.search_pairs import _starts
+
+    assert "mod" in _starts(frozenset({"model", "deep"}))
+    with pytest.raises(ValueError, match="too short"):
+        _starts(frozenset({"model", "tri"}))
+    with pytest.raises(ValueError, match="too short"):
+        _starts(frozenset({"ab"}))
+
+
+def test_a_bulk_write_keeps_more_tokens_and_gives_them_back_after(tmp_path: Path) -> None:
+    from storage.search_pairs import _CACHED_TOKENS, BULK_CACHED_TOKENS
+
+    index = SearchIndex.open(tmp_path / "index")
+    pairs = index._pair_maker
+    assert pairs is not None
+    assert pairs._terms.limit == _CACHED_TOKENS
+    index._bulk(True)
+    assert pairs._terms.limit == BULK_CACHED_TOKENS
+    text = " ".join(f"tok{i}" for i in range(_CACHED_TOKENS + 10))
+    pairs.of_text(text, "abstract")
+    assert len(pairs._terms) > _CACHED_TOKENS  # kept, where the service's budget would have cleared it
+    index._bulk(False)
+    assert pairs._terms.limit == _CACHED_TOKENS
+    assert len(pairs._terms) == 0
+    index.close()
