@@ -10,9 +10,10 @@ from datetime import timedelta
 
 from storage import ingest_batch as bulk
 from storage import paper_writes as writes
-from storage import topic_links
+from storage import search_log, sources_repo, topic_links
 from storage.announce_queue import delivery_nonce, queue_deliveries
 from storage.db import file_error_in, iso, utcnow
+from storage.index_feed import IndexFeed
 from storage.ingest_topics import OnPending, PaperText, catch_up, learn_and_link
 from storage.merge import (
     Reported,
@@ -32,7 +33,7 @@ from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
 
-__all__ = ["delivery_nonce", "ingest", "upsert_source", "validate"]
+__all__ = ["delivery_nonce", "ingest", "validate"]
 
 SOURCE_KINDS = ("listing", "arxiv", "feed", "bibtex")
 
@@ -69,22 +70,6 @@ class _Batch:
                 self.texts[paper_id] = before
 
 
-def upsert_source(
-    conn: sqlite3.Connection, name: str, kind: str, location: str | None, owner: str | None
-) -> int:
-    conn.execute(
-        "INSERT INTO sources (name, kind, location, owner) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
-        " location = COALESCE(excluded.location, sources.location),"
-        " owner = COALESCE(excluded.owner, sources.owner)",
-        (name, kind, location, owner),
-    )
-    cur = conn.execute("SELECT id FROM sources WHERE name = ?", (name,))
-    row = cur.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def validate(record: PaperRecord) -> ParseProblem | None:
     """A record the store refuses, with the field at fault."""
     line = record.line or 0
@@ -110,14 +95,16 @@ def ingest(
     max_age: timedelta | None = DEFAULT_MAX_AGE,
     on_pending: OnPending | None = None,
     size_hint: int | None = None,
+    feed: IndexFeed | None = None,
 ) -> tuple[IngestReport, bool]:
     """Store records inside the caller's transaction; returns the report and whether topics grew.
 
     Records are stored a chunk at a time with set-based statements (storage/ingest_batch.py);
     a chunk that hits a database error is stored again one record at a time, so only the
-    record at fault is skipped.
+    record at fault is skipped. A big load into an empty store is indexed while its topics
+    are learnt, by ``feed``'s process (storage/index_feed.py); the caller commits that after.
     """
-    source_id = upsert_source(conn, source, kind, location, owner)
+    source_id = sources_repo.upsert_source(conn, source, kind, location, owner)
     batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()), max_age=max_age)
     batch.owner = conn.execute("SELECT owner FROM sources WHERE id = ?", (source_id,)).fetchone()[0]
     batch.had_papers = conn.execute("SELECT EXISTS (SELECT 1 FROM papers)").fetchone()[0] == 1
@@ -129,6 +116,8 @@ def ingest(
         size_hint = len(records)
     # Records that are not a list are read as they come (``size_hint`` says about how many).
     rebuilt = bulk.drop_bulk_indexes(conn, size_hint)
+    if feed is not None and not (feed.wanted(size_hint, batch.had_papers) and feed.start()):
+        feed = None
     chunk: list[PaperRecord] = []
     done = 0
     for done, record in enumerate(records, 1):
@@ -147,6 +136,8 @@ def ingest(
     if progress is not None:
         progress(done)
     grew = False
+    if feed is not None:  # an empty store's load: every paper is new, and none changes after this
+        feed.send(batch.new_ids, batch.texts)
     if batch.new_ids or batch.changed_ids:
         papers = {pid: batch.texts[pid] for pid in batch.new_ids + batch.changed_ids}
         grew = learn_and_link(conn, papers, set(batch.new_ids), batch.had_papers, topic_index, on_pending)
@@ -159,6 +150,8 @@ def ingest(
     for sql in rebuilt:
         conn.execute(sql)
     topic_links.fold_recent(conn)
+    if feed is not None:
+        feed.state = search_log.store_state(conn)  # what the index commits once this transaction has
     report = IngestReport(
         new=len(batch.new_ids),
         updated=len(batch.changed_ids),

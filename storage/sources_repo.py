@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,23 @@ from storage.redact import mask_secrets
 
 if TYPE_CHECKING:
     from storage.db import Database
+
+
+def upsert_source(
+    conn: sqlite3.Connection, name: str, kind: str, location: str | None, owner: str | None
+) -> int:
+    """The id of source ``name``, added or brought up to date inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO sources (name, kind, location, owner) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET kind = excluded.kind,"
+        " location = COALESCE(excluded.location, sources.location),"
+        " owner = COALESCE(excluded.owner, sources.owner)",
+        (name, kind, location, owner),
+    )
+    cur = conn.execute("SELECT id FROM sources WHERE name = ?", (name,))
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def _dt(value: str | None) -> datetime | None:

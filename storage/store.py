@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from storage import acronyms, author_profile, heap, paper_rows, searching, sources_repo, topic_links
+from storage import acronyms, author_profile, heap, index_feed, paper_rows, searching, sources_repo, topic_links
 from storage import ingest as _ingest
 from storage import search_rank as rank
 from storage.author_lookup import AuthorLookup, LastBuild
@@ -76,6 +76,8 @@ class Store:
         self._author_lookup = AuthorLookup(db, self.data_version)
         # [announce] max_age: papers older than this when first seen are stored but not announced.
         self.announce_max_age: timedelta | None = DEFAULT_MAX_AGE
+        # Records from which a load into an empty store is indexed by a process beside it.
+        self.index_feed_at = index_feed.AT_LEAST
         self._acronyms: dict[str, str] | None = None  # the shipped dictionary until use_acronyms()
         self._analyzer = rank.Analyzer()
         self._reader: SearchReader | None = None  # the index's searches, on a read connection of their own
@@ -215,6 +217,7 @@ class Store:
         if size_hint is None and not isinstance(records, list | tuple):
             records = list(records)
         searches: list[Search] = []  # for older papers naming the topics this batch teaches
+        feed = index_feed.IndexFeed(self.index, at_least=self.index_feed_at) if self.index is not None else None
 
         def write(conn: sqlite3.Connection) -> tuple[IngestReport, bool]:
             searches.clear()
@@ -229,6 +232,7 @@ class Store:
                     topic_index=index,
                     progress=progress,
                     size_hint=size_hint,
+                    feed=feed,
                     max_age=self.announce_max_age,
                     on_pending=(lambda conn, topics, papers: self._linker.search_soon(conn, topics, papers, searches))
                     if self.index is not None else None,
@@ -240,7 +244,11 @@ class Store:
             # The rolled-back batch may have taught the cached index topics that do not exist,
             # and searches were started for them.
             self._topic_index = None
+            if feed is not None:
+                await asyncio.to_thread(feed.abort)
             raise
+        if feed is not None and feed.active:
+            await asyncio.to_thread(feed.commit)  # the store has committed: the index commits at its state
         self._linker.keep(searches)
         if report.changed:
             await self.sync_index()
@@ -261,9 +269,12 @@ class Store:
 
     # -- reading papers ----------------------------------------------------------
 
-    async def data_version(self) -> int:
-        row = await self.db.fetchone("SELECT value FROM meta WHERE key = 'data_version'")
+    async def _number(self, sql: str) -> int:
+        row = await self.db.fetchone(sql)
         return int(row[0]) if row else 0
+
+    async def data_version(self) -> int:
+        return await self._number("SELECT value FROM meta WHERE key = 'data_version'")
 
     async def _papers(self, where: str, params: Sequence[object] = (), tail: str = "") -> list[Paper]:
         rows = await self.db.fetchall(f"SELECT {paper_rows.PAPER_COLUMNS} FROM papers p {where} {tail}", params)
@@ -335,8 +346,7 @@ class Store:
         return papers[0] if papers else None
 
     async def count_papers(self) -> int:
-        row = await self.db.fetchone("SELECT count(*) FROM papers")
-        return int(row[0]) if row else 0
+        return await self._number("SELECT count(*) FROM papers")
 
     # -- search ----------------------------------------------------------------
 
@@ -441,7 +451,7 @@ class Store:
         return await sources_repo.source(self.db, name)
 
     async def register_source(self, name: str, kind: str, location: str | None, owner: str | None) -> None:
-        await self.db.run_write(lambda conn: _ingest.upsert_source(conn, name, kind, location, owner))
+        await self.db.run_write(lambda conn: sources_repo.upsert_source(conn, name, kind, location, owner))
 
     async def record_poll(self, name: str, *, error: str | None = None, etag: str | None = None,
                           last_modified: str | None = None, content_hash: str | None = None) -> None:
@@ -452,18 +462,14 @@ class Store:
     # -- overview --------------------------------------------------------------
 
     async def stats(self) -> Stats:
-        papers = await self.count_papers()
-        authors = await self.db.fetchone("SELECT count(*) FROM authors")
-        topics = await self.db.fetchone("SELECT count(*) FROM topics WHERE kind != 'category'")
-        pending = await self.db.fetchone("SELECT count(*) FROM deliveries WHERE status = 'pending'")
         newest = await self._papers("", (), "ORDER BY p.published DESC, p.id DESC LIMIT 1")
         return Stats(
-            papers=papers,
-            authors=int(authors[0]) if authors else 0,
-            topics=int(topics[0]) if topics else 0,
+            papers=await self.count_papers(),
+            authors=await self._number("SELECT count(*) FROM authors"),
+            topics=await self._number("SELECT count(*) FROM topics WHERE kind != 'category'"),
             newest=newest[0] if newest else None,
             sources=await self.sources(),
-            pending_deliveries=int(pending[0]) if pending else 0,
+            pending_deliveries=await self._number("SELECT count(*) FROM deliveries WHERE status = 'pending'"),
         )
 
     async def check(self) -> list[str]:
