@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 AT_LEAST = 20_000  # records in a load from which starting a process pays for itself
 _ROWS_AT_ONCE = 2_000
 _STOP_WAIT_S = 30.0
-Row = tuple[int, str, str]  # paper id, title, abstract
 
 
 class IndexFeed:
@@ -99,8 +98,8 @@ class IndexFeed:
         def send_all() -> None:
             try:
                 for start in range(0, len(ids), _ROWS_AT_ONCE):
-                    chunk = [(pid, texts.get(pid)) for pid in ids[start : start + _ROWS_AT_ONCE]]
-                    conn.send([(pid, text.title, text.abstract) for pid, text in chunk if text is not None])
+                    conn.send([(pid, text.title, text.abstract) for pid in ids[start : start + _ROWS_AT_ONCE]
+                               if (text := texts.get(pid)) is not None])
             except (OSError, ValueError) as exc:  # the process ended, or the feed was aborted
                 self._send_error = exc
 
