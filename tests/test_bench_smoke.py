@@ -107,3 +107,29 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
+
+
+def test_feed_bench_loads_both_ways_and_says_how_each_index_was_built(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.feed_bench", "--papers", "300", "--runs", "1", "--feed-at", "100",
+         "--data", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    fed = [line for line in lines if line.lstrip().startswith("feed: 300 papers in ")]
+    after = [line for line in lines if line.lstrip().startswith("after: 300 papers in ")]
+    assert len(fed) == 1 and "index built beside the store" in fed[0], done.stdout
+    assert len(after) == 1 and "index rebuilt after the store committed" in after[0], done.stdout
+    assert re.search(r"^feed / after: \d+\.\d{3}$", done.stdout, re.MULTILINE), done.stdout
+    # Over the threshold, the feed mode is the path it names; under it, it is not.
+    under = subprocess.run(
+        [sys.executable, "-m", "bench.feed_bench", "--papers", "300", "--runs", "1", "--modes", "feed",
+         "--feed-at", "1000", "--data", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert under.returncode == 0, under.stderr[-3000:]
+    assert "index rebuilt after the store committed" in under.stdout and "feed / after" not in under.stdout
+    wrong = subprocess.run([sys.executable, "-m", "bench.feed_bench", "--modes", "fast"],
+                           cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "--modes takes feed and/or after, not fast" in wrong.stderr
