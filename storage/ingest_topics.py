@@ -273,12 +273,12 @@ def _spellings(topics: Iterable[TopicRow]) -> dict[str, list[int]]:
     return spellings
 
 
-def find_mentions(search: SearchIndex, topics: list[TopicRow], also: Iterable[int] = ()) -> Mentions:
-    """The index's candidates for ``topics``, and the papers ``also`` (no SQL: safe on any thread)."""
+def find_mentions(search: SearchIndex, topics: list[TopicRow]) -> Mentions:
+    """The index's candidates for ``topics`` (no SQL: safe on any thread)."""
     # Read before the search: a change the index takes in between is then read twice, never missed.
     seen = search.seen_version()
     found = search.ids_mentioning(list(_spellings(topics)))
-    return Mentions(topics, sorted({*found, *also}) if also else found, seen)
+    return Mentions(topics, found, seen)
 
 
 def link_mentions(conn: sqlite3.Connection, found: Mentions) -> int:

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,21 +42,22 @@ class TopicLinker:
         self._pool: ThreadPoolExecutor | None = None
         self._started: list[Search] = []  # searches for topics an ingest committed
 
-    def _submit(self, topics: list[TopicRow], also: list[int] | None = None) -> Future[Mentions]:
+    def _submit(self, topics: list[TopicRow]) -> Future[Mentions]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SEARCHES_AT_ONCE, thread_name_prefix="topic-search")
-        return self._pool.submit(_search_and_read_ahead, self._index(), topics, also or (), self._db.path)
+        return self._pool.submit(_search_and_read_ahead, self._index(), topics, self._db.path)
 
     def search_soon(self, conn: sqlite3.Connection, topics: list[TopicRow], papers: list[int],
                     into: list[Search]) -> None:
         """Start searching for ``topics`` now, from inside the ingest's transaction that learnt them.
 
-        The index does not hold the batch's own ``papers`` yet, and once they are indexed
-        the change log that would name them is pruned: so they join each search's
-        candidates. A search is started only when those are the only papers the index is
-        behind on; after another writer's unindexed papers, it waits for the index to
-        catch up, as before. The futures go to ``into``: the ingest hands them over with
-        ``keep`` once it has committed, and drops them when it rolled back.
+        The index does not hold the batch's own ``papers`` yet, and they are no candidates:
+        the ingest links them itself, against every topic it knows once these are learnt
+        (reading them again here cost a fifth of the linking at a million papers). A search
+        is started only when those are the only papers the index is behind on; after
+        another writer's unindexed papers, it waits for the index to catch up, as before.
+        The futures go to ``into``: the ingest hands them over with ``keep`` once it has
+        committed, and drops them when it rolled back.
         """
         seen = self._index().seen_version()
         behind = {int(r[0]) for r in conn.execute("SELECT DISTINCT paper_id FROM search_log WHERE seq > ?", (seen,))}
@@ -66,7 +67,7 @@ class TopicLinker:
         log.debug("searching the index for older papers naming %d new topics while the ingest goes on", len(topics))
         for i in range(0, len(topics), BATCH):
             part = topics[i : i + BATCH]
-            into.append((part, self._submit(part, papers)))
+            into.append((part, self._submit(part)))
 
     def keep(self, searches: list[Search]) -> None:
         self._started += searches
@@ -98,7 +99,9 @@ class TopicLinker:
                     found = await ahead.popleft()
                     # A topic another writer finished, or that a rolled-back ingest never made,
                     # is left out here: link_mentions keeps only topics still pending.
-                    done += await self._db.run_write(lambda conn, found=found: link_mentions(conn, found))
+                    # Links only topics it reads back as pending and papers it reads the text of.
+                    done += await self._db.run_write(lambda conn, found=found: link_mentions(conn, found),
+                                                     check_references=False)
             finally:
                 for search in ahead:
                     search.cancel()  # a search still running finishes on its thread, unread
@@ -110,8 +113,8 @@ class TopicLinker:
             self._pool = None
 
 
-def _search_and_read_ahead(index: SearchIndex, topics: list[TopicRow], also: Iterable[int], path: str) -> Mentions:
-    found = find_mentions(index, topics, also)
+def _search_and_read_ahead(index: SearchIndex, topics: list[TopicRow], path: str) -> Mentions:
+    found = find_mentions(index, topics)
     read_ahead(path, found.paper_ids)
     return found
 

@@ -211,7 +211,13 @@ async def test_older_papers_are_searched_for_while_the_ingest_that_taught_the_to
         with caplog.at_level("DEBUG", logger="storage.topic_linker"):
             await store.ingest([TEACHING], source="s")
         assert "older papers naming 5 new topics while the ingest goes on" in caplog.text
-        # The search began before the teaching paper was indexed: it is a candidate all the same.
+        # The search began before the teaching paper was indexed. It is no candidate, as the
+        # ingest linked it itself; the older papers are.
+        teaching = await store.get_paper("five-definitions")
+        assert teaching is not None
+        found = [search.result().paper_ids for _, search in store._linker._started]
+        assert found and all(teaching.id not in ids for ids in found)
+        assert sorted(i for ids in found for i in ids) == list(range(1, 6))
         assert await store.link_pending_topics() == 5
     for slug, older in [("vit", 0), ("gnn", 1), ("mae", 2), ("nerf", 3), ("llm", 4)]:
         assert _titles_of(path, slug) == {"Five Definitions", f"Older Work {older}"}, slug
