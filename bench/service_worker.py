@@ -95,7 +95,7 @@ class IndexedSearch:
 
 
 async def run(args: argparse.Namespace) -> None:
-    store = await Store.open(args.db)
+    store = await Store.open(args.db, hand_back_cache=True)  # as paperboy/service.py opens it
     wired = wired_index(store) is not None
     index: SearchIndex | None = None
     try:

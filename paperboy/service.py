@@ -100,7 +100,8 @@ async def serve(
 
     async with AsyncExitStack() as stack:
         # The service retries its own writes when a CLI beside it holds the lock (30 s in all).
-        store = await Store.open(config.store.path, announce_max_age=config.max_age, busy_retries=2)
+        store = await Store.open(config.store.path, announce_max_age=config.max_age, busy_retries=2,
+                                 hand_back_cache=True)
         stack.push_async_callback(store.close)
         store.use_acronyms(search_acronyms(config))
         say(f"database {Path(config.store.path).resolve()} ({await store.count_papers()} papers)")

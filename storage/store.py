@@ -91,6 +91,7 @@ class Store:
         search_index: bool = True,
         announce_max_age: timedelta | None = DEFAULT_MAX_AGE,
         busy_retries: int = 0,
+        hand_back_cache: bool = False,
     ) -> Store:
         """Open (creating and migrating) the database at ``path``.
 
@@ -103,6 +104,8 @@ class Store:
         Opening writes nothing to an up-to-date database, so readers (search, export,
         db check) never wait for another process's write lock. ``busy_retries``: how
         many more times a write waits out the busy timeout (the service's own writes).
+        ``hand_back_cache``: for a process that stays up (the service), give the bulk-write
+        connection's page cache back after every call instead of keeping it until close.
         """
         if str(path) == ":memory:":
             raise InvalidInputError(
@@ -119,7 +122,7 @@ class Store:
         except BaseException:
             await conn.close()
             raise
-        store = cls(Database(conn, str(path), busy_retries=busy_retries))
+        store = cls(Database(conn, str(path), busy_retries=busy_retries, hand_back_cache=hand_back_cache))
         store.announce_max_age = announce_max_age
         folder = index_folder(path) if search_index else None
         try:
@@ -239,7 +242,9 @@ class Store:
                 )
 
         try:
-            report, _ = await self.db.run_write(write)
+            # Every id the batch writes is of a row it wrote or read in this transaction, or of a
+            # topic from the cached index (topics are never deleted; a rollback drops the cache).
+            report, _ = await self.db.run_write(write, check_references=False)
         except BaseException:
             # The rolled-back batch may have taught the cached index topics that do not exist,
             # and searches were started for them.
