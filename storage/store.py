@@ -237,7 +237,8 @@ class Store:
                     size_hint=size_hint,
                     feed=feed,
                     max_age=self.announce_max_age,
-                    on_pending=(lambda conn, topics, papers: self._linker.search_soon(conn, topics, papers, searches))
+                    on_pending=(lambda conn, topics, papers, relink:
+                                self._linker.search_soon(conn, topics, papers, relink, searches))
                     if self.index is not None else None,
                 )
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,18 +42,19 @@ class TopicLinker:
         self._pool: ThreadPoolExecutor | None = None
         self._started: list[Search] = []  # searches for topics an ingest committed
 
-    def _submit(self, topics: list[TopicRow]) -> Future[Mentions]:
+    def _submit(self, topics: list[TopicRow], also: list[int] | None = None) -> Future[Mentions]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SEARCHES_AT_ONCE, thread_name_prefix="topic-search")
-        return self._pool.submit(_search_and_read_ahead, self._index(), topics, self._db.path)
+        return self._pool.submit(_search_and_read_ahead, self._index(), topics, also or (), self._db.path)
 
-    def search_soon(self, conn: sqlite3.Connection, topics: list[TopicRow], papers: list[int],
+    def search_soon(self, conn: sqlite3.Connection, topics: list[TopicRow], papers: list[int], relink: bool,
                     into: list[Search]) -> None:
         """Start searching for ``topics`` now, from inside the ingest's transaction that learnt them.
 
-        The index does not hold the batch's own ``papers`` yet, and they are no candidates:
-        the ingest links them itself, against every topic it knows once these are learnt
-        (reading them again here cost a fifth of the linking at a million papers). A search
+        The index does not hold the batch's own ``papers`` yet. The ingest links them
+        itself, against every topic it knows once these are learnt; only with ``relink``
+        (a spelling the ingest's index gives another topic: storage/ingest_topics.py
+        ``_shadowed``) do they join each search's candidates. A search
         is started only when those are the only papers the index is behind on; after
         another writer's unindexed papers, it waits for the index to catch up, as before.
         The futures go to ``into``: the ingest hands them over with ``keep`` once it has
@@ -67,7 +68,7 @@ class TopicLinker:
         log.debug("searching the index for older papers naming %d new topics while the ingest goes on", len(topics))
         for i in range(0, len(topics), BATCH):
             part = topics[i : i + BATCH]
-            into.append((part, self._submit(part)))
+            into.append((part, self._submit(part, papers if relink else None)))
 
     def keep(self, searches: list[Search]) -> None:
         self._started += searches
@@ -113,8 +114,8 @@ class TopicLinker:
             self._pool = None
 
 
-def _search_and_read_ahead(index: SearchIndex, topics: list[TopicRow], path: str) -> Mentions:
-    found = find_mentions(index, topics)
+def _search_and_read_ahead(index: SearchIndex, topics: list[TopicRow], also: Iterable[int], path: str) -> Mentions:
+    found = find_mentions(index, topics, also)
     read_ahead(path, found.paper_ids)
     return found
 
