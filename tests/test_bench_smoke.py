@@ -89,6 +89,24 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
 
+    # Batches of new papers into copies of the same store, this checkout beside itself (bench.new_again).
+    new_again = subprocess.run(
+        [sys.executable, "-m", "bench.new_again", "--papers", "300", "--data", str(tmp_path / "data"),
+         "--size", "50", "--batches", "1", "--runs", "1", "--against", str(REPO)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert new_again.returncode == 0, new_again.stderr[-3000:]
+    batches = [line for line in new_again.stdout.splitlines() if ": batch " in line]
+    assert len(batches) == 4 and all(" 50 new, parse " in line for line in batches), new_again.stdout
+    assert "50 new papers into the 300-paper store" in new_again.stdout
+    assert re.search(r"this / against: parse \d+\.\d\d", new_again.stdout), new_again.stdout
+    assert not (tmp_path / "data" / "new-again").exists()  # the copies are removed
+    missing = subprocess.run(
+        [sys.executable, "-m", "bench.new_again", "--papers", "301", "--data", str(tmp_path / "data")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
+
     # Disk and service memory again, on the same store, with this code's migrations applied.
     store_again = subprocess.run(
         [sys.executable, "-m", "bench.store_again", "--papers", "300", "--data", str(tmp_path / "data"),
