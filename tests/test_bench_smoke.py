@@ -99,7 +99,7 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     batches = [line for line in new_again.stdout.splitlines() if ": batch " in line]
     assert len(batches) == 4 and all(" 50 new, parse " in line for line in batches), new_again.stdout
     assert "50 new papers into the 300-paper store" in new_again.stdout
-    assert re.search(r"this / against: parse \d+\.\d\d", new_again.stdout), new_again.stdout
+    assert re.search(r"this / against: .*total \d+\.\d\d", new_again.stdout), new_again.stdout
     assert not (tmp_path / "data" / "new-again").exists()  # the copies are removed
     missing = subprocess.run(
         [sys.executable, "-m", "bench.new_again", "--papers", "301", "--data", str(tmp_path / "data")],
