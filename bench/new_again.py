@@ -65,10 +65,11 @@ def batch_files(data: Path, papers: int, seed: int, count: int, size: int) -> li
     """``count`` listings of ``size`` papers after the run's corpus (and its extra and poll files), made once."""
     folder = data / "corpus"
     files = []
-    gen = CorpusGenerator(papers + 1_000, seed)
+    gen: CorpusGenerator | None = None  # made only for a file not written yet: it takes seconds at 1M
     for k in range(count):
         path = folder / f"corpus-v{CORPUS_VERSION}-{papers}-s{seed}-next{k}-{size}.txt"
         if not path.exists():
+            gen = gen or CorpusGenerator(papers + 1_000, seed)
             gen.rng = random.Random(seed + 100 + k)  # drawn afresh per batch, as bench.corpus.poll_file does
             base = papers + 2_000 + size * k
             write_listing(path, [gen.record(base + i) for i in range(size)])

@@ -307,7 +307,7 @@ def connect_sync(path: str, *, autocheckpoint: bool = True) -> sqlite3.Connectio
     return conn
 
 
-def _shrink(conn: sqlite3.Connection, hand_back: bool = True) -> None:
+def _shrink(conn: sqlite3.Connection, hand_back: bool) -> None:
     """Hand the worker connection's page cache back between calls (see ``Database.hand_back_cache``)."""
     if hand_back and not conn.in_transaction:
         try:

@@ -89,14 +89,13 @@ def _shadowed(topics: list[TopicRow], index: TopicIndex) -> bool:
     the batch's papers be read again with the older ones: otherwise that found no link
     and cost a fifth of the linking at a million papers.
     """
-    seen: set[str] = set()
-    for topic_id, kind, name, expansion in topics:
-        for spelling in [name] + ([expansion] if kind == "acronym" and expansion else []):
-            named = index.acronyms if any(c.isupper() for c in spelling) else index.phrases
-            if spelling in seen or named.get(spelling) != topic_id:
-                return True
-            seen.add(spelling)
-    return False
+    return any(len(ids) > 1 or _spelt(index, spelling).get(spelling) != ids[0]
+               for spelling, ids in _spellings(topics).items())
+
+
+def _spelt(index: TopicIndex, spelling: str) -> dict[str, int]:
+    """The part of ``index`` a spelling belongs in: acronyms carry capitals, phrases are folded."""
+    return index.acronyms if any(c.isupper() for c in spelling) else index.phrases
 
 
 def catch_up(conn: sqlite3.Connection, index: TopicIndex) -> None:
@@ -355,10 +354,7 @@ def _link_everywhere(conn: sqlite3.Connection, spellings: dict[str, list[int]], 
     """
     index = TopicIndex(phrases={}, acronyms={})
     for spelling, topic_ids in spellings.items():
-        if any(c.isupper() for c in spelling):
-            index.acronyms[spelling] = topic_ids[0]
-        else:
-            index.phrases[spelling] = topic_ids[0]
+        _spelt(index, spelling)[spelling] = topic_ids[0]
     # Topics sharing a spelling answer to its first topic's id: each such id stands for them all.
     shared = {ids[0]: ids for ids in spellings.values() if len(ids) > 1}
     # The index stems and folds case; the topic index keeps only exact mentions.
