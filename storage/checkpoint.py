@@ -13,6 +13,7 @@ per 1,000 pages, so a small server's disk is not synced after each of them.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import struct
 import threading
@@ -51,6 +52,7 @@ class Checkpointer:
         self._running = False
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._shm: int | None = None  # the WAL-index file, read by the thread and kept open (see _pages_waiting)
 
     def wake(self) -> None:
         """Ask for a pass (several calls while one runs make one more pass, not several)."""
@@ -77,6 +79,13 @@ class Checkpointer:
             thread = self._thread
         if thread is not None:
             thread.join()
+
+    def release(self) -> None:
+        """Close the WAL-index file: only once this process's connections to the database are closed."""
+        self.stop()
+        shm, self._shm = self._shm, None
+        if shm is not None:
+            os.close(shm)
 
     def _loop(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -108,11 +117,20 @@ class Checkpointer:
     def _pages_waiting(self) -> int | None:
         """Pages in the log not yet copied, read from the WAL-index header; None when it cannot be read.
 
-        Read without SQLite's locks: a torn read only makes one pass early or late.
+        Read without SQLite's locks: a torn read only makes one pass early or late. The file
+        stays open until ``release``: closing any descriptor of a file drops every POSIX lock
+        this process holds on it, SQLite's included. With its lock on the "-shm" file gone,
+        the next process to open the database took itself for the first, emptied the
+        WAL-index under this one, and this process's writer then failed with "locking
+        protocol" or died of SIGBUS.
         """
+        if self._shm is None:
+            try:
+                self._shm = os.open(f"{self.path}-shm", os.O_RDONLY)
+            except OSError:
+                return None
         try:
-            with open(f"{self.path}-shm", "rb") as shm:
-                header = shm.read(_HEADER_BYTES)
+            header = os.pread(self._shm, _HEADER_BYTES, 0)
         except OSError:
             return None
         if len(header) < _HEADER_BYTES or struct.unpack_from("=I", header, _VERSION)[0] != _WAL_INDEX_VERSION:

@@ -508,3 +508,5 @@ class Database:
                 self._sync.close()
                 self._sync = None
         await self.conn.close()
+        if self.checkpointer is not None:
+            self.checkpointer.release()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from storage.checkpoint import Checkpointer
@@ -97,3 +99,45 @@ async def test_small_writes_share_one_pass_per_thousand_pages(tmp_path: Path) ->
         assert checkpointer.stats.passes == passes + 1
         assert checkpointer._pages_waiting() == 0
     assert rows(path, "SELECT count(*) FROM scratch") == [(22,)]
+
+
+# Run in another process: can it take the WAL-index's "dead man switch" byte for itself? SQLite
+# (unix VFS) holds a shared lock on byte 128 of the "-shm" file in every process using the log; a
+# process that gets it exclusively takes itself for the only user and empties the WAL-index.
+_TRY_DMS = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+    print("taken")
+except OSError:
+    print("held")
+"""
+
+
+def _dms_from_another_process(path: Path) -> str:
+    return subprocess.run([sys.executable, "-c", _TRY_DMS, f"{path}-shm"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+async def test_the_thread_leaves_sqlites_locks_on_the_wal_index_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path, search_index=False) as store:
+        await store.ingest([record("Held Locks", "Ada Lovelace")], source="lab")
+        assert _dms_from_another_process(path) == "held"
+        passes = store.db.checkpointer.stats.passes if store.db.checkpointer else 0
+        # Passes read the WAL-index header after every write: reading it must not drop the locks.
+        for n in range(3):
+            await store.db.run_write(_big_write if n == 1 else lambda conn: None)
+            await store.db.checkpoint_idle()
+        assert store.db.checkpointer is not None and store.db.checkpointer.stats.passes > passes
+        assert _dms_from_another_process(path) == "held"
+        # Another process's reader and writer beside this one; this process's writer goes on.
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            assert other.execute("SELECT count(*) FROM papers").fetchone() == (1,)
+            other.execute("INSERT INTO scratch VALUES (x'00')")
+        finally:
+            other.close()
+        await store.ingest([record("Still Writing", "Grace Hopper")], source="lab")
+    assert sorted(t for (t,) in rows(path, "SELECT title FROM papers")) == ["Held Locks", "Still Writing"]
