@@ -6,13 +6,15 @@ import logging
 import sqlite3
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import topic_links, topic_workers
 from storage.text import phrase_words, title_hash
+from storage.topic_mentions import Confirmed, Matcher, paper_texts, spelt, text_digest
+from storage.topic_mentions import chunks as _chunks
 from storage.topics import (
     TopicIndex,
     acronym_slug,
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 500  # bound variables per IN (...), under SQLite's limit
 _LINK = "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)"
 # The category topics, read through their own partial index (migration 0013).
 CATEGORIES = "SELECT id, slug FROM topics WHERE kind = 'category'"
@@ -47,11 +48,6 @@ class PaperText:
     title: str
     abstract: str
     category: str | None
-
-
-def _chunks(items: list, size: int = _CHUNK) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def learn_and_link(
@@ -89,13 +85,8 @@ def _shadowed(topics: list[TopicRow], index: TopicIndex) -> bool:
     the batch's papers be read again with the older ones: otherwise that found no link
     and cost a fifth of the linking at a million papers.
     """
-    return any(len(ids) > 1 or _spelt(index, spelling).get(spelling) != ids[0]
+    return any(len(ids) > 1 or spelt(index, spelling).get(spelling) != ids[0]
                for spelling, ids in _spellings(topics).items())
-
-
-def _spelt(index: TopicIndex, spelling: str) -> dict[str, int]:
-    """The part of ``index`` a spelling belongs in: acronyms carry capitals, phrases are folded."""
-    return index.acronyms if any(c.isupper() for c in spelling) else index.phrases
 
 
 def catch_up(conn: sqlite3.Connection, index: TopicIndex) -> None:
@@ -275,6 +266,12 @@ class Mentions:
     topics: list[TopicRow]
     paper_ids: list[int]
     seen: int  # the index had seen the change log up to here: later changes are read from the store
+    # What a helper process found in the candidates' texts as it read them (storage/topic_mentions.py).
+    confirmed: Confirmed | None = None
+
+    @property
+    def spellings(self) -> dict[str, list[int]]:
+        return _spellings(self.topics)
 
 
 def pending_topics(conn: sqlite3.Connection, limit: int | None = None) -> list[TopicRow]:
@@ -320,7 +317,9 @@ def link_mentions(conn: sqlite3.Connection, found: Mentions) -> int:
     unindexed = [
         int(r[0]) for r in conn.execute("SELECT DISTINCT paper_id FROM search_log WHERE seq > ?", (found.seen,))
     ]
-    linked = _link_everywhere(conn, _spellings(topics), [*found.paper_ids, *unindexed])
+    # The helper matched with every one of these topics' spellings: its answers hold only then.
+    confirmed = found.confirmed if len(topics) == len(found.topics) else None
+    linked = _link_everywhere(conn, _spellings(topics), [*found.paper_ids, *unindexed], confirmed)
     conn.executemany("UPDATE topics SET link_pending = 0 WHERE id = ?", [(t[0],) for t in topics])
     if linked:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'")
@@ -337,33 +336,31 @@ def link_pending_topics(conn: sqlite3.Connection, limit: int, search: SearchInde
     return link_mentions(conn, find_mentions(search, topics)) if topics else 0
 
 
-def paper_texts(conn: sqlite3.Connection, ids: Iterable[int]) -> Iterator[tuple[int, str, str]]:
-    """(id, title, abstract) of the stored papers among ``ids``, in id order."""
-    for chunk in _chunks(sorted(set(ids))):
-        yield from conn.execute(
-            f"SELECT id, title, abstract FROM papers WHERE id IN ({','.join('?' * len(chunk))})", chunk
-        )
-
-
-def _link_everywhere(conn: sqlite3.Connection, spellings: dict[str, list[int]], candidates: list[int]) -> int:
+def _link_everywhere(conn: sqlite3.Connection, spellings: dict[str, list[int]], candidates: list[int],
+                     confirmed: Confirmed | None = None) -> int:
     """Link new topics to every stored paper whose title or abstract names one of their spellings.
 
     All the topics of one call share one index query and one read of each candidate's
     text: at a million papers, a query and a read per topic cost a second and a half
-    for the few hundred topics a thousand new papers teach.
+    for the few hundred topics a thousand new papers teach. A paper whose text is the
+    one a helper process already matched (``confirmed``, by digest) is not matched again.
     """
-    index = TopicIndex(phrases={}, acronyms={})
-    for spelling, topic_ids in spellings.items():
-        _spelt(index, spelling)[spelling] = topic_ids[0]
-    # Topics sharing a spelling answer to its first topic's id: each such id stands for them all.
-    shared = {ids[0]: ids for ids in spellings.values() if len(ids) > 1}
-    # The index stems and folds case; the topic index keeps only exact mentions.
-    links = sorted(
-        (paper_id, topic_id)
-        for paper_id, title, abstract in paper_texts(conn, candidates)
-        for found in index.topics_for(f"{title}. {abstract}")
-        for topic_id in shared.get(found, (found,))
-    )
+    matcher = Matcher(spellings)
+    known = confirmed or {}
+    links: list[tuple[int, int]] = []
+    matched_here = 0
+    for paper_id, title, abstract in paper_texts(conn, candidates):
+        answer = known.get(paper_id)
+        if answer is not None and answer[0] == text_digest(title, abstract):
+            links.extend((paper_id, topic_id) for topic_id in answer[1])
+        else:
+            # The index stems and folds case; the matcher keeps only exact mentions.
+            links.extend((paper_id, topic_id) for topic_id in matcher.topics(title, abstract))
+            matched_here += 1
+    if confirmed is not None:
+        log.debug("new topics' older papers: %d answers from the helper process, %d texts matched here",
+                  len(known), matched_here)
+    links.sort()
     before = conn.total_changes
     conn.executemany(_LINK, links)
     return conn.total_changes - before

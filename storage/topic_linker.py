@@ -7,7 +7,9 @@ those papers is a phrase search of the Tantivy index per spelling: at a million 
 1,000 new papers teach some 800 topics and the searches take 0.8 s of CPU. They need no
 SQL and Tantivy lets go of the GIL, so they run on threads of their own, started from
 inside the ingest as soon as its topics are learnt, while the ingest stores links and
-commits; the linking then mostly finds its searches done.
+commits; the linking then mostly finds its searches done. When a search finds many
+candidates, their texts are matched in a helper process on the other core
+(storage/topic_mentions.py) and the linking only checks that each text is still the one matched.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from storage.db import Database
 from storage.ingest_topics import Mentions, TopicRow, find_mentions, link_mentions, paper_texts, pending_topics
 from storage.search_index import SearchIndex
+from storage.topic_mentions import Helper, Text
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +38,19 @@ Search = tuple[list[TopicRow], Future[Mentions]]  # topics, and the search for t
 class TopicLinker:
     """Searches for pending topics' older papers on threads of its own, and links what they find."""
 
-    def __init__(self, db: Database, index: Callable[[], SearchIndex], sync_index: Callable[[], Awaitable[bool]]):
+    def __init__(self, db: Database, index: Callable[[], SearchIndex], sync_index: Callable[[], Awaitable[bool]],
+                 helper: Helper | None = None):
         self._db = db
         self._index = index
         self._sync_index = sync_index
+        self.helper = helper or Helper()
         self._pool: ThreadPoolExecutor | None = None
         self._started: list[Search] = []  # searches for topics an ingest committed
 
     def _submit(self, topics: list[TopicRow], also: list[int] | None = None) -> Future[Mentions]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SEARCHES_AT_ONCE, thread_name_prefix="topic-search")
-        return self._pool.submit(_search_and_read_ahead, self._index(), topics, also or (), self._db.path)
+        return self._pool.submit(_search_and_confirm, self._index(), topics, also or (), self._db.path, self.helper)
 
     def search_soon(self, conn: sqlite3.Connection, topics: list[TopicRow], papers: list[int], relink: bool,
                     into: list[Search]) -> None:
@@ -112,35 +117,44 @@ class TopicLinker:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self.helper.close()
 
 
-def _search_and_read_ahead(index: SearchIndex, topics: list[TopicRow], also: Iterable[int], path: str) -> Mentions:
+def _search_and_confirm(index: SearchIndex, topics: list[TopicRow], also: Iterable[int], path: str,
+                        helper: Helper) -> Mentions:
+    """The index's candidates, their texts read ahead, and matched in the helper process when they are many."""
     found = find_mentions(index, topics, also)
-    read_ahead(path, found.paper_ids)
+    texts = read_ahead(path, found.paper_ids, keep=helper.wanted(len(found.paper_ids)))
+    if texts:
+        found.confirmed = helper.confirm(found.spellings, texts)
     return found
 
 
-def read_ahead(path: str, paper_ids: Sequence[int]) -> int:
-    """Read the texts of ``paper_ids`` once on a connection of this thread's own; returns the rows read.
+def read_ahead(path: str, paper_ids: Sequence[int], *, keep: bool = False) -> list[Text]:
+    """Read the texts of ``paper_ids`` once on a connection of this thread's own; returns them with ``keep``.
 
     The linking reads them again to keep only exact mentions, a few thousand papers spread
     over the whole file. Where the system does not keep the file cached, each cost a disk
     read (66-85 us a row at a million papers, against 11 once read), paid inside the
     linking's write transaction. Read here, beside the ingest, they cost it nothing.
-    Only the cache is warmed: what is linked is decided on the store's own connection.
+    What is linked is decided on the store's own connection: texts kept here are only
+    handed to the helper process, whose answers the linking checks against its own reading.
     """
     if not paper_ids:
-        return 0
-    rows = 0
+        return []
+    texts: list[Text] = []
     try:
         conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error as exc:
         log.debug("reading candidate papers ahead skipped: %s", exc)
-        return 0
+        return []
     try:
-        rows = sum(1 for _ in paper_texts(conn, paper_ids))  # the very query the linking reads them with
+        for row in paper_texts(conn, paper_ids):  # the very query the linking reads them with
+            if keep:
+                texts.append(row)
     except sqlite3.Error as exc:
         log.debug("reading candidate papers ahead stopped: %s", exc)
+        return []
     finally:
         conn.close()
-    return rows
+    return texts
