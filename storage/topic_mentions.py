@@ -100,14 +100,15 @@ class Helper:
         self._busy = 0
         self._timer: threading.Timer | None = None
         self.started = 0  # helper processes started, for tests and logs
+        self.failed = False
 
     @property
     def running(self) -> bool:
         return self._pool is not None
 
     def wanted(self, candidates: int) -> bool:
-        """Whether so many candidates are worth handing to the helper."""
-        return candidates >= self._at_least
+        """Whether so many candidates are worth handing to the helper (never again once it failed)."""
+        return candidates >= self._at_least and not self.failed
 
     def confirm(self, spellings: dict[str, list[int]], texts: list[Text]) -> Confirmed | None:
         """``confirm`` run in the helper; None when the helper failed."""
@@ -123,8 +124,11 @@ class Helper:
         try:
             return pool.submit(confirm, spellings, texts).result()
         except (BrokenProcessPool, OSError, pickle.PicklingError, RuntimeError) as exc:
-            log.warning("confirming topic mentions in a helper process failed (%s); matching them in the linking", exc)
+            log.warning("confirming topic mentions in a helper process failed (%s); the linking matches them"
+                        " itself from now on, until the store is opened again", exc)
             with self._lock:
+                # A helper that cannot start or keeps dying would cost a process start per search.
+                self.failed = True
                 if self._pool is pool:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)

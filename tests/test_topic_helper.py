@@ -107,6 +107,14 @@ async def test_when_the_helper_cannot_start_the_linking_matches_everything_itsel
     _no_interpreter(monkeypatch, tmp_path)
     assert (await _taught(tmp_path / "fallback.db"))[:-1] == alone[:-1]
     assert "confirming topic mentions in a helper process failed" in caplog.text
+    # Nor is another started for every later search.
+    helper = Helper(at_least=1)
+    try:
+        assert helper.wanted(1)
+        assert helper.confirm({"graph kernel": [7]}, [(1, "Graph Kernels", "A graph kernel.")]) is None
+        assert helper.failed and not helper.wanted(1_000) and helper.started == 1
+    finally:
+        helper.close()
 
 
 def test_an_idle_helper_stops_and_the_next_batch_starts_another() -> None:
