@@ -194,7 +194,8 @@ async def run(args: argparse.Namespace) -> list[Figure]:
                           target_text="< 200 MB",
                           note=f"the same process then polled {poll['new']:,} new papers as its poll job does,"
                           f" read and stored by {'a worker process' if poll['in_worker'] else 'itself'}"
-                          f" ({poll['seconds']:.1f} s; the worker's own peak {poll['worker_peak_mb']:.0f} MB);"
+                          f" ({poll['seconds']:.1f} s; the worker's own peak {poll['worker_peak_mb']:.0f} MB,"
+                          f" its topic helper's {poll.get('helper_peak_mb', 0.0):.0f} MB);"
                           f" resident after: anon {after.get('RssAnon', float('nan')):.0f},"
                           f" files {after.get('RssFile', float('nan')):.0f}"))
     figures += await announcer_figures(args)

@@ -184,7 +184,8 @@ async def _poll(store: Store, path: Path) -> dict[str, Any]:
     run = await WorkerIngest(store).ingest_parsed(partial(parse_listing_file, path), source="bench-poll",
                                                   kind="listing", location=str(path))
     return {"phase": "poll", "new": run.report.new, "seconds": time.perf_counter() - start,
-            "peak_rss_mb": peak_rss_mb(), "in_worker": run.in_worker, "worker_peak_mb": run.peak_rss / 2**20}
+            "peak_rss_mb": peak_rss_mb(), "in_worker": run.in_worker, "worker_peak_mb": run.peak_rss / 2**20,
+            "helper_peak_mb": run.helper_peak_rss / 2**20}
 
 
 async def _fetch(port: int, path: str) -> tuple[bytes, dict[str, str]]:

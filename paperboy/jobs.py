@@ -135,10 +135,11 @@ class Jobs:
         self.stats.count(name, "changed" if report.changed else "unchanged")
         await self._ops(self.ops.poll_ok(name, run.records))
         log.info(
-            "source %s: %d new, %d updated, %d unchanged, %d skipped (%s in %.1f s, peak %d MB)",
+            "source %s: %d new, %d updated, %d unchanged, %d skipped (%s in %.1f s, peak %d MB%s)",
             name, report.new, report.updated, report.unchanged, len(report.skipped) + len(problems),
             "read and stored by a worker process" if run.in_worker else "stored in this process", run.seconds,
             run.peak_rss // 2**20,
+            f"; its topic helper's peak {run.helper_peak_rss // 2**20} MB" if run.helper_peak_rss else "",
         )
         if report.changed:
             await self.changed()

@@ -6,12 +6,26 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import resource
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
+
+
+def peak_rss() -> int:
+    """This process's resident high-water mark in bytes (Linux's VmHWM; getrusage elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def trim() -> bool:

@@ -21,8 +21,6 @@ import asyncio
 import logging
 import multiprocessing
 import pickle
-import resource
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +30,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from typing import Any, NamedTuple
 
+from storage import heap
 from storage.errors import PaperboyError, StoreError
 from storage.models import IngestReport, PaperRecord, ParseProblem, ParseResult
 from storage.store import Store
@@ -52,6 +51,7 @@ class WorkerRun:
     in_worker: bool  # False when no process could be started and this one stored it
     records: int  # records handed to the store (parsed from the document, for ingest_parsed)
     problems: tuple[ParseProblem, ...] = ()  # what the parse skipped (ingest_parsed only)
+    helper_peak_rss: int = 0  # bytes: the topic helper process's high-water mark; 0 when none ran
 
 
 Parse = Callable[[], ParseResult]  # picklable: a worker process calls it (feeds.sources.poll.Document)
@@ -66,6 +66,7 @@ class _Stored(NamedTuple):
     peak_rss: int
     records: int
     problems: tuple[ParseProblem, ...]
+    helper_peak_rss: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,14 +140,14 @@ class WorkerIngest:
             if stored is None:
                 stored = await self._here(options, work)
             return WorkerRun(stored.report, stored.linked, time.perf_counter() - started, stored.peak_rss, in_worker,
-                             stored.records, stored.problems)
+                             stored.records, stored.problems, stored.helper_peak_rss)
 
     async def _here(self, options: _Options, work: Work) -> _Stored:
         records, problems = await asyncio.to_thread(_records_of, work)
         report = await self.store.ingest(records, source=options.source, kind=options.kind,
                                          location=options.location, owner=options.owner)
         linked = await self.store.link_pending_topics() if report.changed else 0
-        return _Stored(report, linked, _peak_rss(), len(records), problems)
+        return _Stored(report, linked, heap.peak_rss(), len(records), problems, self.store.topic_helper_peak_rss)
 
     async def _in_worker(self, options: _Options, work: Work) -> _Stored:
         records_in, records_out = self._context.Pipe(duplex=False)
@@ -262,22 +263,22 @@ def _work(options: _Options, records_in: Connection, messages_out: Connection) -
                 records, problems = _records_of(chunk)
             else:
                 records.extend(chunk)
-        report, linked = asyncio.run(_store(options, records))
-        messages_out.send(("done", _Stored(report, linked, _peak_rss(), len(records), problems)))
+        report, linked, helper_peak = asyncio.run(_store(options, records))
+        messages_out.send(("done", _Stored(report, linked, heap.peak_rss(), len(records), problems, helper_peak)))
     except BaseException as exc:  # every failure goes back to the service, which decides
         messages_out.send(("error", _portable(exc)))
     finally:
         messages_out.close()
 
 
-async def _store(options: _Options, records: list[PaperRecord]) -> tuple[IngestReport, int]:
+async def _store(options: _Options, records: list[PaperRecord]) -> tuple[IngestReport, int, int]:
     store = await Store.open(options.path, announce_max_age=options.max_age, busy_retries=options.busy_retries)
     async with store:
         report = await store.ingest(
             records, source=options.source, kind=options.kind, location=options.location, owner=options.owner
         )
         linked = await store.link_pending_topics() if report.changed else 0
-    return report, linked
+    return report, linked, store.topic_helper_peak_rss
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -289,16 +290,3 @@ def _portable(exc: BaseException) -> BaseException:
         except Exception:  # an exception class with an unusual constructor
             pass
     return StoreError(f"storing the batch failed in its worker process: {type(exc).__name__}: {exc}")
-
-
-def _peak_rss() -> int:
-    """This process's resident high-water mark in bytes (Linux's VmHWM; getrusage elsewhere)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024

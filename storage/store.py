@@ -167,6 +167,11 @@ class Store:
             await self.db.run_sync(lambda _conn: index.close())
         await self.db.close()
 
+    @property
+    def topic_helper_peak_rss(self) -> int:
+        """Bytes: the high-water mark its topic helper process reported (storage/topic_mentions.py); 0 if none ran."""
+        return self._linker.helper.peak_rss
+
     async def sync_index(self) -> bool:
         """Bring the search index up to the store's change log (a no-op when it is current).
 

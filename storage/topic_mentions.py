@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from storage import heap
 from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,14 @@ class Matcher:
 
 
 def confirm(spellings: dict[str, list[int]], texts: list[Text]) -> Confirmed:
-    """Each text's digest and the topics it names (the helper's work)."""
+    """Each text's digest and the topics it names."""
     matcher = Matcher(spellings)
     return {pid: (text_digest(title, abstract), matcher.topics(title, abstract)) for pid, title, abstract in texts}
+
+
+def _confirm_in_helper(spellings: dict[str, list[int]], texts: list[Text]) -> tuple[Confirmed, int]:
+    """``confirm``, and the helper process's resident high-water mark after it."""
+    return confirm(spellings, texts), heap.peak_rss()
 
 
 class Helper:
@@ -101,6 +107,7 @@ class Helper:
         self._timer: threading.Timer | None = None
         self.started = 0  # helper processes started, for tests and logs
         self.failed = False
+        self.peak_rss = 0  # bytes: the largest high-water mark a helper reported
 
     @property
     def running(self) -> bool:
@@ -122,7 +129,9 @@ class Helper:
             pool = self._pool
             self._busy += 1
         try:
-            return pool.submit(confirm, spellings, texts).result()
+            confirmed, peak = pool.submit(_confirm_in_helper, spellings, texts).result()
+            self.peak_rss = max(self.peak_rss, peak)
+            return confirmed
         except (BrokenProcessPool, OSError, pickle.PicklingError, RuntimeError) as exc:
             log.warning("confirming topic mentions in a helper process failed (%s); the linking matches them"
                         " itself from now on, until the store is opened again", exc)

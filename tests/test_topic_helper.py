@@ -9,10 +9,12 @@ import pytest
 
 from storage import topic_mentions
 from storage.ingest_topics import find_mentions, link_mentions, pending_topics
+from storage.ingest_worker import WorkerIngest
 from storage.store import Store
 from storage.topic_linker import read_ahead
 from storage.topic_mentions import Helper, text_digest
 from tests.helpers import record, rows
+from tests.test_ingest_worker import _NoProcesses
 from tests.test_topic_linking import OLDER, TEACHING, _no_interpreter, _titles_of
 
 EXPECTED = {"vit": 0, "gnn": 1, "mae": 2, "nerf": 3, "llm": 4}  # topic -> the older paper naming it
@@ -124,7 +126,7 @@ def test_an_idle_helper_stops_and_the_next_batch_starts_another() -> None:
         assert not helper.wanted(1) and helper.wanted(2)
         assert helper.confirm({"graph kernel": [7], "GK": [8]}, texts) == {
             1: (text_digest(*texts[0][1:]), (7, 8)), 2: (text_digest(*texts[1][1:]), ())}
-        assert helper.running
+        assert helper.running and helper.peak_rss > 0
         deadline = time.monotonic() + 10
         while helper.running and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -144,5 +146,15 @@ async def test_closing_the_store_stops_its_helper(tmp_path: Path, monkeypatch: p
     await store.link_pending_topics()
     helper = store._linker.helper
     assert helper.running
+    assert 5 * 2**20 < store.topic_helper_peak_rss < 1_000 * 2**20  # the helper's own VmHWM, reported back
     await store.close()
     assert not helper.running
+
+
+async def test_a_poll_stored_here_reports_its_helpers_peak(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(topic_mentions, "AT_LEAST", 1)
+    async with await Store.open(tmp_path / "store.db") as store:
+        await store.ingest(OLDER, source="s")
+        run = await WorkerIngest(store, context=_NoProcesses()).ingest([TEACHING], source="s")  # type: ignore[arg-type]
+        assert not run.in_worker and run.topics_linked == 5
+        assert run.helper_peak_rss == store.topic_helper_peak_rss > 5 * 2**20
