@@ -176,7 +176,7 @@ async def _poll_unchanged(store: Store, sync_index: IndexSync, path: Path, name:
     async with aiohttp.ClientSession() as session:
         fetcher = Fetcher(session, max_bytes=1 << 40)
         start = time.perf_counter()
-        stored = await store.source(name)
+        stored = await store.poll_validators(name)
         outcome = await poll(
             SourceSpec(name=name, kind="listing", url=str(path)),
             fetcher,

@@ -92,7 +92,7 @@ class Jobs:
                 f"no source named {name!r}; configured: {', '.join(s.name for s in self.config.sources) or 'none'}"
             )
         self.last_run[f"poll:{name}"] = datetime.now(UTC)
-        stored = await self.store.source(name)
+        stored = await self.store.poll_validators(name)
         try:
             outcome = await poll(
                 spec_of(source),

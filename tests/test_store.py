@@ -10,7 +10,7 @@ import pytest
 
 from storage.db import migrations
 from storage.errors import StoreError
-from storage.models import PaperRecord
+from storage.models import PaperRecord, PollValidators
 from storage.store import Store
 from storage.text import author_key
 from tests.helpers import record
@@ -288,3 +288,17 @@ async def test_topic_learnt_later_is_linked_to_older_papers(store: Store) -> Non
     assert (await store.topic("vit")).papers == 2  # type: ignore[union-attr]
     assert await store.link_pending_topics() == 0
     assert {p.title for p in await store.latest(topic_slug="vit")} == {"Old Work", "New Work"}
+
+
+async def test_one_source_by_name_and_its_poll_validators(store: Store) -> None:
+    await store.ingest([record(f"Paper {n}", "Ada Lovelace", line=n) for n in range(1, 4)], source="a")
+    await store.ingest([record("Other Paper", "Alan Turing", line=1)], source="b")
+    await store.record_poll("a", etag="size-and-time", content_hash="blake")
+
+    a, b = await store.source("a"), await store.source("b")
+    assert (a.name, a.papers, a.etag, a.content_hash) == ("a", 3, "size-and-time", "blake")
+    assert (b.name, b.papers, b.etag) == ("b", 1, None)
+    assert await store.source("missing") is None
+    assert await store.poll_validators("a") == PollValidators("size-and-time", None, "blake")
+    assert await store.poll_validators("b") == PollValidators(None, None, None)
+    assert await store.poll_validators("missing") is None
