@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storage import heap
 from storage.author_index import AuthorIndex, AuthorRows
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Built:
 
     version: int
     index: AuthorIndex
-    worker_peak_mb: float  # the worker's own VmHWM; NaN where /proc is absent
+    worker_peak_mb: float  # the worker's own resident high-water mark (storage.heap.peak_rss)
 
 
 def build_in_worker(db_path: str | Path) -> Built | None:
@@ -103,19 +104,7 @@ def _build_to_file(db_path: str, out: str) -> tuple[int, list[tuple[str, int, in
             f.write(data)
             f.write(bytes(-f.tell() % mmap.ALLOCATIONGRANULARITY))  # each part starts a mapping
     extras = {"by_shape": by_shape, "tops": {p: r.tobytes() for p, r in tops.items()}}
-    return version, layout, extras, _peak_mb()
-
-
-def _peak_mb() -> float:
-    """This process's VmHWM in MB (its peak since it started; NaN where /proc is absent)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return float("nan")
+    return version, layout, extras, heap.peak_rss() / 2**20
 
 
 def _mapped(name: str, layout: list[tuple[str, int, int]], extras: dict[str, Any]) -> AuthorIndex:
