@@ -52,7 +52,7 @@ async def main(db, files):
             end = time.perf_counter()
             print(json.dumps({"new": report.new, "parse": parsed_at - start, "store": stored_at - parsed_at,
                               "link": linked_at - stored_at, "index": end - linked_at, "total": end - start,
-                              "cpu": time.process_time() - cpu}), flush=True)
+                              "cpu": time.process_time() - cpu, "steps": report.seconds}), flush=True)
     finally:
         await store.close()
 
@@ -129,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
                for name, batches in timed.items()}
     for name, steps in medians.items():
         print(f"  {name:40s} " + "  ".join(f"{step} {value:.2f}" for step, value in steps.items()))
+    print("Store.ingest by step (storage/ingest.py STEPS), medians:")
+    for name, batches in timed.items():
+        inside = {step: statistics.median(b.get("steps", {}).get(step, 0.0) for b in batches)
+                  for step in dict.fromkeys(step for b in batches for step in b.get("steps", {}))}
+        print(f"  {name:40s} " + ("  ".join(f"{step} {value:.2f}" for step, value in inside.items())
+                                  or "(the checkout does not report its steps)"))
     if len(medians) == 2:
         mine, other = medians.values()
         print("  this / against: " + "  ".join(

@@ -16,6 +16,7 @@ from feeds.sources.poll import SourceSpec, poll
 from paperboy.config import Config, SourceConfig
 from paperboy.ops import OpsMonitor
 from storage.errors import PaperboyError, SourceFormatError
+from storage.ingest import describe_seconds
 from storage.ingest_worker import WorkerIngest
 from storage.models import IngestReport
 from storage.store import Store
@@ -134,12 +135,14 @@ class Jobs:
         )
         self.stats.count(name, "changed" if report.changed else "unchanged")
         await self._ops(self.ops.poll_ok(name, run.records))
+        steps = describe_seconds(report.seconds)
         log.info(
-            "source %s: %d new, %d updated, %d unchanged, %d skipped (%s in %.1f s, peak %d MB%s)",
+            "source %s: %d new, %d updated, %d unchanged, %d skipped (%s in %.1f s, peak %d MB%s)%s",
             name, report.new, report.updated, report.unchanged, len(report.skipped) + len(problems),
             "read and stored by a worker process" if run.in_worker else "stored in this process", run.seconds,
             run.peak_rss // 2**20,
             f"; its topic helper's peak {run.helper_peak_rss // 2**20} MB" if run.helper_peak_rss else "",
+            f"; the store's steps: {steps}" if steps else "",
         )
         if report.changed:
             await self.changed()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -57,6 +58,7 @@ def learn_and_link(
     had_papers: bool,
     index: TopicIndex,
     on_pending: OnPending | None = None,
+    seconds: dict[str, float] | None = None,
 ) -> bool:
     """Learn the topics a batch teaches, then link each of its papers afresh; True if topics grew.
 
@@ -64,15 +66,21 @@ def learn_and_link(
     matched against the topics in worker processes (storage/topic_workers.py).
     ``on_pending`` hears of the topics older papers are still to be linked to, and of the
     batch's papers, as soon as the topics are learnt, so the search for those older papers
-    can start (storage/topic_linker.py).
+    can start (storage/topic_linker.py). ``seconds`` gets each step's time added under
+    "topics" and "links" (storage/ingest.py STEPS).
     """
+    began = time.perf_counter()
     title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items() if paper_id in fresh}
     pending: list[TopicRow] = []
     grew = learn_topics(conn, papers, title_words, fresh, had_papers, index, pending)
     del title_words
     if pending and on_pending is not None:
         on_pending(conn, pending, list(papers), _shadowed(pending, index))
+    learnt = time.perf_counter()
     link_topics(conn, papers, index, fresh)
+    if seconds is not None:
+        seconds["topics"] = seconds.get("topics", 0.0) + learnt - began
+        seconds["links"] = seconds.get("links", 0.0) + time.perf_counter() - learnt
     return grew
 
 

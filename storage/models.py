@@ -195,6 +195,8 @@ class IngestReport:
     skipped: list[ParseProblem] = field(default_factory=list)
     new_keys: list[str] = field(default_factory=list)
     queued_deliveries: int = 0
+    # Where the batch's time went, in seconds by step (storage/ingest.py STEPS names them).
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:

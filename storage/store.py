@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -248,6 +249,7 @@ class Store:
                     if self.index is not None else None,
                 )
 
+        began = time.perf_counter()
         try:
             # Every id the batch writes is of a row it wrote or read in this transaction, or of a
             # topic from the cached index (topics are never deleted; a rollback drops the cache).
@@ -259,12 +261,18 @@ class Store:
             if feed is not None:
                 await asyncio.to_thread(feed.abort)
             raise
+        written = time.perf_counter()
+        # What the steps inside the transaction leave of its time: the lock, BEGIN and COMMIT.
+        report.seconds["commit"] = max(0.0, written - began - sum(report.seconds.values()))
         if feed is not None and feed.active:
             await asyncio.to_thread(feed.commit)  # the store has committed: the index commits at its state
         self._linker.keep(searches)
         if report.changed:
             await self.sync_index()
             self.forget_derived()
+        report.seconds["index"] = time.perf_counter() - written
+        log.debug("stored %d new and %d updated papers: %s", report.new, report.updated,
+                  _ingest.describe_seconds(report.seconds))
         return report
 
     def forget_derived(self) -> None:

@@ -61,6 +61,9 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     ingest = next(f for f in figures if f["name"].startswith("ingest end to end"))
     assert set(ingest["baseline"]) == {"bare FTS5 executemany", "bare Tantivy add_document"}
     assert by_name["announcer 429s"]["value"] == 0
+    # The 1,000 new papers' note splits Store.ingest into its steps (storage/ingest.py STEPS).
+    assert re.search(r"Store\.ingest [\d.]+s \((?:[a-z ]+ [\d.]+ s, )*search index [\d.]+ s\)",
+                     by_name["ingest 1,000 new into full store"]["note"]), by_name["ingest 1,000 new into full store"]
     assert by_name["disk per paper (database + index)"]["value"] > by_name["disk per paper beyond the text"]["value"]
     # The service process then polled a file of 1,000 papers it had never seen; its peak can only grow.
     polled = by_name["service peak RSS once it has polled"]
@@ -100,6 +103,8 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     assert len(batches) == 4 and all(" 50 new, parse " in line for line in batches), new_again.stdout
     assert "50 new papers into the 300-paper store" in new_again.stdout
     assert re.search(r"this / against: .*total \d+\.\d\d", new_again.stdout), new_again.stdout
+    assert re.search(r"Store\.ingest by step.*\n  this checkout +records \d+\.\d\d  papers \d+\.\d\d .*index \d",
+                     new_again.stdout), new_again.stdout
     assert not (tmp_path / "data" / "new-again").exists()  # the copies are removed
     missing = subprocess.run(
         [sys.executable, "-m", "bench.new_again", "--papers", "301", "--data", str(tmp_path / "data")],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from feeds.sources.listing import render_listing
 from paperboy.config import load
 from paperboy.jobs import Jobs
 from paperboy.service import Running, serve
+from storage.ingest import STEPS
 from storage.store import Store
 from tests.helpers import REPO, record
 
@@ -108,7 +110,8 @@ async def _count(store: Store, n: int) -> bool:
     return await store.count_papers() == n
 
 
-async def test_failing_source_is_recorded_and_others_continue(tmp_path: Path) -> None:
+async def test_failing_source_is_recorded_and_others_continue(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="paperboy.jobs")
     listing = tmp_path / "lab.txt"
     listing.write_bytes(DEMO.read_bytes())
     prose = tmp_path / "minutes.txt"
@@ -127,6 +130,13 @@ async def test_failing_source_is_recorded_and_others_continue(tmp_path: Path) ->
             assert await jobs.poll_source("prose") is None
             report = await jobs.poll_source("lab")
             assert report is not None and report.new == 22
+            # The poll's line says where the store's time went, step by step, from the worker's report.
+            line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("source lab: 22 new"))
+            steps = line.split("; the store's steps: ")[1].split(", ")
+            labels = [step.rsplit(" ", 2)[0] for step in steps]
+            assert labels and set(labels) <= set(STEPS.values()), line
+            assert labels == [label for label in STEPS.values() if label in labels]  # in the order taken
+            assert sum(float(step.rsplit(" ", 2)[1]) for step in steps) <= sum(report.seconds.values()) + 0.01
             again = await jobs.poll_source("lab")
             assert again is not None and again.new == 0
         broken = await store.source("broken")
