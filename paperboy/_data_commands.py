@@ -62,12 +62,15 @@ def _by_source(records: list[PaperRecord], default: str) -> dict[str, list[Paper
     return groups
 
 
-def _file_report(path: Path, kind: str, counts: dict[str, int], skipped: list[ParseProblem]) -> dict[str, Any]:
+def _file_report(path: Path, kind: str, counts: dict[str, int], skipped: list[ParseProblem],
+                 seconds: dict[str, float]) -> dict[str, Any]:
     return {
         "path": str(path),
         "kind": kind,
         **counts,
         "skipped": [{"line": p.line, "field": p.field, "reason": p.message} for p in skipped],
+        # Where the store's time went, by step (storage/ingest.py STEPS), over the file's batches.
+        "seconds": {step: round(value, 4) for step, value in seconds.items()},
     }
 
 
@@ -114,7 +117,7 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                     # Hashed again because the file was touched: remember its new size and time.
                     await store.record_poll(source_name, content_hash=fingerprint, etag=validators[path])
                 item = {"path": str(path), "kind": kind, "new": 0, "updated": 0, "unchanged": known_papers,
-                        "skipped": [], "queued_deliveries": 0}
+                        "skipped": [], "queued_deliveries": 0, "seconds": {}}
             elif isinstance(result, ListingStream):
                 progress = Progress(f"ingesting {path.name}", result.size_hint, estimate=True)
                 report = await store.ingest(result, source=source_name, kind=kind, location=str(path.resolve()),
@@ -122,9 +125,10 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                 progress.close()
                 await store.record_poll(source_name, content_hash=fingerprint, etag=validators.get(path))
                 counts = {key: getattr(report, key) for key in ("new", "updated", "unchanged", "queued_deliveries")}
-                item = _file_report(path, kind, counts, [*result.problems, *report.skipped])
+                item = _file_report(path, kind, counts, [*result.problems, *report.skipped], report.seconds)
             else:
                 counts = {"new": 0, "updated": 0, "unchanged": 0, "queued_deliveries": 0}
+                seconds: dict[str, float] = {}
                 skipped = list(result.problems)
                 for name, records in _by_source(result.records, source_name).items():
                     progress = Progress(f"ingesting {path.name}", len(records))
@@ -139,9 +143,11 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                     progress.close()
                     for key in counts:
                         counts[key] += getattr(report, key)
+                    for step, value in report.seconds.items():
+                        seconds[step] = seconds.get(step, 0.0) + value
                     skipped += report.skipped
                 await store.record_poll(source_name, content_hash=fingerprint, etag=validators.get(path))
-                item = _file_report(path, kind, counts, skipped)
+                item = _file_report(path, kind, counts, skipped, seconds)
             reports.append(item)
             for key in ("new", "updated", "unchanged"):
                 totals[key] += item[key]
