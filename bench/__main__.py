@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 
 from bench import disk_bench, engine_bench, ingest_bench, search_bench, serve_bench
 from bench.announce_bench import announcer_figures
-from bench.common import Figure, db_size, dir_size, ms, percentile, render_table
+from bench.common import DEFAULT_DATA, Figure, db_size, dir_size, ms, percentile, render_table
 from bench.corpus import CorpusGenerator, corpus_file, poll_file
 from bench.queries import author_mix, search_mix
 from storage.search import Expansions
@@ -23,8 +22,6 @@ from storage.search_index import SearchIndex
 from storage.store import Store
 
 log = logging.getLogger("bench")
-
-DEFAULT_DATA = Path(os.environ.get("PAPERBOY_BENCH_DATA", "/work/bench-data"))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

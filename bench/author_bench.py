@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import peak_rss_mb, percentile, read_only
+from bench.common import DEFAULT_DATA, peak_rss_mb, percentile, read_only
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=100_000)
-    parser.add_argument("--data", type=Path, default=Path("bench-data"))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding corpus/ (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")

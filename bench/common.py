@@ -13,6 +13,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Where every benchmark keeps its corpora, stores and baselines: bench/data in the checkout
+# (ignored by git; a million papers take about 7 GB), or PAPERBOY_BENCH_DATA.
+DEFAULT_DATA = Path(os.environ.get("PAPERBOY_BENCH_DATA") or Path(__file__).resolve().parent / "data")
+
 
 @dataclass(slots=True)
 class Figure:

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import DEFAULT_DATA
 from bench.corpus import corpus_file
 from bench.ingest_bench import link_topics
 from feeds.sources.listing import ListingStream
@@ -93,7 +94,8 @@ def _line(run: Run, folder: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.feed_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=250_000, help="corpus size (default 250000)")
-    parser.add_argument("--data", type=Path, default=Path("/work/bench-data"), help="folder for corpus/ and the stores")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="folder for corpus/ and the stores (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=2, help="runs per mode (default 2)")
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, of: feed, after (default both)")
     parser.add_argument("--feed-at", type=int, default=None,

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.__main__ import DEFAULT_DATA
+from bench.common import DEFAULT_DATA
 from bench.corpus import CORPUS_VERSION, CorpusGenerator, write_listing
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.common import DEFAULT_DATA
 from bench.corpus import corpus_file
 
 # Run in a child: import the parser from the given checkout, time parse_listing_file alone.
@@ -43,7 +44,7 @@ def _run(root: Path, corpus: Path) -> tuple[float, int, int]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.parse_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=20_000, help="corpus size (default 20000)")
-    parser.add_argument("--data", type=Path, default=Path("bench-data"), help="folder holding corpus/")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding corpus/ (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=3, help="runs per parser (default 3)")
     parser.add_argument("--against", type=Path, help="root of another checkout to time beside this one")
     args = parser.parse_args(argv)

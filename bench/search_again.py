@@ -16,8 +16,7 @@ import threading
 from pathlib import Path
 
 from bench import search_bench
-from bench.__main__ import DEFAULT_DATA
-from bench.common import render_table
+from bench.common import DEFAULT_DATA, render_table
 from bench.corpus import CorpusGenerator
 from bench.queries import search_mix
 from storage.store import Store

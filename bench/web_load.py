@@ -26,11 +26,10 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import peak_rss_mb, percentile
+from bench.common import DEFAULT_DATA, peak_rss_mb, percentile
 from bench.corpus import CorpusGenerator
 
 log = logging.getLogger("bench.web_load")
-DEFAULT_DATA = Path(os.environ.get("PAPERBOY_BENCH_DATA", "/work/bench-data"))
 
 
 async def build_store(db: Path, papers: int, seed: int) -> None:

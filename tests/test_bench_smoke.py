@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -91,6 +92,12 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
+    # Without --data, every benchmark looks in PAPERBOY_BENCH_DATA, else in bench/data of the checkout.
+    for env, folder in (({"PAPERBOY_BENCH_DATA": str(tmp_path / "elsewhere")}, tmp_path / "elsewhere"),
+                        ({"PAPERBOY_BENCH_DATA": ""}, REPO / "bench" / "data")):
+        missing = subprocess.run([sys.executable, "-m", "bench.new_again", "--papers", "301"], cwd=REPO,
+                                 capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+        assert f"no store at {folder / 'run-301'}:" in missing.stderr, missing.stderr
 
     # Batches of new papers into copies of the same store, this checkout beside itself (bench.new_again).
     new_again = subprocess.run(
@@ -111,6 +118,12 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
+    # Without --data, every benchmark looks in PAPERBOY_BENCH_DATA, else in bench/data of the checkout.
+    for env, folder in (({"PAPERBOY_BENCH_DATA": str(tmp_path / "elsewhere")}, tmp_path / "elsewhere"),
+                        ({"PAPERBOY_BENCH_DATA": ""}, REPO / "bench" / "data")):
+        missing = subprocess.run([sys.executable, "-m", "bench.new_again", "--papers", "301"], cwd=REPO,
+                                 capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+        assert f"no store at {folder / 'run-301'}:" in missing.stderr, missing.stderr
 
     # Disk and service memory again, on the same store, with this code's migrations applied.
     store_again = subprocess.run(
@@ -130,6 +143,12 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert missing.returncode == 2 and "run `python -m bench --papers 301` first" in missing.stderr
+    # Without --data, every benchmark looks in PAPERBOY_BENCH_DATA, else in bench/data of the checkout.
+    for env, folder in (({"PAPERBOY_BENCH_DATA": str(tmp_path / "elsewhere")}, tmp_path / "elsewhere"),
+                        ({"PAPERBOY_BENCH_DATA": ""}, REPO / "bench" / "data")):
+        missing = subprocess.run([sys.executable, "-m", "bench.new_again", "--papers", "301"], cwd=REPO,
+                                 capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+        assert f"no store at {folder / 'run-301'}:" in missing.stderr, missing.stderr
 
 
 def test_feed_bench_loads_both_ways_and_says_how_each_index_was_built(tmp_path: Path) -> None:
