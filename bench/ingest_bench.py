@@ -19,7 +19,6 @@ from feeds.sources.fetch import Fetcher
 from feeds.sources.listing import ListingStream, parse_listing_file
 from feeds.sources.poll import SourceSpec, poll
 from storage import store as store_module
-from storage.ingest import describe_seconds
 from storage.models import PaperRecord
 from storage.search_index import SearchIndex
 from storage.store import Store
@@ -260,7 +259,7 @@ async def run(ws: Workspace, main_file: Path, extra_file: Path) -> IngestOutcome
         extra_s = time.perf_counter() - start
         await store.db.checkpoint_idle()
         extra_steps = (f"parse {extra_parsed - start:.2f}s + Store.ingest {extra_stored - extra_parsed:.2f}s"
-                       f" ({describe_seconds(extra_report.seconds)})"
+                       f" ({extra_report.describe_steps()})"
                        f" + link new topics to older papers {extra_linked - extra_stored:.2f}s"
                        f" + index {start + extra_s - extra_linked:.2f}s; the log copied into the database"
                        f" on its own thread meanwhile and after: {_checkpoint_seconds(store) - copied_before:.2f}s")

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                for name, batches in timed.items()}
     for name, steps in medians.items():
         print(f"  {name:40s} " + "  ".join(f"{step} {value:.2f}" for step, value in steps.items()))
-    print("Store.ingest by step (storage/ingest.py STEPS), medians:")
+    print("Store.ingest by step (storage.models.INGEST_STEPS), medians:")
     for name, batches in timed.items():
         inside = {step: statistics.median(b.get("steps", {}).get(step, 0.0) for b in batches)
                   for step in dict.fromkeys(step for b in batches for step in b.get("steps", {}))}

@@ -69,7 +69,7 @@ def _file_report(path: Path, kind: str, counts: dict[str, int], skipped: list[Pa
         "kind": kind,
         **counts,
         "skipped": [{"line": p.line, "field": p.field, "reason": p.message} for p in skipped],
-        # Where the store's time went, by step (storage/ingest.py STEPS), over the file's batches.
+        # Where the store's time went, by step (storage.models.INGEST_STEPS), over the file's batches.
         "seconds": {step: round(value, 4) for step, value in seconds.items()},
     }
 

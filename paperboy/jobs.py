@@ -16,7 +16,6 @@ from feeds.sources.poll import SourceSpec, poll
 from paperboy.config import Config, SourceConfig
 from paperboy.ops import OpsMonitor
 from storage.errors import PaperboyError, SourceFormatError
-from storage.ingest import describe_seconds
 from storage.ingest_worker import WorkerIngest
 from storage.models import IngestReport
 from storage.store import Store
@@ -135,7 +134,7 @@ class Jobs:
         )
         self.stats.count(name, "changed" if report.changed else "unchanged")
         await self._ops(self.ops.poll_ok(name, run.records))
-        steps = describe_seconds(report.seconds)
+        steps = report.describe_steps()
         log.info(
             "source %s: %d new, %d updated, %d unchanged, %d skipped (%s in %.1f s, peak %d MB%s)%s",
             name, report.new, report.updated, report.unchanged, len(report.skipped) + len(problems),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -34,29 +34,9 @@ from storage.topics import TopicIndex
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STEPS", "delivery_nonce", "describe_seconds", "ingest", "validate"]
+__all__ = ["delivery_nonce", "ingest", "validate"]
 
 SOURCE_KINDS = ("listing", "arxiv", "feed", "bibtex")
-
-# The steps of a batch as IngestReport.seconds keys them, in the order it takes them, with
-# the words a log line uses. ``ingest`` times the first five inside the transaction;
-# Store.ingest adds the last two.
-STEPS = {
-    "records": "reading records",  # waiting on the records themselves: a streamed file's parse
-    "papers": "storing papers",
-    "topics": "learning topics",  # other writers' new topics first, then the batch's own
-    "links": "linking topics",  # the batch's papers to every topic they name
-    "rest": "other writes",  # deliveries, indexes rebuilt after a bulk load, folding recent links
-    "commit": "committing",  # waiting for the write lock, and the transaction's start and commit
-    "index": "search index",
-}
-
-
-def describe_seconds(seconds: Mapping[str, float]) -> str:
-    """The steps that took a measurable time, in order: "storing papers 0.25 s, linking topics 0.31 s"."""
-    return ", ".join(f"{label} {seconds[step]:.2f} s" for step, label in STEPS.items()
-                     if seconds.get(step, 0.0) >= 0.005)
-
 
 @dataclass(slots=True)
 class _Batch:
@@ -145,6 +125,12 @@ def ingest(
         feed = None
     chunk: list[PaperRecord] = []
     done = 0
+
+    def store(chunk: list[PaperRecord]) -> None:
+        storing = clock()
+        _store_chunk(conn, batch, chunk, source)
+        seconds["papers"] += clock() - storing
+
     reading = clock()
     for done, record in enumerate(records, 1):
         problem = validate(record)
@@ -153,16 +139,12 @@ def ingest(
         else:
             chunk.append(record)
         if len(chunk) >= CHUNK:
-            storing = clock()
-            _store_chunk(conn, batch, chunk, source)
-            seconds["papers"] += clock() - storing
+            store(chunk)
             chunk = []
         if progress is not None and done % 500 == 0:
             progress(done)
     if chunk:
-        storing = clock()
-        _store_chunk(conn, batch, chunk, source)
-        seconds["papers"] += clock() - storing
+        store(chunk)
     seconds["records"] = clock() - reading - seconds["papers"]
     if progress is not None:
         progress(done)

@@ -67,7 +67,7 @@ def learn_and_link(
     ``on_pending`` hears of the topics older papers are still to be linked to, and of the
     batch's papers, as soon as the topics are learnt, so the search for those older papers
     can start (storage/topic_linker.py). ``seconds`` gets each step's time added under
-    "topics" and "links" (storage/ingest.py STEPS).
+    "topics" and "links" (storage.models.INGEST_STEPS).
     """
     began = time.perf_counter()
     title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items() if paper_id in fresh}

@@ -195,12 +195,31 @@ class IngestReport:
     skipped: list[ParseProblem] = field(default_factory=list)
     new_keys: list[str] = field(default_factory=list)
     queued_deliveries: int = 0
-    # Where the batch's time went, in seconds by step (storage/ingest.py STEPS names them).
+    # Where the batch's time went, in seconds by step (INGEST_STEPS).
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
         return bool(self.new or self.updated)
+
+    def describe_steps(self) -> str:
+        """The steps that took a measurable time, in order: "storing papers 0.25 s, linking topics 0.31 s"."""
+        return ", ".join(f"{label} {self.seconds[step]:.2f} s" for step, label in INGEST_STEPS.items()
+                         if self.seconds.get(step, 0.0) >= 0.005)
+
+
+# The steps of an ingest batch as IngestReport.seconds keys them, in the order it takes them,
+# with the words a log line uses. storage/ingest.py times the first five inside the
+# transaction; Store.ingest adds the last two.
+INGEST_STEPS = {
+    "records": "reading records",  # waiting on the records themselves: a streamed file's parse
+    "papers": "storing papers",
+    "topics": "learning topics",  # other writers' new topics first, then the batch's own
+    "links": "linking topics",  # the batch's papers to every topic they name
+    "rest": "other writes",  # deliveries, indexes rebuilt after a bulk load, folding recent links
+    "commit": "committing",  # waiting for the write lock, and the transaction's start and commit
+    "index": "search index",
+}
 
 
 @dataclass(frozen=True, slots=True)

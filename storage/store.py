@@ -272,7 +272,7 @@ class Store:
             self.forget_derived()
         report.seconds["index"] = time.perf_counter() - written
         log.debug("stored %d new and %d updated papers: %s", report.new, report.updated,
-                  _ingest.describe_seconds(report.seconds))
+                  report.describe_steps())
         return report
 
     def forget_derived(self) -> None:

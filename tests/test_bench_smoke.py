@@ -62,7 +62,7 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     ingest = next(f for f in figures if f["name"].startswith("ingest end to end"))
     assert set(ingest["baseline"]) == {"bare FTS5 executemany", "bare Tantivy add_document"}
     assert by_name["announcer 429s"]["value"] == 0
-    # The 1,000 new papers' note splits Store.ingest into its steps (storage/ingest.py STEPS).
+    # The 1,000 new papers' note splits Store.ingest into its steps (storage.models.INGEST_STEPS).
     assert re.search(r"Store\.ingest [\d.]+s \((?:[a-z ]+ [\d.]+ s, )*search index [\d.]+ s\)",
                      by_name["ingest 1,000 new into full store"]["note"]), by_name["ingest 1,000 new into full store"]
     assert by_name["disk per paper (database + index)"]["value"] > by_name["disk per paper beyond the text"]["value"]

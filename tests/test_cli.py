@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from paperboy.cli import build_parser, main
-from storage.ingest import STEPS
+from storage.models import INGEST_STEPS
 from tests.helpers import REPO, SEED, needs_seed
 
 DEMO = REPO / "examples" / "lab.txt"
@@ -49,7 +49,7 @@ def test_ingest_demo_then_again_is_unchanged(tmp_path: Path, capsys: pytest.Capt
     assert totals == {"new": 22, "updated": 0, "unchanged": 0, "skipped": 0}
     # Where the store's time went, step by step, as the library's IngestReport.seconds says.
     seconds = json.loads(out)["files"][0]["seconds"]
-    assert list(seconds) == list(STEPS) and all(value >= 0 for value in seconds.values())
+    assert list(seconds) == list(INGEST_STEPS) and all(value >= 0 for value in seconds.values())
     assert seconds["papers"] > 0 and seconds["index"] > 0
     code, out, _ = run(capsys, "--db", db, "ingest", str(DEMO), "--json")
     assert json.loads(out)["files"][0]["seconds"] == {}  # the same bytes: nothing stored, nothing timed

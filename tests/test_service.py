@@ -22,7 +22,7 @@ from feeds.sources.listing import render_listing
 from paperboy.config import load
 from paperboy.jobs import Jobs
 from paperboy.service import Running, serve
-from storage.ingest import STEPS
+from storage.models import INGEST_STEPS
 from storage.store import Store
 from tests.helpers import REPO, record
 
@@ -134,8 +134,8 @@ async def test_failing_source_is_recorded_and_others_continue(tmp_path: Path, ca
             line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("source lab: 22 new"))
             steps = line.split("; the store's steps: ")[1].split(", ")
             labels = [step.rsplit(" ", 2)[0] for step in steps]
-            assert labels and set(labels) <= set(STEPS.values()), line
-            assert labels == [label for label in STEPS.values() if label in labels]  # in the order taken
+            assert labels and set(labels) <= set(INGEST_STEPS.values()), line
+            assert labels == [label for label in INGEST_STEPS.values() if label in labels]  # in the order taken
             assert sum(float(step.rsplit(" ", 2)[1]) for step in steps) <= sum(report.seconds.values()) + 0.01
             again = await jobs.poll_source("lab")
             assert again is not None and again.new == 0

@@ -12,8 +12,7 @@ import pytest
 from feeds.sources.listing import ListingStream
 from storage.db import migrations
 from storage.errors import StoreError
-from storage.ingest import STEPS, describe_seconds
-from storage.models import PaperRecord, PollValidators
+from storage.models import INGEST_STEPS, IngestReport, PaperRecord, PollValidators
 from storage.store import Store
 from storage.text import author_key
 from tests.helpers import REPO, record
@@ -315,11 +314,11 @@ async def test_an_ingest_reports_where_its_time_went(store: Store) -> None:
     report = await store.ingest(stream, source="lab", size_hint=stream.size_hint)
     wall = time.perf_counter() - start
     assert report.new == 22
-    assert list(report.seconds) == list(STEPS)  # every step, in the order a batch takes them
+    assert list(report.seconds) == list(INGEST_STEPS)  # every step, in the order a batch takes them
     assert all(seconds >= 0 for seconds in report.seconds.values())
     # The steps cover the call between them: none is dropped, none counted twice.
     assert 0.9 * wall - 0.005 <= sum(report.seconds.values()) <= wall
     # A file streamed into the store is parsed while the records are read.
     assert report.seconds["records"] > 0 and report.seconds["papers"] > 0 and report.seconds["index"] > 0
-    described = describe_seconds({"links": 0.3141, "papers": 0.25, "rest": 0.001})
+    described = IngestReport(seconds={"links": 0.3141, "papers": 0.25, "rest": 0.001}).describe_steps()
     assert described == "storing papers 0.25 s, linking topics 0.31 s"  # in step order, the instant ones left out
