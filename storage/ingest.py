@@ -27,7 +27,7 @@ from storage.merge import (
     record_hash,
     record_to_json,
 )
-from storage.models import IngestReport, PaperRecord, ParseProblem
+from storage.models import INGEST_STEPS, IngestReport, PaperRecord, ParseProblem
 from storage.subscriptions import DEFAULT_MAX_AGE
 from storage.text import clean_space, key_hash, surname, title_hash
 from storage.topics import TopicIndex
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = ["delivery_nonce", "ingest", "validate"]
 
 SOURCE_KINDS = ("listing", "arxiv", "feed", "bibtex")
+
 
 @dataclass(slots=True)
 class _Batch:
@@ -106,7 +107,7 @@ def ingest(
     """
     clock = time.perf_counter
     began = clock()
-    seconds = {"records": 0.0, "papers": 0.0, "topics": 0.0, "links": 0.0, "rest": 0.0}
+    seconds = dict.fromkeys(INGEST_STEPS, 0.0)  # the last two are Store.ingest's to fill
     source_id = sources_repo.upsert_source(conn, source, kind, location, owner)
     batch = _Batch(source_id=source_id, kind=kind, now=iso(utcnow()), max_age=max_age)
     batch.owner = conn.execute("SELECT owner FROM sources WHERE id = ?", (source_id,)).fetchone()[0]

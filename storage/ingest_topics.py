@@ -66,8 +66,8 @@ def learn_and_link(
     matched against the topics in worker processes (storage/topic_workers.py).
     ``on_pending`` hears of the topics older papers are still to be linked to, and of the
     batch's papers, as soon as the topics are learnt, so the search for those older papers
-    can start (storage/topic_linker.py). ``seconds`` gets each step's time added under
-    "topics" and "links" (storage.models.INGEST_STEPS).
+    can start (storage/topic_linker.py). ``seconds`` (keyed by storage.models.INGEST_STEPS)
+    gets each step's time added under "topics" and "links".
     """
     began = time.perf_counter()
     title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items() if paper_id in fresh}
@@ -79,8 +79,8 @@ def learn_and_link(
     learnt = time.perf_counter()
     link_topics(conn, papers, index, fresh)
     if seconds is not None:
-        seconds["topics"] = seconds.get("topics", 0.0) + learnt - began
-        seconds["links"] = seconds.get("links", 0.0) + time.perf_counter() - learnt
+        seconds["topics"] += learnt - began
+        seconds["links"] += time.perf_counter() - learnt
     return grew
 
 

@@ -6,10 +6,10 @@ papers teaches some 300 topics whose spellings some 5,000 older papers hold, and
 matching those texts is pure Python: 0.3 to 0.5 s of one core, paid inside the
 linking's write transaction. A ``Helper`` process does that matching on the other
 core while the ingest still stores its batch, on the texts the search thread read
-ahead (storage/topic_linker.py) and handed over. Its answer carries a digest of each text it read, and the
-linking uses an answer only for a paper whose text still has that digest, so a
-paper changed, deleted or not yet committed when the helper read it is matched
-again in the transaction, exactly as before.
+ahead (storage/topic_linker.py) and handed over. Its answer carries a digest of each
+text it read, and the linking uses an answer only for a paper whose text still has
+that digest, so a paper changed, deleted or not yet committed when the helper read it
+is matched again in the transaction, exactly as before.
 """
 
 from __future__ import annotations
