@@ -154,7 +154,8 @@ def ingest(
         feed.send(batch.new_ids, batch.texts)
     if batch.new_ids or batch.changed_ids:
         papers = {pid: batch.texts[pid] for pid in batch.new_ids + batch.changed_ids}
-        grew = learn_and_link(conn, papers, set(batch.new_ids), batch.had_papers, topic_index, on_pending, seconds)
+        grew = learn_and_link(conn, papers, set(batch.new_ids), batch.had_papers, topic_index, on_pending, seconds,
+                              by_topic=not rebuilt)
         queued = queue_deliveries(conn, batch.new_ids, now=batch.now, max_age=batch.max_age)
         conn.execute(
             "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_version'"
@@ -418,7 +419,7 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
             names += writes.inferred_names(m, {batch.owner} if batch.owner else set())
         authors.append(names)
     bulk.resolve_authors(conn, (name for names in authors for _, name, _ in names), batch.author_ids)
-    # The whole row in one INSERT: the search log trigger then notes it once.
+    # The whole row in one INSERT, and one search log row each (no trigger: migration 0014).
     # updated_at stays NULL (read as first_seen_at) unless the record brought an older sighting.
     rows = [
         (pid, key, key_hash(key), m.title, item.tkey if m.title == item.record.title else title_hash(m.title),
@@ -432,6 +433,7 @@ def _insert_papers(conn: sqlite3.Connection, batch: _Batch, items: list[_Prepare
         " first_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
+    search_log.log_inserts(conn, ids)
     # The source's times are the paper's own (NULL) unless the record brought its first sighting.
     conn.executemany(
         "INSERT INTO paper_sources (paper_id, source_id, record, record_hash, first_seen_at,"

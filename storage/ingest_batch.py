@@ -149,10 +149,9 @@ def next_paper_id(conn: sqlite3.Connection) -> int:
 # them and builds them again at its end, inside its transaction: inserting millions of rows
 # into them one by one wrote their pages all over (a 1M-paper batch's links alone are 14M
 # entries in random topic order), where CREATE INDEX sorts once and writes each page once.
-# The topic-paper pairs (topic_papers, kept by a trigger on paper_topics) are treated alike:
-# the trigger goes for the batch and the table is written again, sorted, at its end.
+# The topic-paper pairs (topic_papers) are treated alike: the batch writes its links to
+# paper_topics alone, and the table is written again, sorted, at its end.
 BULK_INDEXES = ("paper_authors_author", "papers_first_seen", "papers_category", "paper_sources_source")
-_LINK_TRIGGER = "paper_topics_insert"
 BULK_RECORDS = 50_000  # and at least twice the papers stored
 
 
@@ -169,12 +168,7 @@ def drop_bulk_indexes(conn: sqlite3.Connection, records: int) -> list[str]:
     ).fetchall()
     for name, _ in rows:
         conn.execute(f"DROP INDEX {name}")  # names from BULK_INDEXES only
-    trigger = conn.execute("SELECT sql FROM sqlite_schema WHERE type = 'trigger' AND name = ?",
-                           (_LINK_TRIGGER,)).fetchone()
-    again = [sql for _, sql in rows]
-    if trigger is not None:
-        conn.execute(f"DROP TRIGGER {_LINK_TRIGGER}")
-        again += [*topic_links.BULK_REBUILD, trigger[0]]
+    again = [*(sql for _, sql in rows), *topic_links.BULK_REBUILD]
     log.info("batch of about %d records into %d papers: building %d indexes and the topic pairs at its end",
              records, stored, len(rows))
     return again

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_LINK = "INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)"
 # The category topics, read through their own partial index (migration 0013).
 CATEGORIES = "SELECT id, slug FROM topics WHERE kind = 'category'"
 
@@ -59,6 +58,8 @@ def learn_and_link(
     index: TopicIndex,
     on_pending: OnPending | None = None,
     seconds: dict[str, float] | None = None,
+    *,
+    by_topic: bool = True,
 ) -> bool:
     """Learn the topics a batch teaches, then link each of its papers afresh; True if topics grew.
 
@@ -67,7 +68,8 @@ def learn_and_link(
     ``on_pending`` hears of the topics older papers are still to be linked to, and of the
     batch's papers, as soon as the topics are learnt, so the search for those older papers
     can start (storage/topic_linker.py). ``seconds`` (keyed by storage.models.INGEST_STEPS)
-    gets each step's time added under "topics" and "links".
+    gets each step's time added under "topics" and "links". ``by_topic=False`` is for a bulk
+    batch that writes the papers of each topic again at its end (storage/topic_links.py).
     """
     began = time.perf_counter()
     title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items() if paper_id in fresh}
@@ -77,7 +79,7 @@ def learn_and_link(
     if pending and on_pending is not None:
         on_pending(conn, pending, list(papers), _shadowed(pending, index))
     learnt = time.perf_counter()
-    link_topics(conn, papers, index, fresh)
+    link_topics(conn, papers, index, fresh, by_topic=by_topic)
     if seconds is not None:
         seconds["topics"] += learnt - began
         seconds["links"] += time.perf_counter() - learnt
@@ -368,10 +370,7 @@ def _link_everywhere(conn: sqlite3.Connection, spellings: dict[str, list[int]], 
     if confirmed is not None:
         log.debug("new topics' older papers: %d answers from the helper process, %d texts matched here",
                   len(known), matched_here)
-    links.sort()
-    before = conn.total_changes
-    conn.executemany(_LINK, links)
-    return conn.total_changes - before
+    return topic_links.add(conn, links)
 
 
 def link_topics(
@@ -379,8 +378,13 @@ def link_topics(
     papers: dict[int, PaperText],
     index: TopicIndex,
     fresh: set[int],
+    *,
+    by_topic: bool = True,
 ) -> None:
-    """Link each paper to the topics its text names and to its category, afresh."""
+    """Link each paper to the topics its text names and to its category, afresh.
+
+    Every link written is new: a paper not ``fresh`` loses its links first.
+    """
     category_ids = {slug: topic_id for topic_id, slug in conn.execute(CATEGORIES)}
     # The category link is recomputed below with the rest.
     conn.executemany("DELETE FROM paper_topics WHERE paper_id = ?", [(pid,) for pid in papers if pid not in fresh])
@@ -399,13 +403,13 @@ def link_topics(
                 links += [(paper_id, tid) for tid in sorted(topic_ids)]
                 done += 1
                 if len(links) >= _LINKS_AT_ONCE:  # all of arXiv links 35M pairs: not held at once
-                    conn.executemany(_LINK, links)
+                    topic_links.add_fresh(conn, links, by_topic=by_topic)
                     links = []
             break
         except (OSError, BrokenProcessPool) as exc:  # no processes to be had: go on in this one
             log.warning("matching topics in worker processes failed (%s); going on in this process", exc)
             found = topic_workers.matches(index, texts[done:])
-    conn.executemany(_LINK, links)
+    topic_links.add_fresh(conn, links, by_topic=by_topic)
 
 
 _LINKS_AT_ONCE = 100_000

@@ -1,8 +1,9 @@
 """The full-text search index beside the store: a Tantivy folder derived from the papers table.
 
 SQLite stays the source of truth. Every change to a paper's searchable text
-appends a row to ``search_log`` (migration 0002, by trigger, in the writer's
-own transaction). ``SearchIndex.sync`` applies the rows after the last one the
+appends a row to ``search_log`` in the writer's own transaction: an insert by
+the store's one INSERT of papers (migration 0014), an update or a delete by
+trigger (migration 0002). ``SearchIndex.sync`` applies the rows after the last one the
 index committed, commits them together with a marker document that records
 that row's number, and then writes the same number to ``meta`` in SQLite. A
 crash anywhere in between leaves the marker at or behind the truth, and the

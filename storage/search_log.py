@@ -18,6 +18,11 @@ def store_state(conn: sqlite3.Connection) -> tuple[str, int]:
     return str(row[0]), int(last[0]) if last else 0
 
 
+def log_inserts(conn: sqlite3.Connection, paper_ids: list[int]) -> None:
+    """Note new papers for the index: the store's one INSERT of papers calls this right after it (migration 0014)."""
+    conn.executemany("INSERT INTO search_log (paper_id, op) VALUES (?, 'i')", [(pid,) for pid in paper_ids])
+
+
 def pending(conn: sqlite3.Connection, seen: int) -> int:
     return int(conn.execute("SELECT count(*) FROM search_log WHERE seq > ?", (seen,)).fetchone()[0])
 

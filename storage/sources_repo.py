@@ -112,7 +112,8 @@ async def check(db: Database) -> list[str]:
     )
     if orphans and orphans[0]:
         problems.append(f"{orphans[0]} papers have no source record")
-    # topic_papers and its recent part are kept by triggers on paper_topics (migration 0012).
+    # topic_papers and its recent part follow paper_topics: storage/topic_links.py writes both, a delete trigger
+    # (migration 0012) removes from both.
     links = await db.fetchone(
         "SELECT (SELECT count(*) FROM paper_topics),"
         " (SELECT count(*) FROM topic_papers) + (SELECT count(*) FROM topic_papers_recent)"

@@ -1,8 +1,10 @@
 """Papers of a topic: the SQL that reads topic_papers with its recent part, and the fold that merges them.
 
 paper_topics answers "topics of a paper"; "papers of a topic" is topic_papers plus
-topic_papers_recent, both kept by the triggers of migration 0012. A query by topic reads
-both parts, each by its own key, through the fragments here.
+topic_papers_recent. A link is written to paper_topics and to the recent part together,
+by ``add_fresh`` or ``add`` here (migration 0014); a deleted link leaves both through the
+delete trigger of migration 0012, so cascades reach them. A query by topic reads both
+parts, each by its own key, through the fragments here.
 """
 
 from __future__ import annotations
@@ -40,6 +42,40 @@ def has_papers(topic_id: str) -> str:
     )
 
 
+def add_fresh(conn: sqlite3.Connection, links: list[tuple[int, int]], *, by_topic: bool = True) -> None:
+    """Write (paper, topic) ``links`` that no paper holds yet, as a batch's new or relinked papers do.
+
+    ``by_topic=False`` leaves the by-topic pairs out, for a bulk batch that writes
+    topic_papers again from paper_topics at its end (``BULK_REBUILD``).
+    """
+    conn.executemany("INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) VALUES (?, ?)", links)
+    if by_topic:
+        conn.executemany("INSERT OR IGNORE INTO topic_papers_recent (topic_id, paper_id) VALUES (?, ?)",
+                         [(topic_id, paper_id) for paper_id, topic_id in links])
+
+
+def add(conn: sqlite3.Connection, links: list[tuple[int, int]]) -> int:
+    """Write the (paper, topic) ``links`` not held yet; returns how many were new.
+
+    The ones held are found by topic, a short read of both parts for each of the few
+    topics a linking of older papers adds, instead of one look-up per link.
+    """
+    topics = sorted({topic_id for _, topic_id in links})
+    held: set[tuple[int, int]] = set()
+    for start in range(0, len(topics), _IDS_AT_ONCE):
+        part = topics[start : start + _IDS_AT_ONCE]
+        marks = ",".join("?" * len(part))
+        held.update((int(p), int(t)) for t, p in conn.execute(
+            f"SELECT topic_id, paper_id FROM topic_papers WHERE topic_id IN ({marks}) UNION ALL"
+            f" SELECT topic_id, paper_id FROM topic_papers_recent WHERE topic_id IN ({marks})", part + part))
+    new = sorted({link for link in links if link not in held})
+    add_fresh(conn, new)
+    return len(new)
+
+
+_IDS_AT_ONCE = 400  # twice as many parameters: well under SQLite's limit
+
+
 def fold_recent(conn: sqlite3.Connection) -> None:
     """Merge topic_papers_recent into topic_papers once it holds RECENT_LINKS pairs."""
     held = conn.execute(
@@ -55,8 +91,9 @@ def fold_recent(conn: sqlite3.Connection) -> None:
     log.debug("folded %d or more recent topic links", held)
 
 
-# For a batch that builds its indexes at its end (storage/ingest_batch.py): the insert
-# trigger goes for the batch, and topic_papers is written again from paper_topics, sorted.
+# For a batch that builds its indexes at its end (storage/ingest_batch.py): its links go to
+# paper_topics alone (``add_fresh`` with ``by_topic=False``), and topic_papers is written
+# again from paper_topics, sorted.
 BULK_REBUILD = (
     "DELETE FROM topic_papers",
     "DELETE FROM topic_papers_recent",

@@ -131,4 +131,54 @@ async def test_migration_moves_every_pair(tmp_path: Path) -> None:
         assert await store.check() == []
     assert rows(path, "SELECT topic_id, paper_id FROM topic_papers") == [(1, 1), (1, 2), (1, 3), (2, 3)]
     names = {n for (n,) in rows(path, "SELECT name FROM sqlite_schema")}
-    assert "paper_topics_topic" not in names and {"paper_topics_insert", "paper_topics_delete"} <= names
+    # Migration 0014 leaves link inserts to the store's code; deletes keep their trigger.
+    assert "paper_topics_topic" not in names and "paper_topics_insert" not in names
+    assert "paper_topics_delete" in names
+
+
+async def test_every_pair_stays_in_one_part_when_each_ingest_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Links are written to paper_topics and the recent part by the store's code (migration
+    # 0014), not by a trigger: with a fold after every ingest, each pair must still be in
+    # exactly one by-topic part, whoever linked it (the ingest, or the linking of older papers).
+    monkeypatch.setattr(topic_links, "RECENT_LINKS", 1)
+    path = tmp_path / "f.db"
+    titles = _titles(60, seed=11)
+    async with await Store.open(path) as store:
+        for start in range(0, len(titles), 6):
+            await store.ingest([record(t, f"Author {start + i}", category="LG")
+                                for i, t in enumerate(titles[start:start + 6])], source="s")
+            await store.link_pending_topics()
+            links, folded, recent = _parts(path)
+            assert links == folded + recent and links > 0
+        assert await _answers_by_topic(store) == _truth(path)
+        assert await store.check() == []
+
+
+async def test_add_writes_only_the_links_not_held(tmp_path: Path) -> None:
+    # The linking of older papers may meet pairs the batch that learnt the topic wrote, folded
+    # or still recent (its candidates include papers the index took after its search).
+    path = tmp_path / "a.db"
+    async with await Store.open(path) as store:
+        await store.ingest([record(f"Paper number {n}", "Ada Lovelace") for n in range(3)], source="s")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.executemany("INSERT INTO topics (id, slug, name, kind) VALUES (?, ?, ?, 'phrase')",
+                         [(901, "t-a", "t a"), (902, "t-b", "t b")])
+        ids = [pid for (pid,) in conn.execute("SELECT id FROM papers ORDER BY id")]
+        topic_links.add_fresh(conn, [(ids[0], 901)])
+        conn.execute("INSERT INTO topic_papers SELECT * FROM topic_papers_recent")  # folded,
+        conn.execute("DELETE FROM topic_papers_recent")
+        topic_links.add_fresh(conn, [(ids[1], 901)])  # and one still recent
+        assert topic_links.add(conn, [(ids[0], 901), (ids[1], 901), (ids[2], 901), (ids[0], 902)]) == 2
+        assert topic_links.add(conn, [(ids[2], 901)]) == 0
+        assert sorted(conn.execute("SELECT paper_id, topic_id FROM paper_topics WHERE topic_id > 900")) == [
+            (ids[0], 901), (ids[0], 902), (ids[1], 901), (ids[2], 901)]
+        assert sorted(conn.execute("SELECT topic_id, paper_id FROM topic_papers_recent WHERE topic_id > 900")) == [
+            (901, ids[1]), (901, ids[2]), (902, ids[0])]
+        # Left for the bulk path, which writes the by-topic pairs again at its end.
+        topic_links.add_fresh(conn, [(ids[1], 902)], by_topic=False)
+        assert conn.execute("SELECT count(*) FROM topic_papers_recent WHERE topic_id = 902").fetchone()[0] == 1
+    finally:
+        conn.close()
