@@ -232,8 +232,9 @@ async def run(ws: Workspace, main_file: Path, extra_file: Path) -> IngestOutcome
         await sync_index()
         total_s = time.perf_counter() - start
         index_s = total_s - store_s - link_s
-        log.info("ingest: parse alone %.1fs; end to end: parse and store %.1fs link topics %.1fs index %.1fs"
-                 " (%d new, %d parse problems)", parse_s, store_s, link_s, index_s, report.new, len(stream.problems))
+        log.info("ingest: parse alone %.1fs; end to end: parse and store %.1fs (%s) link topics %.1fs index %.1fs"
+                 " (%d new, %d parse problems)", parse_s, store_s, report.describe_steps(), link_s, index_s,
+                 report.new, len(stream.problems))
         # What the poller records after a successful poll of this file.
         content_hash, validator = await _file_hash(main_file)
         await store.record_poll(source, etag=validator, content_hash=content_hash)
@@ -279,6 +280,7 @@ async def run(ws: Workspace, main_file: Path, extra_file: Path) -> IngestOutcome
                {"bare FTS5 executemany": fts_rate, "bare Tantivy add_document": tan_rate},
                target=END_TO_END, higher_is_better=True, target_text=f">= {END_TO_END:,.0f} (2.5M in under 9 min)",
                note=f"Store.ingest of a ListingStream (parsing as it stores) {store_s:.1f}s"
+               f" ({report.describe_steps()})"
                f" + link topics {link_s:.1f}s + index {index_s:.1f}s"
                + (" (the Store syncs its index inside ingest)" if wired else "")),
         Figure("ingest: parse_listing_file alone", n / parse_s, "papers/s", target=PARSE,

@@ -61,6 +61,9 @@ def test_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
     by_name = {f["name"]: f for f in figures}
     ingest = next(f for f in figures if f["name"].startswith("ingest end to end"))
     assert set(ingest["baseline"]) == {"bare FTS5 executemany", "bare Tantivy add_document"}
+    # So does the end-to-end load's: a streamed file's reading, then the store's own steps.
+    assert re.search(r"ListingStream \(parsing as it stores\) [\d.]+s \((?:[a-z ]+ [\d.]+ s, )*storing papers"
+                     r" [\d.]+ s(?:, [a-z ]+ [\d.]+ s)*\)", ingest["note"]), ingest
     assert by_name["announcer 429s"]["value"] == 0
     # The 1,000 new papers' note splits Store.ingest into its steps (storage.models.INGEST_STEPS).
     assert re.search(r"Store\.ingest [\d.]+s \((?:[a-z ]+ [\d.]+ s, )*search index [\d.]+ s\)",
