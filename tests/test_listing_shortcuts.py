@@ -2,7 +2,8 @@
 
 Each fast path in feeds/sources/_listing_names.py and listing.py (words read from
 distinct chunks of the whole document, the "et al." tail check, the last title
-token by rfind, cleaning printable ASCII without a regex) is compared, on
+token by rfind, cleaning printable ASCII without a regex, the split points found
+by two character scans and only where a name fits) is compared, on
 generated text full of the characters that make them hard, with the
 straightforward reading it stands for.
 """
@@ -88,3 +89,36 @@ def test_cleaning_matches_the_three_regex_passes(line: str) -> None:
         slow = _SPACES_RE.sub(" ", _CONTROL_RE.sub(" ", _INVISIBLE_RE.sub("", part))).strip()
         assert _clean(part) == slow
         assert _split_lines(line) == re.split(r"\r\n|\r|\n", line)
+
+
+# ASCII full of what makes split points hard: capitals, particles glued and nested
+# ("del " ends "del" and "el"), runs of spaces, and other ASCII whitespace.
+SPLIT_PIECES = st.sampled_from(
+    [*"aAdDzZ .-'\t\x0b\x1c", *sorted(names.PARTICLES), "della ", "del ", "Modelde ", "Van ", "  "]
+)
+
+
+def _reference_points(glued: str, lo: int) -> list[int]:
+    particles = "|".join(sorted(names.PARTICLES, key=len, reverse=True))
+    return [m.start() for m in re.finditer(rf"(?<=\S)(?=[A-Z]|(?:{particles}) )", glued[lo - 1 :])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(SPLIT_PIECES, max_size=40).map("".join), st.integers(1, 60))
+def test_split_points_match_the_one_pattern_wherever_a_name_fits(glued: str, lo: int) -> None:
+    lo = min(lo, max(1, len(glued)))
+    reference = [lo - 1 + p for p in _reference_points(glued, lo) if lo - 1 + p >= lo]
+    found = names._split_points(glued, lo)
+    assert set(found) <= set(reference) and found == sorted(found)
+
+    def fits(p: int) -> bool:
+        return len(glued[p:].split()) <= names._MAX_NAME_TOKENS
+
+    assert [p for p in found if fits(p)] == [p for p in reference if fits(p)]
+
+
+def test_split_points_keep_every_name_up_to_the_longest() -> None:
+    for more in range(names._MAX_NAME_TOKENS + 3):
+        glued = "Graph ModelJo" + " Ab" * more
+        fits = 1 + more <= names._MAX_NAME_TOKENS
+        assert (glued.index("Jo") in names._split_points(glued, 1)) is fits, glued
