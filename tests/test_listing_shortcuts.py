@@ -122,3 +122,10 @@ def test_split_points_keep_every_name_up_to_the_longest() -> None:
         glued = "Graph ModelJo" + " Ab" * more
         fits = 1 + more <= names._MAX_NAME_TOKENS
         assert (glued.index("Jo") in names._split_points(glued, 1)) is fits, glued
+
+
+@settings(max_examples=300, deadline=None)
+@given(HARD)
+def test_normalise_name_is_split_and_join(name: str) -> None:
+    for text in (name, f" {name} ", name.replace("\t", " ")):
+        assert names.normalise_name(text) == " ".join(text.split())

@@ -146,6 +146,12 @@ def is_name(text: str) -> bool:
 
 
 def normalise_name(name: str) -> str:
+    """Every run of whitespace one space, none at the ends."""
+    # Printable text holds no whitespace but the space (str.split also cuts at
+    # controls, line and paragraph separators and other spaces, none printable): with
+    # no two spaces in a row, stripping is all there is to do, without a list of tokens.
+    if "  " not in name and name.isprintable():
+        return name.strip(" ")
     return " ".join(name.split())
 
 
