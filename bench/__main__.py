@@ -202,11 +202,8 @@ async def run(args: argparse.Namespace) -> list[Figure]:
 
 
 async def _expansions(db: Path) -> Expansions:
-    store = await Store.open(db)
-    try:
+    async with await Store.open(db) as store:
         return await store.expansions()
-    finally:
-        await store.close()
 
 
 def main(argv: list[str] | None = None) -> int:

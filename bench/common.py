@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import os
@@ -138,10 +139,27 @@ def render_table(papers: int, figures: Iterable[Figure]) -> str:
     return "\n".join(lines)
 
 
+def add_full_run_arguments(parser: argparse.ArgumentParser, *, seed_help: str = "the full run's corpus seed") -> None:
+    """--papers, --data and --seed: the options of a tool that works on the store a full run left."""
+    parser.add_argument("--papers", type=int, required=True, help="the size of the full run whose store to use")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the full run's data folder")
+    parser.add_argument("--seed", type=int, default=7, help=seed_help)
+
+
+def full_run_folder(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
+    """``<data>/run-<papers>``, left by `python -m bench --papers N`; a usage error when it holds no store."""
+    run: Path = args.data / f"run-{args.papers}"
+    if not (run / "paperboy.db").exists():
+        parser.error(f"no store at {run}: run `python -m bench --papers {args.papers}` first")
+    return run
+
+
 __all__ = [
     "Figure",
+    "add_full_run_arguments",
     "db_size",
     "dir_size",
+    "full_run_folder",
     "ms",
     "peak_rss_mb",
     "percentile",

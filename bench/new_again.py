@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import DEFAULT_DATA
+from bench.common import add_full_run_arguments, full_run_folder
 from bench.corpus import CORPUS_VERSION, CorpusGenerator, write_listing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,18 +96,13 @@ def _run(root: Path, db: Path, files: list[Path]) -> list[dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.new_again", description=__doc__.splitlines()[0])
-    parser.add_argument("--papers", type=int, required=True, help="the size of the full run whose store to use")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the full run's data folder")
-    parser.add_argument("--seed", type=int, default=7, help="the full run's corpus seed")
+    add_full_run_arguments(parser)
     parser.add_argument("--size", type=int, default=1_000, help="papers per batch (default 1000)")
     parser.add_argument("--batches", type=int, default=3, help="timed batches per run, after one warm-up")
     parser.add_argument("--runs", type=int, default=2, help="runs per checkout (default 2)")
     parser.add_argument("--against", type=Path, help="root of another checkout to time beside this one")
     args = parser.parse_args(argv)
-    run = args.data / f"run-{args.papers}"
-    if not (run / "paperboy.db").exists():
-        print(f"no store at {run}: run `python -m bench --papers {args.papers}` first", file=sys.stderr)
-        return 2
+    run = full_run_folder(parser, args)
     files = batch_files(args.data, args.papers, args.seed, args.batches + 1, args.size)
     roots = {"this checkout": REPO}
     if args.against is not None:

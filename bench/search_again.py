@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import threading
-from pathlib import Path
 
 from bench import search_bench
-from bench.common import DEFAULT_DATA, render_table
+from bench.common import add_full_run_arguments, full_run_folder, render_table
 from bench.corpus import CorpusGenerator
 from bench.queries import search_mix
 from storage.store import Store
@@ -24,14 +23,10 @@ from storage.store import Store
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.search_again", description=__doc__.splitlines()[0])
-    parser.add_argument("--papers", type=int, required=True, help="the size of the full run whose store to use")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the full run's data folder")
-    parser.add_argument("--seed", type=int, default=7, help="the full run's corpus seed")
+    add_full_run_arguments(parser)
     parser.add_argument("--rounds", type=int, default=5, help="timed passes over the query mix")
     args = parser.parse_args(argv)
-    run = args.data / f"run-{args.papers}"
-    if not (run / "paperboy.db").exists():
-        parser.error(f"no store in {run}: run `python -m bench --papers {args.papers}` first")
+    run = full_run_folder(parser, args)
 
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)

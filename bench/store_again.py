@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from bench import disk_bench, search_bench
-from bench.common import DEFAULT_DATA, Figure, db_size, dir_size, read_only, render_table
+from bench.common import Figure, add_full_run_arguments, db_size, dir_size, read_only, render_table
 from bench.corpus import CorpusGenerator
 from bench.queries import author_mix, search_mix
 from storage.store import Store, index_folder
@@ -27,10 +27,8 @@ log = logging.getLogger(__name__)
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.store_again", description=__doc__.split("\n")[0])
-    parser.add_argument("--papers", type=int, required=True, help="the size of the full run whose store to use")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the full run's data folder")
+    add_full_run_arguments(parser, seed_help="the full run's corpus seed (for the query mix)")
     parser.add_argument("--db", type=Path, help="a store file to use instead of the full run's")
-    parser.add_argument("--seed", type=int, default=7, help="the full run's corpus seed (for the query mix)")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the query mix")
     parser.add_argument("--requests", type=int, default=500, help="feed requests served before the RSS is read")
     return parser.parse_args(argv)
@@ -60,11 +58,8 @@ def freelist_bytes(db: Path) -> int:
 
 
 async def _open_and_count(db: Path) -> int:
-    store = await Store.open(db)
-    try:
+    async with await Store.open(db) as store:
         return await store.count_papers()
-    finally:
-        await store.close()
 
 
 def disk_figures(db: Path) -> list[Figure]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,15 @@ async def _answers_by_topic(store: Store) -> dict[str, list[int]]:
     return out
 
 
+async def _ingest_in_sixes(store: Store, path: Path, titles: list[str]) -> AsyncIterator[tuple[int, int, int]]:
+    """Ingest ``titles`` six at a time, linking older papers after each; yield (links, folded, recent) then."""
+    for start in range(0, len(titles), 6):
+        await store.ingest([record(t, f"Author {start + i}", category="LG")
+                            for i, t in enumerate(titles[start:start + 6])], source="s")
+        await store.link_pending_topics()
+        yield _parts(path)
+
+
 async def test_small_batches_wait_in_the_recent_part_and_are_folded_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,11 +73,7 @@ async def test_small_batches_wait_in_the_recent_part_and_are_folded_in(
     titles = _titles(90, seed=5)
     seen_recent = seen_fold = False
     async with await Store.open(path) as store:
-        for start in range(0, len(titles), 6):
-            await store.ingest([record(t, f"Author {start + i}", category="LG")
-                                for i, t in enumerate(titles[start:start + 6])], source="s")
-            await store.link_pending_topics()
-            links, folded, recent = _parts(path)
+        async for links, folded, recent in _ingest_in_sixes(store, path, titles):
             assert links == folded + recent  # every pair in exactly one part
             seen_recent |= recent > 0
             seen_fold |= folded > 0 and recent < 60
@@ -146,11 +152,7 @@ async def test_every_pair_stays_in_one_part_when_each_ingest_folds(
     path = tmp_path / "f.db"
     titles = _titles(60, seed=11)
     async with await Store.open(path) as store:
-        for start in range(0, len(titles), 6):
-            await store.ingest([record(t, f"Author {start + i}", category="LG")
-                                for i, t in enumerate(titles[start:start + 6])], source="s")
-            await store.link_pending_topics()
-            links, folded, recent = _parts(path)
+        async for links, folded, recent in _ingest_in_sixes(store, path, titles):
             assert links == folded + recent and links > 0
         assert await _answers_by_topic(store) == _truth(path)
         assert await store.check() == []
