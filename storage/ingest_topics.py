@@ -5,25 +5,20 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import topic_links, topic_workers
-from storage.text import phrase_words, title_hash
+from storage.phrase_counts import ChunkCounts, add_and_ripen
+from storage.text import title_hash
 from storage.topic_mentions import Confirmed, Matcher, paper_texts, spelt, text_digest
 from storage.topic_mentions import chunks as _chunks
 from storage.topics import (
     TopicIndex,
     acronym_slug,
-    find_definitions,
-    min_phrase_papers,
-    phrase_hash,
     phrase_slug,
-    title_phrases,
 )
 
 if TYPE_CHECKING:
@@ -72,10 +67,8 @@ def learn_and_link(
     batch that writes the papers of each topic again at its end (storage/topic_links.py).
     """
     began = time.perf_counter()
-    title_words = {paper_id: phrase_words(text.title) for paper_id, text in papers.items() if paper_id in fresh}
     pending: list[TopicRow] = []
-    grew = learn_topics(conn, papers, title_words, fresh, had_papers, index, pending)
-    del title_words
+    grew = learn_topics(conn, papers, fresh, had_papers, index, pending)
     if pending and on_pending is not None:
         on_pending(conn, pending, list(papers), _shadowed(pending, index))
     learnt = time.perf_counter()
@@ -112,39 +105,37 @@ def catch_up(conn: sqlite3.Connection, index: TopicIndex) -> None:
 def learn_topics(
     conn: sqlite3.Connection,
     papers: dict[int, PaperText],
-    title_words: dict[int, list[str]],
     fresh: set[int],
     had_papers: bool,
     index: TopicIndex,
     pending: list[TopicRow] | None = None,
 ) -> bool:
-    """Create topics that this batch teaches (older papers naming them are linked later, see ``pending``)."""
+    """Create topics that this batch teaches (older papers naming them are linked later, see ``pending``).
+
+    Topics are created in paper order, as the batch's papers define them, wherever the
+    definitions were read (storage/topic_workers.py): the first paper to define an acronym
+    gives its long form.
+    """
     grew = False
-    phrases: Counter[str] = Counter()
     known = {slug for _, slug in conn.execute(CATEGORIES)}
     waiting = pending if had_papers else None  # with no older papers, nothing waits to be linked
+    definitions, counts = _lessons(papers, fresh)
     for paper_id in sorted(papers):
-        text = papers[paper_id]
-        if "(" in text.abstract or "(" in text.title:
-            for definition in find_definitions(f"{text.title}. {text.abstract}"):
-                slug = acronym_slug(definition.acronym)
-                if definition.acronym in index.acronyms or _topic_exists(conn, slug):
-                    continue
-                topic_id = _create_topic(
-                    conn, slug, definition.acronym, "acronym", definition.phrase, pending=had_papers
-                )
-                _learnt(index, waiting, (topic_id, "acronym", definition.acronym, definition.phrase))
-                grew = True
-        category = text.category
+        for acronym, phrase in definitions.get(paper_id, ()):
+            slug = acronym_slug(acronym)
+            if acronym in index.acronyms or _topic_exists(conn, slug):
+                continue
+            topic_id = _create_topic(conn, slug, acronym, "acronym", phrase, pending=had_papers)
+            _learnt(index, waiting, (topic_id, "acronym", acronym, phrase))
+            grew = True
+        category = papers[paper_id].category
         if category and category.lower() not in known:
             if not _topic_exists(conn, category.lower()):
                 topic_id = _create_topic(conn, category.lower(), category, "category", None)
                 index.take([(topic_id, "category", category, None)])
                 grew = True
             known.add(category.lower())
-        if paper_id in fresh:
-            phrases.update(title_phrases(text.title, title_words[paper_id]))
-    for phrase in _ripe(conn, phrases):
+    for phrase in add_and_ripen(conn, counts):
         slug = phrase_slug(phrase)
         if phrase in index.phrases or _topic_exists(conn, slug):
             continue
@@ -154,92 +145,40 @@ def learn_topics(
     return grew
 
 
+def _lessons(
+    papers: dict[int, PaperText], fresh: set[int]
+) -> tuple[dict[int, list[tuple[str, str]]], list[ChunkCounts]]:
+    """The acronyms each paper defines, and the phrase counts of the fresh titles, chunk by chunk.
+
+    Read in worker processes when the batch is big, else here.
+    """
+    texts: list[topic_workers.Teaching] = [
+        (pid, text.title, f"{text.title}. {text.abstract}" if "(" in text.abstract or "(" in text.title else "",
+         pid in fresh)
+        for pid, text in papers.items()
+    ]
+    definitions: dict[int, list[tuple[str, str]]] = {}
+    counts: list[ChunkCounts] = []
+    done = 0
+    processes = topic_workers.workers()
+    found = (topic_workers.lessons_in_workers(texts, processes)
+             if len(texts) >= topic_workers.AT_LEAST and processes > 1 else topic_workers.lessons_here(texts))
+    while True:
+        try:
+            for size, learnt in found:
+                definitions.update(learnt.definitions)
+                counts.append(learnt.phrases)
+                done += size
+            return definitions, counts
+        except (OSError, BrokenProcessPool) as exc:  # no processes to be had: go on in this one
+            log.warning("reading topics in worker processes failed (%s); going on in this process", exc)
+            found = topic_workers.lessons_here(texts[done:])
+
+
 def _learnt(index: TopicIndex, pending: list[TopicRow] | None, row: TopicRow) -> None:
     index.take([row])
     if pending is not None:
         pending.append(row)
-
-
-# A batch counting fewer phrases than this adds them to phrase_counts_recent; the recent
-# counts are folded into phrase_counts (in key order, touching each page once) when they
-# reach as many: at a million papers, once every dozen or so batches of 1,000 papers.
-RECENT_PHRASES = 200_000
-
-
-def _ripe(conn: sqlite3.Connection, counted: Counter[str]) -> list[str]:
-    """Add the batch's phrase counts to the stored ones; the phrases now common enough, sorted.
-
-    A batch of all of arXiv counts some 30 million phrases: the rows are packed into one
-    array (key and count in 64 bits) rather than held as tuples beside a dict of keys.
-    """
-    if not counted:
-        return []
-    floor = min_phrase_papers()
-    tables = [t for t in ("phrase_counts", "phrase_counts_recent")
-              if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0] == 1]
-    totals: dict[str, int] = counted
-    hashes: dict[str, int] = {}
-    if tables:
-        hashes = {phrase: phrase_hash(phrase) for phrase in counted}
-        by_hash = {h: phrase for phrase, h in hashes.items()}
-        totals = dict(counted)
-        keys = sorted(by_hash)
-        for table in tables:
-            for chunk in _chunks(keys):
-                marks = ",".join("?" * len(chunk))
-                for h, n in conn.execute(f"SELECT hash, papers FROM {table} WHERE hash IN ({marks})", chunk):
-                    totals[by_hash[h]] += int(n)
-        del by_hash, keys
-    packed = array("Q")
-    over: dict[int, int] = {}  # counts too big for the packed 16 bits, by key
-    for phrase, n in counted.items():
-        h = hashes[phrase] if hashes else phrase_hash(phrase)
-        if n > _COUNT_MASK:
-            over[h] = n
-        packed.append(h << 16 | min(n, _COUNT_MASK))
-    del hashes
-    rows = (((v >> 16), over.get(v >> 16, v & _COUNT_MASK)) for v in sorted(packed))
-    if len(packed) >= RECENT_PHRASES:
-        _add_counts(conn, "phrase_counts", rows)
-    else:
-        _add_counts(conn, "phrase_counts_recent", rows)
-        _fold_recent(conn)
-    return sorted(phrase for phrase in counted if totals[phrase] >= floor)
-
-
-_COUNT_MASK = 0xFFFF  # phrase_hash is 48 bits: a count fits beside it in 64
-
-
-def _add_counts(conn: sqlite3.Connection, table: str, rows: Iterable[tuple[int, int]]) -> None:
-    # In key order, so the rows are written along the table's b-tree rather than all over it.
-    conn.executemany(
-        f"INSERT INTO {table} (hash, papers) VALUES (?, ?)"
-        " ON CONFLICT (hash) DO UPDATE SET papers = papers + excluded.papers",
-        rows,
-    )
-
-
-def _fold_recent(conn: sqlite3.Connection) -> None:
-    """Move the recent counts into phrase_counts once they are many."""
-    if conn.execute("SELECT count(*) FROM phrase_counts_recent").fetchone()[0] < RECENT_PHRASES:
-        return
-    conn.execute(
-        "INSERT INTO phrase_counts (hash, papers) SELECT hash, papers FROM phrase_counts_recent"
-        " WHERE true ORDER BY hash ON CONFLICT (hash) DO UPDATE SET papers = papers + excluded.papers"
-    )
-    conn.execute("DELETE FROM phrase_counts_recent")
-
-
-def recount_phrases(conn: sqlite3.Connection) -> int:
-    """Count every stored title's phrases afresh (after migration 0006 dropped the text-keyed counts)."""
-    counted: Counter[int] = Counter()
-    for (title,) in conn.execute("SELECT title FROM papers"):
-        counted.update(phrase_hash(p) for p in title_phrases(title))
-    conn.execute("DELETE FROM phrase_counts")
-    conn.execute("DELETE FROM phrase_counts_recent")
-    conn.executemany("INSERT INTO phrase_counts (hash, papers) VALUES (?, ?)", sorted(counted.items()))
-    conn.execute("DELETE FROM meta WHERE key = 'phrase_counts_stale'")
-    return len(counted)
 
 
 def rehash_titles(conn: sqlite3.Connection) -> int:

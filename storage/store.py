@@ -20,7 +20,7 @@ from storage.author_lookup import AuthorLookup, LastBuild
 from storage.backup import copy_database
 from storage.db import Database, connect, iso, migrate, store_error
 from storage.errors import InvalidInputError, StoreError
-from storage.ingest_topics import recount_phrases, rehash_titles
+from storage.ingest_topics import rehash_titles
 from storage.models import (
     AuthorMatch,
     AuthorProfile,
@@ -32,6 +32,7 @@ from storage.models import (
     Topic,
 )
 from storage.outbox import Outbox
+from storage.phrase_counts import recount_phrases
 from storage.search import Expansions
 from storage.search_index import SearchIndex, SyncReport
 from storage.search_rank import SearchHit

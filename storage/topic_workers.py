@@ -1,9 +1,10 @@
-"""Matching a big batch's papers against the topic index in worker processes, one per core.
+"""Reading what a big batch's papers teach, and matching them against the topic index, in worker processes.
 
-Linking a paper to the topics its text names is pure Python over its words (a fifth
-of a million-paper ingest); once a batch has learnt its topics, every paper's match
-is independent of every other's. Below ``AT_LEAST`` papers, starting the processes
-and sending them the index costs more than it saves, and the caller matches in-process.
+Both are pure Python over each paper's words and independent of every other paper's:
+reading the acronym definitions and title phrases a batch teaches was two fifths of a
+million-paper ingest, linking each paper to the topics its text names a fifth. Below
+``AT_LEAST`` papers, starting the processes (and sending them the index) costs more
+than it saves, and the caller works in-process.
 """
 
 from __future__ import annotations
@@ -14,21 +15,32 @@ import os
 import pickle
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from storage.phrase_counts import ChunkCounts, count_titles
 from storage.text import phrase_words
-from storage.topics import TopicIndex
+from storage.topics import TopicIndex, find_definitions
 
 AT_LEAST = 50_000  # papers in a batch before matching moves to worker processes
-_CHUNK = 4_000  # papers a worker matches per call
+_CHUNK = 4_000  # papers a worker reads or matches per call (at most phrase_counts.COUNT_LIMIT)
 
 Text = tuple[int, str, str]  # paper id, title, abstract
+# Paper id, title, the text its acronym definitions are read from ("" when it has no
+# parenthesis, so it need not travel to a worker), and whether its title phrases count.
+Teaching = tuple[int, str, str, bool]
+_Out = TypeVar("_Out")
 
-# The worker process's copy of the index, set once by _start (a spawned process imports this
-# module afresh, so nothing here is shared with the parent or outlives the pool).
-_index: TopicIndex | None = None
+
+@dataclass(slots=True)
+class Lessons:
+    """What a chunk of papers teaches: the acronyms each defines, and how many fresh titles hold each phrase."""
+
+    definitions: dict[int, list[tuple[str, str]]]  # paper id -> (acronym, long form), for papers defining any
+    phrases: ChunkCounts
 
 
 def workers() -> int:
@@ -40,6 +52,58 @@ def matches(index: TopicIndex, texts: Sequence[Text]) -> Iterator[tuple[int, set
     """Each paper's topics, in the order of ``texts``, in this process."""
     for paper_id, title, abstract in texts:
         yield paper_id, index.topics_in(phrase_words(title) + phrase_words(abstract), f"{title}. {abstract}")
+
+
+def lessons(texts: Sequence[Teaching]) -> Lessons:
+    """What one chunk of ``texts`` (at most ``_CHUNK``) teaches, read in this process."""
+    definitions: dict[int, list[tuple[str, str]]] = {}
+    for paper_id, _, defining, _ in texts:
+        if defining:
+            found = find_definitions(defining)
+            if found:
+                definitions[paper_id] = [(d.acronym, d.phrase) for d in found]
+    return Lessons(definitions, count_titles([title for _, title, _, fresh in texts if fresh]))
+
+
+def lessons_here(texts: Sequence[Teaching]) -> Iterator[tuple[int, Lessons]]:
+    """``lessons`` of each chunk of ``texts``, read in this process, with how many texts it held."""
+    for start in range(0, len(texts), _CHUNK):
+        chunk = texts[start : start + _CHUNK]
+        yield len(chunk), lessons(chunk)
+
+
+def lessons_in_workers(texts: Sequence[Teaching], processes: int) -> Iterator[tuple[int, Lessons]]:
+    """``lessons`` of each chunk of ``texts``, read in ``processes`` spawned workers, with how many texts it held.
+
+    In order, two chunks per worker in flight at most. Raises what the pool raises
+    (``BrokenProcessPool``, ``OSError``) for the caller to read the rest in-process.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=gc.disable) as pool:
+        yield from _in_flight(pool, lessons, texts, processes)
+
+
+def _in_flight(pool: ProcessPoolExecutor, work: Callable[[list], _Out], items: Sequence,
+               processes: int, ahead: Callable[[], None] | None = None) -> Iterator[tuple[int, _Out]]:
+    """``work`` of each chunk of ``items`` from ``pool``, in order, with the chunk's size.
+
+    ``ahead`` runs once, here, while the first chunks are worked on.
+    """
+    pending: deque[tuple[int, Future[_Out]]] = deque()
+    for start in range(0, len(items), _CHUNK):
+        chunk = list(items[start : start + _CHUNK])
+        pending.append((len(chunk), pool.submit(work, chunk)))
+        if len(pending) >= 2 * processes:
+            if ahead is not None:
+                ahead()
+                ahead = None
+            size, future = pending.popleft()
+            yield size, future.result()
+    if ahead is not None:
+        ahead()
+    while pending:
+        size, future = pending.popleft()
+        yield size, future.result()
 
 
 def matches_in_workers(index: TopicIndex, texts: Sequence[Text], processes: int) -> Iterator[tuple[int, set[int]]]:
@@ -58,21 +122,10 @@ def matches_in_workers(index: TopicIndex, texts: Sequence[Text], processes: int)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_start,
                                  initargs=(str(saved),)) as pool:
-            pending: deque[Future[list[tuple[int, set[int]]]]] = deque()
-            warm = True
-            for start in range(0, len(texts), _CHUNK):
-                pending.append(pool.submit(_match, list(texts[start : start + _CHUNK])))
-                if len(pending) >= 2 * processes:
-                    if warm:
-                        # While the first chunks are matched, this process builds its own look-ups,
-                        # which the next small ingest needs (0.36 s at a million papers' topics).
-                        index.warm()
-                        warm = False
-                    yield from pending.popleft().result()
-            if warm:
-                index.warm()
-            while pending:
-                yield from pending.popleft().result()
+            # While the first chunks are matched, this process builds its own look-ups, which
+            # the next small ingest needs (0.36 s at a million papers' topics).
+            for _, found in _in_flight(pool, _match, texts, processes, ahead=index.warm):
+                yield from found
 
 
 def _start(saved: str) -> None:
@@ -88,4 +141,5 @@ def _match(texts: list[Text]) -> list[tuple[int, set[int]]]:
     return list(matches(_index, texts))
 
 
-__all__ = ["AT_LEAST", "Text", "matches", "matches_in_workers", "workers"]
+__all__ = ["AT_LEAST", "Lessons", "Teaching", "Text", "lessons", "lessons_here", "lessons_in_workers", "matches",
+           "matches_in_workers", "workers"]

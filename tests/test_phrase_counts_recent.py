@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import ingest_topics
+from storage import phrase_counts, topic_workers
 from storage.store import Store
 from storage.topics import phrase_hash, title_phrases
 from tests.helpers import database_at, record
@@ -47,7 +47,7 @@ async def test_folding_recent_counts_learns_the_same_topics_as_one_big_batch(
     expected = Counter(phrase_hash(p) for t in titles for p in title_phrases(t))
 
     # One batch counting more phrases than the threshold writes straight into phrase_counts.
-    monkeypatch.setattr(ingest_topics, "RECENT_PHRASES", 40)
+    monkeypatch.setattr(phrase_counts, "RECENT_PHRASES", 40)
     whole_topics, whole_totals, whole_recent = await _learn(tmp_path / "whole.db", titles, batch=len(titles))
     assert whole_recent == 0
     assert whole_totals == expected
@@ -60,7 +60,7 @@ async def test_folding_recent_counts_learns_the_same_topics_as_one_big_batch(
     assert folded_recent < len(expected)
 
     # Never folding: every small batch's counts stay recent, and the topics are the same again.
-    monkeypatch.setattr(ingest_topics, "RECENT_PHRASES", 10**9)
+    monkeypatch.setattr(phrase_counts, "RECENT_PHRASES", 10**9)
     kept_topics, kept_totals, kept_recent = await _learn(tmp_path / "kept.db", titles, batch=3)
     assert kept_recent == len(expected)
     assert kept_totals == expected
@@ -70,12 +70,12 @@ async def test_folding_recent_counts_learns_the_same_topics_as_one_big_batch(
 
 
 async def test_recount_empties_the_recent_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest_topics, "RECENT_PHRASES", 10**9)
+    monkeypatch.setattr(phrase_counts, "RECENT_PHRASES", 10**9)
     titles = _titles(20, seed=5)
     async with await Store.open(tmp_path / "r.db") as store:
         await store.ingest([record(t, "Ada Lovelace") for t in titles], source="s")
         assert (await store.db.fetchone("SELECT count(*) FROM phrase_counts_recent"))[0] > 0
-        await store.db.run_write(ingest_topics.recount_phrases)
+        await store.db.run_write(phrase_counts.recount_phrases)
         assert (await store.db.fetchone("SELECT count(*) FROM phrase_counts_recent"))[0] == 0
         counts = dict(await store.db.fetchall("SELECT hash, papers FROM phrase_counts"))
         assert counts == Counter(phrase_hash(p) for t in titles for p in title_phrases(t))
@@ -139,14 +139,28 @@ async def test_migration_carries_64_bit_counts_over_to_48_bit_keys(tmp_path: Pat
     assert all(0 <= h < 2**48 for h in counts)
 
 
-async def test_counts_too_big_to_pack_beside_their_key_are_stored_whole(
+async def test_a_batch_counted_in_many_chunks_stores_each_phrase_once_with_its_total(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     titles = _titles(120, seed=3)
     expected = Counter(phrase_hash(p) for t in titles for p in title_phrases(t))
-    assert max(expected.values()) > 3
-    monkeypatch.setattr(ingest_topics, "_COUNT_MASK", 3)  # as if 2 bits were left beside the key
-    topics, totals, _ = await _learn(tmp_path / "packed.db", titles, batch=len(titles))
-    assert totals == expected
-    monkeypatch.setattr(ingest_topics, "_COUNT_MASK", 0xFFFF)
-    assert (await _learn(tmp_path / "plain.db", titles, batch=len(titles)))[0] == topics
+    assert max(expected.values()) > 7
+    whole_topics, whole_totals, _ = await _learn(tmp_path / "whole.db", titles, batch=len(titles))
+    # Seven titles a chunk: a phrase's papers are spread over many chunks, each adding its own count.
+    monkeypatch.setattr(topic_workers, "_CHUNK", 7)
+    for threshold in (40, 10**9):  # into phrase_counts, and into phrase_counts_recent
+        monkeypatch.setattr(phrase_counts, "RECENT_PHRASES", threshold)
+        topics, totals, _ = await _learn(tmp_path / f"chunks-{threshold}.db", titles, batch=len(titles))
+        assert totals == whole_totals == expected
+        assert topics == whole_topics
+
+
+def test_a_chunk_counts_no_more_titles_than_its_packed_count_can_hold() -> None:
+    counted = phrase_counts.count_titles(["Sparse graph kernels"] * phrase_counts.COUNT_LIMIT)
+    assert [v & phrase_counts.COUNT_LIMIT for v in counted.packed] == [phrase_counts.COUNT_LIMIT] * len(counted)
+    assert sorted(v >> phrase_counts.COUNT_BITS for v in counted.packed) == sorted(counted.hashes)
+    assert {h: p for h, p in zip(counted.hashes, counted.phrases, strict=True)} == {
+        phrase_hash(p): p for p in title_phrases("Sparse graph kernels")}
+    with pytest.raises(ValueError, match="at most"):
+        phrase_counts.count_titles(["Sparse graph kernels"] * (phrase_counts.COUNT_LIMIT + 1))
+    assert topic_workers._CHUNK <= phrase_counts.COUNT_LIMIT

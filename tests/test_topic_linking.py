@@ -146,17 +146,26 @@ async def test_a_big_batch_is_matched_in_worker_processes_with_the_same_links(
     here = await _links_after_ingest(tmp_path / "here.db")
     assert len({slug for slug, _ in here}) >= 5 and len(here) > 3 * len(BATCH)
     started: list[int] = []
+    read: list[int] = []
     real = topic_workers.matches_in_workers
+    real_lessons = topic_workers.lessons_in_workers
 
     def counted(index: TopicIndex, texts: list, processes: int):  # type: ignore[no-untyped-def]
         started.append(processes)
         return real(index, texts, processes)
 
+    def reading(texts: list, processes: int):  # type: ignore[no-untyped-def]
+        read.append(processes)
+        return real_lessons(texts, processes)
+
     monkeypatch.setattr(topic_workers, "AT_LEAST", 10)
     monkeypatch.setattr(topic_workers, "_CHUNK", 7)  # several chunks per worker, results kept in order
     monkeypatch.setattr(topic_workers, "workers", lambda: 2)
     monkeypatch.setattr(topic_workers, "matches_in_workers", counted)
+    monkeypatch.setattr(topic_workers, "lessons_in_workers", reading)
     assert await _links_after_ingest(tmp_path / "workers.db") == here
+    # The topics were read from the texts in the workers too: the same topics, the same links.
+    assert read == [2]
     assert started == [2]
 
 
@@ -183,6 +192,8 @@ async def test_when_the_workers_fail_the_batch_is_matched_here(
     monkeypatch.setattr(topic_workers, "workers", lambda: 2)
     break_workers(monkeypatch, tmp_path)
     assert await _links_after_ingest(tmp_path / "fallback.db") == here
+    # The topics are read from the texts by workers that need no index: only a missing interpreter stops them.
+    assert ("reading topics in worker processes failed" in caplog.text) == (break_workers is _no_interpreter)
     assert "matching topics in worker processes failed" in caplog.text
 
 
