@@ -153,8 +153,7 @@ def _lessons(
     Read in worker processes when the batch is big, else here.
     """
     texts: list[topic_workers.Teaching] = [
-        (pid, text.title, f"{text.title}. {text.abstract}" if "(" in text.abstract or "(" in text.title else "",
-         pid in fresh)
+        (pid, text.title, text.abstract if "(" in text.abstract or "(" in text.title else "", pid in fresh)
         for pid, text in papers.items()
     ]
     definitions: dict[int, list[tuple[str, str]]] = {}

@@ -29,8 +29,8 @@ AT_LEAST = 50_000  # papers in a batch before matching moves to worker processes
 _CHUNK = 4_000  # papers a worker reads or matches per call (at most phrase_counts.COUNT_LIMIT)
 
 Text = tuple[int, str, str]  # paper id, title, abstract
-# Paper id, title, the text its acronym definitions are read from ("" when it has no
-# parenthesis, so it need not travel to a worker), and whether its title phrases count.
+# Paper id, title, abstract ("" when neither holds a parenthesis: no acronym is defined
+# there, and the abstract need not travel to a worker), and whether its title phrases count.
 Teaching = tuple[int, str, str, bool]
 _Out = TypeVar("_Out")
 
@@ -57,9 +57,9 @@ def matches(index: TopicIndex, texts: Sequence[Text]) -> Iterator[tuple[int, set
 def lessons(texts: Sequence[Teaching]) -> Lessons:
     """What one chunk of ``texts`` (at most ``_CHUNK``) teaches, read in this process."""
     definitions: dict[int, list[tuple[str, str]]] = {}
-    for paper_id, _, defining, _ in texts:
-        if defining:
-            found = find_definitions(defining)
+    for paper_id, title, abstract, _ in texts:
+        if abstract or "(" in title:
+            found = find_definitions(f"{title}. {abstract}")
             if found:
                 definitions[paper_id] = [(d.acronym, d.phrase) for d in found]
     return Lessons(definitions, count_titles([title for _, title, _, fresh in texts if fresh]))
