@@ -148,9 +148,12 @@ async def test_a_batch_counted_in_many_chunks_stores_each_phrase_once_with_its_t
     whole_topics, whole_totals, _ = await _learn(tmp_path / "whole.db", titles, batch=len(titles))
     # Seven titles a chunk: a phrase's papers are spread over many chunks, each adding its own count.
     monkeypatch.setattr(topic_workers, "_CHUNK", 7)
-    for threshold in (40, 10**9):  # into phrase_counts, and into phrase_counts_recent
-        monkeypatch.setattr(phrase_counts, "RECENT_PHRASES", threshold)
-        topics, totals, _ = await _learn(tmp_path / f"chunks-{threshold}.db", titles, batch=len(titles))
+    # Written a slice of the key space at a time: one slice, or a few dozen keys a slice.
+    for threshold, keys_at_once in [(40, 10**6), (40, 25), (10**9, 10**6), (10**9, 25)]:
+        monkeypatch.setattr(phrase_counts, "RECENT_PHRASES", threshold)  # into phrase_counts, or the recent table
+        monkeypatch.setattr(phrase_counts, "KEYS_AT_ONCE", keys_at_once)
+        name = f"chunks-{threshold}-{keys_at_once}.db"
+        topics, totals, _ = await _learn(tmp_path / name, titles, batch=len(titles))
         assert totals == whole_totals == expected
         assert topics == whole_topics
 
