@@ -34,6 +34,10 @@ Text = tuple[int, str, str]  # paper id, title, abstract
 Teaching = tuple[int, str, str, bool]
 _Out = TypeVar("_Out")
 
+# The worker process's copy of the index, set once by _start (a spawned process imports this
+# module afresh, so nothing here is shared with the parent or outlives the pool).
+_index: TopicIndex | None = None
+
 
 @dataclass(slots=True)
 class Lessons:
