@@ -122,12 +122,7 @@ def learn_topics(
     definitions, counts = _lessons(papers, fresh)
     for paper_id in sorted(papers):
         for acronym, phrase in definitions.get(paper_id, ()):
-            slug = acronym_slug(acronym)
-            if acronym in index.acronyms or _topic_exists(conn, slug):
-                continue
-            topic_id = _create_topic(conn, slug, acronym, "acronym", phrase, pending=had_papers)
-            _learnt(index, waiting, (topic_id, "acronym", acronym, phrase))
-            grew = True
+            grew |= _teach(conn, index, waiting, "acronym", acronym, phrase, pending=had_papers)
         category = papers[paper_id].category
         if category and category.lower() not in known:
             if not _topic_exists(conn, category.lower()):
@@ -136,12 +131,7 @@ def learn_topics(
                 grew = True
             known.add(category.lower())
     for phrase in add_and_ripen(conn, counts):
-        slug = phrase_slug(phrase)
-        if phrase in index.phrases or _topic_exists(conn, slug):
-            continue
-        topic_id = _create_topic(conn, slug, phrase, "phrase", None, pending=had_papers)
-        _learnt(index, waiting, (topic_id, "phrase", phrase, None))
-        grew = True
+        grew |= _teach(conn, index, waiting, "phrase", phrase, None, pending=had_papers)
     return grew
 
 
@@ -174,10 +164,21 @@ def _lessons(
             found = topic_workers.lessons_here(texts[done:])
 
 
-def _learnt(index: TopicIndex, pending: list[TopicRow] | None, row: TopicRow) -> None:
+def _teach(conn: sqlite3.Connection, index: TopicIndex, waiting: list[TopicRow] | None, kind: str, name: str,
+           expansion: str | None, *, pending: bool) -> bool:
+    """Create an acronym or phrase topic the batch teaches, unless it exists; True if it was created.
+
+    The index takes it at once, so a later paper of the batch defining it again is skipped,
+    and so does ``waiting``, the topics older papers are still to be linked to.
+    """
+    slug = acronym_slug(name) if kind == "acronym" else phrase_slug(name)
+    if name in (index.acronyms if kind == "acronym" else index.phrases) or _topic_exists(conn, slug):
+        return False
+    row = (_create_topic(conn, slug, name, kind, expansion, pending=pending), kind, name, expansion)
     index.take([row])
-    if pending is not None:
-        pending.append(row)
+    if waiting is not None:
+        waiting.append(row)
+    return True
 
 
 def rehash_titles(conn: sqlite3.Connection) -> int:
