@@ -5,8 +5,9 @@ brought them, so every phrase's count is kept (phrase_counts, keyed by ``phrase_
 A batch's counts arrive in chunks, each counted where its titles were read (in a worker
 process for a big batch, storage/topic_workers.py) and packed into sorted 64-bit keys;
 SQLite adds them from JSON arrays, a slice of the key space at a time in key order, so
-no Python statement runs per phrase in the writing process (at a million papers, some
-14 million phrases).
+the writing process executes no SQL statement per phrase (at a million papers, some 14
+million phrases): per phrase it only sorts each slice's keys and, once, picks out the
+phrases now common enough.
 """
 
 from __future__ import annotations
