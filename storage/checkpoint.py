@@ -8,6 +8,11 @@ synced. At a million papers that was half a second of each 1,000-paper ingest
 call that leaves as many pages waiting: it never waits for readers or writers, and a
 writer never waits for it. Small writes (the announcer's) still share one checkpoint
 per 1,000 pages, so a small server's disk is not synced after each of them.
+
+An ingest ``hold``s the thread until its papers are in the search index too: the pass's
+sync of the database file and Tantivy's commit, which syncs the index's new files, waited
+on the same disk. At a million papers the first index commit after a batch took 0.55 to
+0.70 s beside a pass and 0.08 s without one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,7 @@ class Checkpointer:
         self._wanted = False  # a write happened since the last pass began
         self._running = False
         self._stopping = False
+        self._holds = 0  # callers that asked for no pass to start yet (see ``hold``)
         self._thread: threading.Thread | None = None
         self._shm: int | None = None  # the WAL-index file, read by the thread and kept open (see _pages_waiting)
 
@@ -64,6 +72,21 @@ class Checkpointer:
                 self._thread = threading.Thread(target=self._loop, name="sqlite-checkpoint", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """No pass starts inside this block; the writes it wakes for make one pass once the last hold ends.
+
+        A pass already running goes on.
+        """
+        with self._cond:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holds -= 1
+                self._cond.notify_all()
 
     def idle(self, timeout: float | None = None) -> bool:
         """Block until no pass is asked for or running; False if ``timeout`` ran out first."""
@@ -92,7 +115,7 @@ class Checkpointer:
         try:
             while True:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._wanted or self._stopping)
+                    self._cond.wait_for(lambda: (self._wanted and not self._holds) or self._stopping)
                     if self._stopping:
                         return
                     self._wanted = False

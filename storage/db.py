@@ -7,7 +7,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -361,6 +361,10 @@ class Database:
     def _wrote(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.wake()
+
+    def checkpoint_held(self) -> AbstractContextManager[None]:
+        """A block in which the checkpoint thread starts no pass (see Checkpointer.hold)."""
+        return self.checkpointer.hold() if self.checkpointer is not None else nullcontext()
 
     async def checkpoint_idle(self) -> None:
         """Wait until the log copied after the last bulk write is in the database file."""

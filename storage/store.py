@@ -250,28 +250,31 @@ class Store:
                     if self.index is not None else None,
                 )
 
-        began = time.perf_counter()
-        try:
-            # Every id the batch writes is of a row it wrote or read in this transaction, or of a
-            # topic from the cached index (topics are never deleted; a rollback drops the cache).
-            report, _ = await self.db.run_write(write, check_references=False)
-        except BaseException:
-            # The rolled-back batch may have taught the cached index topics that do not exist,
-            # and searches were started for them.
-            self._topic_index = None
-            if feed is not None:
-                await asyncio.to_thread(feed.abort)
-            raise
-        written = time.perf_counter()
-        # What the steps inside the transaction leave of its time: the lock, BEGIN and COMMIT.
-        report.seconds["commit"] = max(0.0, written - began - sum(report.seconds.values()))
-        if feed is not None and feed.active:
-            await asyncio.to_thread(feed.commit)  # the store has committed: the index commits at its state
-        self._linker.keep(searches)
-        if report.changed:
-            await self.sync_index()
-            self.forget_derived()
-        report.seconds["index"] = time.perf_counter() - written
+        # The log is copied into the database file once the batch is in the search index as well:
+        # both sync their files, and the index's commit waited behind the copy (storage/checkpoint.py).
+        with self.db.checkpoint_held():
+            began = time.perf_counter()
+            try:
+                # Every id the batch writes is of a row it wrote or read in this transaction, or of a
+                # topic from the cached index (topics are never deleted; a rollback drops the cache).
+                report, _ = await self.db.run_write(write, check_references=False)
+            except BaseException:
+                # The rolled-back batch may have taught the cached index topics that do not exist,
+                # and searches were started for them.
+                self._topic_index = None
+                if feed is not None:
+                    await asyncio.to_thread(feed.abort)
+                raise
+            written = time.perf_counter()
+            # What the steps inside the transaction leave of its time: the lock, BEGIN and COMMIT.
+            report.seconds["commit"] = max(0.0, written - began - sum(report.seconds.values()))
+            if feed is not None and feed.active:
+                await asyncio.to_thread(feed.commit)  # the store has committed: the index commits at its state
+            self._linker.keep(searches)
+            if report.changed:
+                await self.sync_index()
+                self.forget_derived()
+            report.seconds["index"] = time.perf_counter() - written
         log.debug("stored %d new and %d updated papers: %s", report.new, report.updated,
                   report.describe_steps())
         return report

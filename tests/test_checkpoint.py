@@ -141,3 +141,46 @@ async def test_the_thread_leaves_sqlites_locks_on_the_wal_index_in_place(tmp_pat
             other.close()
         await store.ingest([record("Still Writing", "Grace Hopper")], source="lab")
     assert sorted(t for (t,) in rows(path, "SELECT title FROM papers")) == ["Held Locks", "Still Writing"]
+
+
+async def test_a_hold_keeps_passes_back_until_it_ends(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path, search_index=False) as store:
+        checkpointer, before = await _settled(store)
+        passes = checkpointer.stats.passes
+        with checkpointer.hold():
+            await store.db.run_write(_big_write)
+            # Asked for but held back: waiting for the thread to settle runs out instead.
+            assert not checkpointer.idle(timeout=0.3)
+            assert checkpointer.stats.passes == passes
+            assert (checkpointer._pages_waiting() or 0) > checkpointer.pages_waiting
+            assert _sizes(path)[0] < before + BLOB // 2
+        await store.db.checkpoint_idle()
+        assert checkpointer.stats.passes == passes + 1
+        assert checkpointer._pages_waiting() == 0
+        assert _sizes(path)[0] > before + BLOB * 0.9
+
+
+async def test_an_ingest_is_in_the_search_index_before_its_log_is_copied(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as store:
+        checkpointer, _ = await _settled(store)
+        checkpointer.pages_waiting = 1  # any write asks for a pass
+        index = store.index
+        assert index is not None
+        seen: list[tuple[int, int, bool]] = []
+        sync = index.sync
+
+        def watched(conn: sqlite3.Connection, **kwargs: bool) -> object:
+            seen.append((checkpointer.stats.passes, checkpointer._holds, checkpointer._running))
+            return sync(conn, **kwargs)
+
+        index.sync = watched  # type: ignore[method-assign]
+        passes = checkpointer.stats.passes
+        await store.ingest([record("Indexed First", "Ada Lovelace")], source="lab")
+        # The index was brought up to the batch under the ingest's hold, with no pass started.
+        assert seen == [(passes, 1, False)]
+        await store.db.checkpoint_idle()
+        assert checkpointer.stats.passes == passes + 1
+        assert checkpointer._holds == 0
+        assert [p.title for p in await store.search("indexed")] == ["Indexed First"]
