@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from storage.models import PaperRecord
-from storage.records import RecordProblem, _already_clean, _check_fully, check_record
+from feeds.sources import listing
+from storage.models import PaperRecord, ParseResult
+from storage.records import RecordProblem, _already_clean, _check_fully, check_record, check_result
 from tests.helpers import record
 
 
@@ -86,3 +87,43 @@ def test_the_quick_check_passes_only_records_the_full_check_hands_back(rec: Pape
 def test_a_parsed_listing_record_takes_the_quick_check() -> None:
     assert _already_clean(_CLEAN, date(2026, 1, 1))
     assert not _already_clean(replace(_CLEAN, title="Sparse  Graph Kernels"), date(2026, 1, 1))
+
+
+def _texts(rec: PaperRecord) -> list[object]:
+    return [rec.title, *rec.authors, rec.abstract, rec.category, *rec.categories, rec.code_url, rec.arxiv_id,
+            rec.doi, rec.comment, rec.journal_ref, rec.key, *rec.inferred_authors, *rec.restore_sources]
+
+
+@settings(max_examples=1_500, deadline=None)
+@given(_RECORDS)
+def test_a_record_vouched_printable_is_judged_as_without_the_vouch(rec: PaperRecord) -> None:
+    today = date(2026, 1, 1)
+    if all(not isinstance(t, str) or (t.isascii() and t.isprintable()) for t in _texts(rec)):
+        assert _already_clean(rec, today, printable=True) == _already_clean(rec, today)
+
+
+def test_the_listing_parser_vouches_only_for_entries_read_as_printable_ascii(monkeypatch: pytest.MonkeyPatch) -> None:
+    flags: list[list[bool]] = []
+
+    def watched(result: ParseResult, **kwargs: object) -> ParseResult:
+        flags.append(list(kwargs["printable"]))  # type: ignore[call-overload]
+        return check_result(result, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(listing, "check_result", watched)
+    text = ("CVApr 3, 2023\nSparse KernelsAda Lovelace, Alan Turing\nWe study kernels.\n"
+            "LGMay 4, 2023\nDense KernelsJosé Núñez\nWe study dense kernels.\n"
+            "LGMay 5, 2023\nWide KernelsGrace Hopper\nWe study\twide kernels\u200b.\n"
+            "LGMay 6, 2023\nLast KernelsAlan Kay\nWe study the last kernels.\n")
+    result = listing.parse_listing(text, as_of=date(2024, 1, 1))
+    assert [(r.title, r.authors, r.abstract) for r in result.records] == [
+        ("Sparse Kernels", ("Ada Lovelace", "Alan Turing"), "We study kernels."),
+        ("Dense Kernels", ("José Núñez",), "We study dense kernels."),
+        ("Wide Kernels", ("Grace Hopper",), "We study wide kernels."),
+        ("Last Kernels", ("Alan Kay",), "We study the last kernels."),
+    ]
+    assert flags == [[True, False, False, True]]
+
+
+def test_the_flags_must_match_the_records() -> None:
+    with pytest.raises(ValueError, match="1 printable flags for 2 records"):
+        check_result(ParseResult(records=[_CLEAN, _CLEAN]), printable=[True])

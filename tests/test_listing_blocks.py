@@ -235,3 +235,26 @@ def test_a_record_crosses_from_a_worker_whole_and_through_its_constructor() -> N
     assert pickle.loads(pickle.dumps(every, protocol=pickle.HIGHEST_PROTOCOL)) == every
     # The frozen dataclass's own state methods cost three times as much a record.
     assert every.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[0] is PaperRecord
+
+
+def test_a_blocks_records_cross_in_columns_and_come_back_equal() -> None:
+    parsed = parse_listing(_text().replace("\r\n", "\n"), as_of=AS_OF, source="big.txt")
+    assert len(parsed.records) > 1_000 and parsed.problems
+    packed = pickle.loads(pickle.dumps(blocks.pack(parsed), protocol=pickle.HIGHEST_PROTOCOL))
+    assert packed.records is None and packed.columns is not None
+    back = blocks.unpack(packed)
+    assert back.records == parsed.records and back.problems == parsed.problems
+    assert [type(r.published) for r in back.records[:3]] == [date] * 3
+    empty = blocks.unpack(pickle.loads(pickle.dumps(blocks.pack(ParseResult(problems=parsed.problems[:1])))))
+    assert empty == ParseResult(records=[], problems=parsed.problems[:1])
+
+
+@pytest.mark.parametrize("change", [{"categories": ("CV", "LG")}, {"doi": "10.1/x"}, {"published": None},
+                                    {"links": (Link("https://e.org/p", "pdf"),)}])
+def test_a_record_a_listing_could_not_hold_crosses_whole(change: dict[str, object]) -> None:
+    plain = PaperRecord(title="T", authors=("A B",), abstract="x", category="CV", categories=("CV",),
+                        published=date(2020, 1, 2), line=4)
+    odd = PaperRecord(**{**{name: getattr(plain, name) for name in PaperRecord.__dataclass_fields__}, **change})
+    packed = blocks.pack(ParseResult(records=[plain, odd]))
+    assert (packed.columns is None) == ("published" not in change)
+    assert blocks.unpack(pickle.loads(pickle.dumps(packed))).records == [plain, odd]

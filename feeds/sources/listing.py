@@ -87,6 +87,7 @@ class _Entry:
     abstract_parts: list[str] | None = None
     too_long: int | None = None  # the first over-long line of the entry
     cands: Candidates | None = None
+    plain: bool = True  # every line of the entry was printable ASCII as read
 
     @property
     def abstract(self) -> str:
@@ -106,12 +107,18 @@ def _header(line: str) -> re.Match[str] | None:
 
 
 def _clean(line: str) -> str:
-    if printable_ascii(line):
-        # The only space printable ASCII has is " ": without two in a row there is
-        # nothing to collapse, and the regex pass (most of the cost) is skipped.
-        return _SPACES_RE.sub(" ", line).strip() if "  " in line else line.strip()
+    return _clean_printable(line) if printable_ascii(line) else _clean_other(line)
+
+
+def _clean_other(line: str) -> str:
     line = _CONTROL_RE.sub(" ", _INVISIBLE_RE.sub("", line))
     return _SPACES_RE.sub(" ", line).strip()
+
+
+def _clean_printable(line: str) -> str:
+    # The only space printable ASCII has is " ": without two in a row there is
+    # nothing to collapse, and the regex pass (most of the cost) is skipped.
+    return _SPACES_RE.sub(" ", line).strip() if "  " in line else line.strip()
 
 
 def _split_lines(text: str) -> list[str]:
@@ -204,8 +211,10 @@ def _looks_like_broken_header(line: str) -> bool:
 
 
 def _collect_entries(
-    lines: list[str], problems: _Problems, long_lines: dict[int, int], first_line: int = 1
+    lines: list[str], problems: _Problems, long_lines: dict[int, int], first_line: int = 1,
+    plain: list[bool] | None = None,
 ) -> list[_Entry]:
+    """The entries of a block's cleaned lines; ``plain`` says which lines were printable ASCII as read."""
     entries: list[_Entry] = []
     current: _Entry | None = None
     stray: int | None = None
@@ -228,16 +237,20 @@ def _collect_entries(
         if header or _looks_like_broken_header(line):
             # A broken header still opens an entry, so its title and abstract are
             # skipped with it instead of running into the previous entry.
-            current = _Entry(number, header, raw_header=line)
+            current = _Entry(number, header, raw_header=line,
+                             plain=plain is None or plain[number - first_line])
             entries.append(current)
         elif current is None:
             stray = stray or number
-        elif current.title_line is None:
-            current.title_line, current.title_text = number, line
-        elif current.abstract_parts is None:
-            current.abstract_parts = [line]
         else:
-            current.abstract_parts.append(line)
+            if plain is not None and not plain[number - first_line]:
+                current.plain = False
+            if current.title_line is None:
+                current.title_line, current.title_text = number, line
+            elif current.abstract_parts is None:
+                current.abstract_parts = [line]
+            else:
+                current.abstract_parts.append(line)
     if stray is not None:
         problems.add(stray, "entry", "text before the first entry header was ignored")
     return entries
@@ -289,7 +302,8 @@ def parse_block(
     long_lines = {i: len(line) for i, line in enumerate(lines, first_line) if len(line) > MAX_LINE_CHARS}
     for i in long_lines:
         lines[i - first_line] = ""
-    lines = [_clean(line) for line in lines]
+    plain = list(map(printable_ascii, lines))
+    lines = [_clean_printable(line) if ok else _clean_other(line) for line, ok in zip(lines, plain, strict=True)]
     if not any(_header(line) for line in lines):
         raise NotAListingError(describe_non_listing(text, source))
 
@@ -301,7 +315,7 @@ def parse_block(
             f"line is {long_lines[number]:,} characters long, over the "
             f"{MAX_LINE_CHARS:,}-character limit of a listing line; the entry holding it was skipped",
         )
-    entries = _collect_entries(lines, problems, long_lines, first_line)
+    entries = _collect_entries(lines, problems, long_lines, first_line, plain)
 
     evidence = Evidence()
     for name in known_authors:
@@ -319,11 +333,16 @@ def parse_block(
     evidence.add_texts(texts)
 
     records: list[PaperRecord] = []
+    printable: list[bool] = []
     for entry in entries:
         record = _record(entry, as_of, evidence, problems)
         if record is not None:
             records.append(record)
-    checked = check_result(ParseResult(records=records, problems=problems.items), source=source, label="entry")
+            printable.append(entry.plain)
+    # A record's text comes from its entry's lines: when they were all printable ASCII as
+    # read, check_result need not scan the text again (3 of its 6 us a record).
+    checked = check_result(ParseResult(records=records, problems=problems.items), source=source, label="entry",
+                           printable=printable)
     return ParseResult(records=checked.records, problems=sorted(checked.problems, key=lambda p: p.line))
 
 
