@@ -287,9 +287,11 @@ class Store:
     async def link_pending_topics(self, batch: int = BATCH) -> int:
         """Finish linking recently learnt topics to older papers; returns how many topics were done.
 
-        Each batch of topics is one short transaction (storage/topic_linker.py).
+        Each batch of topics is one short transaction (storage/topic_linker.py). Called after an
+        ingest, it holds the log's copying back as the ingest did (storage/checkpoint.py).
         """
-        return await self._linker.link_pending(batch)
+        with self.db.checkpoint_held():
+            return await self._linker.link_pending(batch)
 
     # -- reading papers ----------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import subprocess
@@ -184,3 +185,32 @@ async def test_an_ingest_is_in_the_search_index_before_its_log_is_copied(tmp_pat
         assert checkpointer.stats.passes == passes + 1
         assert checkpointer._holds == 0
         assert [p.title for p in await store.search("indexed")] == ["Indexed First"]
+
+
+async def test_the_linking_after_an_ingest_runs_before_the_log_is_copied(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as store:
+        await store.ingest([record(f"Graph Kernels Part {n}", "Ada Lovelace") for n in range(3)], source="lab")
+        checkpointer, _ = await _settled(store)
+        checkpointer.pages_waiting = 1  # any write asks for a pass
+        passes = checkpointer.stats.passes
+        seen: list[tuple[int, int, bool]] = []
+        link = store._linker.link_pending
+
+        async def watched(batch: int) -> int:
+            seen.append((checkpointer.stats.passes, checkpointer._holds, checkpointer._running))
+            done = await link(batch)
+            seen.append((checkpointer.stats.passes, checkpointer._holds, checkpointer._running))
+            return done
+
+        store._linker.link_pending = watched  # type: ignore[method-assign]
+        report = await store.ingest([record(f"Graph Kernels Part {n}", "Alan Turing") for n in range(3, 6)],
+                                    source="lab")
+        assert report.new == 3
+        await asyncio.sleep(0.05)  # what a caller does in between, such as recording the poll
+        await store.link_pending_topics()
+        # The ingest's writes asked for a pass; none started before the linking was done.
+        assert seen == [(passes, 1, False), (passes, 1, False)]
+        await store.db.checkpoint_idle()
+        assert checkpointer.stats.passes == passes + 1
+        assert checkpointer._holds == 0 and checkpointer._pages_waiting() == 0
