@@ -13,9 +13,9 @@ An ingest ``hold``s the thread until its papers are in the search index too, and
 linking of its topics to older papers that follows holds it again: the pass's sync of the
 database file and Tantivy's commit, which syncs the index's new files, waited on the same
 disk. At a million papers the first index commit after a batch took 0.55 to 0.70 s beside
-a pass and 0.08 s without one; held through the ingest alone, the linking that followed
-met the pass instead (0.20 -> 0.36 s). A pass waits HOLD_GRACE_S after the last hold
-ends, so that the next step of the same batch can take its hold first.
+a pass and 0.08 s without one. The linking is held too so that the pass starts once the
+whole batch is done rather than in the middle of it; a pass waits HOLD_GRACE_S after the
+last hold ends, so that the next step of the same batch can take its hold first.
 """
 
 from __future__ import annotations
