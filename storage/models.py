@@ -60,6 +60,16 @@ class PaperRecord:
 _record_values = operator.attrgetter(*(f.name for f in fields(PaperRecord)))
 
 
+def only_listing_fields(record: PaperRecord) -> bool:
+    """Whether every field a listing has no place for (ids, links, notes, a restore's) keeps its default."""
+    return (
+        record.arxiv_version is None and record.arxiv_id is None and record.doi is None
+        and record.comment is None and record.journal_ref is None and record.key is None
+        and record.first_seen_at is None
+        and record.links == () and record.inferred_authors == () and record.restore_sources == ()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ParseProblem:
     """A record a parser skipped: where it was and why."""

@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from storage.models import Link, PaperRecord, ParseProblem, ParseResult
-from storage.text import clean_line, is_clean_line, printable_ascii, strip_invisible
+from storage.models import Link, PaperRecord, ParseProblem, ParseResult, only_listing_fields
+from storage.text import clean_line, clean_spacing, is_clean_line, printable_ascii, strip_invisible
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +157,8 @@ def _clean(text: object, limit: int, printable: bool = False) -> bool:
 
     ``printable``: the caller vouches that the text is printable ASCII (see _already_clean).
     """
-    if printable:
-        return type(text) is str and 0 < len(text) <= limit and "  " not in text and text[0] != " " \
-            and text[-1] != " "
-    return type(text) is str and 0 < len(text) <= limit and is_clean_line(text)
+    return type(text) is str and 0 < len(text) <= limit and (
+        clean_spacing(text) if printable else is_clean_line(text))
 
 
 def _already_clean(record: PaperRecord, today: date, printable: bool = False) -> bool:
@@ -178,10 +176,7 @@ def _already_clean(record: PaperRecord, today: date, printable: bool = False) ->
     abstract, published, category = record.abstract, record.published, record.category
     return (
         type(record.has_code) is bool and type(record.authors_truncated) is bool
-        and record.arxiv_version is None and record.arxiv_id is None and record.doi is None
-        and record.comment is None and record.journal_ref is None and record.key is None
-        and record.first_seen_at is None
-        and record.links == () and record.inferred_authors == () and record.restore_sources == ()
+        and only_listing_fields(record)
         and type(abstract) is str and len(abstract) <= _MAX_ABSTRACT and (printable or printable_ascii(abstract))
         and abstract[:1] != " " and abstract[-1:] != " "
         and (published is None or (type(published) is date and _EARLIEST <= published <= today + _AHEAD))

@@ -40,7 +40,12 @@ def is_clean_line(text: str) -> bool:
 
     Printable ASCII has one whitespace character, the space; the cheap tests go first.
     """
-    return "  " not in text and text[:1] != " " and text[-1:] != " " and printable_ascii(text)
+    return clean_spacing(text) and printable_ascii(text)
+
+
+def clean_spacing(text: str) -> bool:
+    """No run of spaces and none at an end: all is_clean_line asks of text known to be printable ASCII."""
+    return "  " not in text and text[:1] != " " and text[-1:] != " "
 
 
 def clean_space(text: str) -> str:

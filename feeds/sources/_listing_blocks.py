@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 
 from feeds.sources._listing_detect import binary_data_error, decode_listing_bytes
 from storage import heap
-from storage.models import PaperRecord, ParseProblem, ParseResult
+from storage.models import PaperRecord, ParseProblem, ParseResult, only_listing_fields
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,9 @@ def parse_workers(*, beside: int = 0) -> int:
 def text_blocks(text: str, is_header: IsHeader) -> Iterator[tuple[int, int, int]]:
     """(start, end, number of the first line) of blocks of about BLOCK_CHARS, each opening at a header."""
     start, first_line, size = 0, 1, len(text)
-    step = cut = block_size(size)
+    step = block_size(size)
     while start < size:
-        while cut <= start:
-            cut += step
-        end = cut
+        end = _cut_after(start, 0, step)
         while end < size:
             newline = text.find("\n", end)
             if newline < 0:
@@ -101,12 +99,9 @@ def file_blocks(path: Path, begin: int, is_header: IsHeader, source: str | None)
     size = path.stat().st_size
     start, first_line = begin, 1
     step = block_size(size - begin)
-    cut = begin + step
     with open(path, "rb") as file:
         while start < size:
-            while cut <= start:
-                cut += step
-            end = _next_opening(file, cut, size, is_header)
+            end = _next_opening(file, _cut_after(start, begin, step), size, is_header)
             file.seek(start)
             at, lines = start, 0
             while at < end:
@@ -138,6 +133,11 @@ def block_size(total: int) -> int:
     machine.
     """
     return max(1, -(-total // file_block_count(total)))
+
+
+def _cut_after(start: int, origin: int, step: int) -> int:
+    """The first cut past ``start``: cuts fall at multiples of ``step`` from ``origin`` (see block_size)."""
+    return origin + ((start - origin) // step + 1) * step
 
 
 def _next_opening(file: BinaryIO, at: int, size: int, is_header: IsHeader) -> int:
@@ -251,10 +251,7 @@ class PackedResult:
 
 
 def _listing_shaped(record: PaperRecord) -> bool:
-    return (record.categories == (record.category,) and record.arxiv_id is None and record.arxiv_version is None
-            and record.doi is None and record.links == () and record.comment is None
-            and record.journal_ref is None and record.key is None and record.first_seen_at is None
-            and record.inferred_authors == () and record.restore_sources == ())
+    return record.categories == (record.category,) and only_listing_fields(record)
 
 
 def pack(result: ParseResult) -> PackedResult:

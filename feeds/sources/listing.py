@@ -211,8 +211,7 @@ def _looks_like_broken_header(line: str) -> bool:
 
 
 def _collect_entries(
-    lines: list[str], problems: _Problems, long_lines: dict[int, int], first_line: int = 1,
-    plain: list[bool] | None = None,
+    lines: list[str], plain: list[bool], problems: _Problems, long_lines: dict[int, int], first_line: int
 ) -> list[_Entry]:
     """The entries of a block's cleaned lines; ``plain`` says which lines were printable ASCII as read."""
     entries: list[_Entry] = []
@@ -237,13 +236,12 @@ def _collect_entries(
         if header or _looks_like_broken_header(line):
             # A broken header still opens an entry, so its title and abstract are
             # skipped with it instead of running into the previous entry.
-            current = _Entry(number, header, raw_header=line,
-                             plain=plain is None or plain[number - first_line])
+            current = _Entry(number, header, raw_header=line, plain=plain[number - first_line])
             entries.append(current)
         elif current is None:
             stray = stray or number
         else:
-            if plain is not None and not plain[number - first_line]:
+            if not plain[number - first_line]:
                 current.plain = False
             if current.title_line is None:
                 current.title_line, current.title_text = number, line
@@ -315,7 +313,7 @@ def parse_block(
             f"line is {long_lines[number]:,} characters long, over the "
             f"{MAX_LINE_CHARS:,}-character limit of a listing line; the entry holding it was skipped",
         )
-    entries = _collect_entries(lines, problems, long_lines, first_line, plain)
+    entries = _collect_entries(lines, plain, problems, long_lines, first_line)
 
     evidence = Evidence()
     for name in known_authors:
