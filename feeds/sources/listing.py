@@ -283,7 +283,7 @@ def parse_listing(
         return parse_block(text, as_of, source, known, 1)
     spans = list(blocks.text_blocks(text, _opens_entry))
     # Each block's text is cut only when it is handed on, so the text is not held twice.
-    return blocks.gather_parts(lambda: ((text[start:end], first) for start, end, first in spans), len(spans),
+    return blocks.gather_parts(lambda: (text[start:end] for start, end in spans), len(spans),
                                as_of, source, known)
 
 
@@ -458,7 +458,7 @@ class ListingStream:
                                 source=path.name, known_authors=self.known)
             return
         begin = 3 if head == b"\xef\xbb\xbf" else 0
-        yield from blocks.parts(lambda: blocks.file_blocks(path, begin, _opens_entry, path.name),
+        yield from blocks.parts(lambda: blocks.file_blocks(path, begin, _opens_entry),
                                 blocks.file_block_count(self.size - begin), self.as_of, path.name, self.known,
                                 beside=self.beside)
 
