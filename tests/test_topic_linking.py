@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing.spawn
 import os
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from storage import topic_workers
-from storage.ingest_topics import CATEGORIES, find_mentions, link_mentions, pending_topics
+from storage.ingest_topics import CATEGORIES, Mentions, find_mentions, link_mentions, pending_topics
 from storage.store import Store
 from storage.text import phrase_words
 from storage.topic_linker import read_ahead
-from storage.topics import TopicIndex
+from storage.topics import TopicIndex, _Lookups
 from tests.helpers import database_at, record, rows
 
 
@@ -65,6 +67,43 @@ def test_the_look_ups_hold_one_string_per_distinct_word() -> None:
     network = [w for w in pair_words + three_words if w == "network"]
     assert len(network) == 3 and all(w is network[0] for w in network)
     assert _found(index, "A deep neural network model of networks.") == {1, 2, 3}
+
+
+def _topic_rows(n: int) -> list[tuple[int, str, str, str | None]]:
+    """Topics rows of every kind and length, with phrases taught twice and expansions already phrases."""
+    words = ["graph", "kernel", "sparse", "neural", "network", "model", "deep", "learning", "fast"]
+    out: list[tuple[int, str, str, str | None]] = []
+    for i in range(1, n + 1):
+        phrase = " ".join(words[(i * k + i // 7) % len(words)] for k in range(1 + i % 5))
+        if i % 4 == 0:
+            out.append((i, "acronym", f"A{i % 50}X", phrase if i % 8 else None))
+        elif i % 9 == 0:
+            out.append((i, "category", f"cs.{i % 5}", None))
+        else:
+            out.append((i, "phrase", phrase, None))
+    return out
+
+
+def test_look_ups_built_in_one_go_are_those_placed_one_phrase_at_a_time() -> None:
+    rows = _topic_rows(3_000)
+    index = TopicIndex(phrases={}, acronyms={})
+    index.take(rows)  # look-ups not built: taken in one loop
+    placed = _Lookups({}, {}, {}, set())
+    for phrase, topic_id in index.phrases.items():
+        placed.place(phrase, topic_id)
+    assert index._lookup() == placed  # built in one loop
+    assert len(placed.singles) and len(placed.pairs) and any(e for es in placed.longer.values() for e, _ in es)
+
+    # Taken row by row into built look-ups (add_phrase, place), the same topics come out.
+    one_by_one = TopicIndex(phrases={}, acronyms={})
+    one_by_one._lookup()
+    one_by_one.take(rows)
+    assert (index.phrases, index.acronyms, index.newest) == (
+        one_by_one.phrases, one_by_one.acronyms, one_by_one.newest)
+    text = "Fast sparse graph kernel models for deep neural network learning, A4X and A12Xs."
+    assert _found(index, text) == _found(one_by_one, text) != set()
+    for phrase in list(index.phrases)[::37]:
+        assert _found(index, f"On {phrase}.") == _found(one_by_one, f"On {phrase}.") != set()
 
 
 def _titles_of(path: Path, slug: str) -> set[str]:
@@ -230,6 +269,37 @@ async def test_older_papers_are_searched_for_while_the_ingest_that_taught_the_to
         assert found and all(teaching.id not in ids for ids in found)
         assert sorted(i for ids in found for i in ids) == list(range(1, 6))
         assert await store.link_pending_topics() == 5
+    for slug, older in [("vit", 0), ("gnn", 1), ("mae", 2), ("nerf", 3), ("llm", 4)]:
+        assert _titles_of(path, slug) == {"Five Definitions", f"Older Work {older}"}, slug
+
+
+async def test_the_search_done_first_is_linked_first(tmp_path: Path) -> None:
+    # The ingest's searches are linked as each is done, not in the order they were started.
+    path = tmp_path / "store.db"
+    async with await Store.open(path) as store:
+        await store.ingest(OLDER, source="s")
+        await store.ingest([TEACHING], source="s")
+        for _, search in store._linker._started:
+            search.result()  # the ingest's own search: replaced below by two held by this test
+        topics = await store.db.run_sync(pending_topics)
+        first, second = topics[:3], topics[3:]
+        held: Future[Mentions] = Future()
+        done: Future[Mentions] = Future()
+        done.set_result(find_mentions(store.search_index, second))
+        store._linker._started = [(first, held), (second, done)]
+        linking = asyncio.create_task(store.link_pending_topics())
+
+        def still_pending() -> set[int]:
+            return {int(r[0]) for r in rows(path, "SELECT id FROM topics WHERE link_pending = 1")}
+
+        for _ in range(500):  # up to 10 s
+            if still_pending() == {t[0] for t in first}:
+                break
+            await asyncio.sleep(0.02)
+        assert still_pending() == {t[0] for t in first} and not linking.done()
+        held.set_result(find_mentions(store.search_index, first))
+        assert await linking == 5
+        assert still_pending() == set()
     for slug, older in [("vit", 0), ("gnn", 1), ("mae", 2), ("nerf", 3), ("llm", 4)]:
         assert _titles_of(path, slug) == {"Five Definitions", f"Older Work {older}"}, slug
 
