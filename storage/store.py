@@ -229,6 +229,8 @@ class Store:
             records = list(records)
         searches: list[Search] = []  # for older papers naming the topics this batch teaches
         feed = index_feed.IndexFeed(self.index, at_least=self.index_feed_at) if self.index is not None else None
+        if self.index is not None and (size_hint or records):
+            self._linker.expect_searches()
 
         def write(conn: sqlite3.Connection) -> tuple[IngestReport, bool]:
             searches.clear()

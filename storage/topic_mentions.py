@@ -35,6 +35,9 @@ _CHUNK = 500  # bound variables per IN (...), under SQLite's limit
 AT_LEAST = 400
 # An idle helper stops after this long; the next big batch of topics starts another.
 IDLE_SECONDS = 120.0
+# Papers in the search index from which an ingest starts the helper as it begins (``start_soon``):
+# new topics' searches then find their candidates in the hundreds to thousands.
+EARLY_AT = 100_000
 
 Text = tuple[int, str, str]  # paper id, title, abstract
 # A paper's id -> the digest of the text the helper read and the topics that text names.
@@ -117,16 +120,50 @@ class Helper:
         """Whether so many candidates are worth handing to the helper (never again once it failed)."""
         return candidates >= self._at_least and not self.failed
 
+    def start_soon(self) -> None:
+        """Start the helper process now, if none runs, without waiting for it (never again once it failed).
+
+        Started at its first ``confirm``, the helper's start was on the linking's path: in
+        the 1M bench, the process that had just loaded the store took 0.5 s to start one (a
+        spawned process imports the caller's main module again), while the first search
+        waited. Started as an ingest begins, it starts on the core the ingest leaves idle
+        while it stores its papers. It stops after IDLE_SECONDS unused, as after a confirm.
+        """
+        with self._lock:
+            if self._pool is not None or self.failed:
+                return
+            pool = self._start()
+        try:
+            pool.submit(heap.peak_rss)  # a pool starts its process at the first task
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            log.debug("starting the topic helper early failed (%s); a confirm starts it again", exc)
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            return
+        with self._lock:
+            if self._busy == 0 and self._pool is pool:
+                self._idle_soon()
+
+    def _start(self) -> ProcessPoolExecutor:
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.started += 1
+        return self._pool
+
+    def _idle_soon(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self._idle, self._stop_if_idle)
+            self._timer.daemon = True
+            self._timer.start()
+
     def confirm(self, spellings: dict[str, list[int]], texts: list[Text]) -> Confirmed | None:
         """``confirm`` run in the helper; None when the helper failed."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-                self.started += 1
-            pool = self._pool
+            pool = self._pool or self._start()
             self._busy += 1
         try:
             confirmed, peak = pool.submit(_confirm_in_helper, spellings, texts).result()
@@ -145,10 +182,8 @@ class Helper:
         finally:
             with self._lock:
                 self._busy -= 1
-                if self._busy == 0 and self._pool is not None and self._timer is None:
-                    self._timer = threading.Timer(self._idle, self._stop_if_idle)
-                    self._timer.daemon = True
-                    self._timer.start()
+                if self._busy == 0 and self._pool is not None:
+                    self._idle_soon()
 
     def _stop_if_idle(self) -> None:
         with self._lock:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import topic_mentions
+from storage import topic_linker, topic_mentions
 from storage.ingest_topics import find_mentions, link_mentions, pending_topics
 from storage.ingest_worker import WorkerIngest
 from storage.store import Store
@@ -127,15 +127,53 @@ def test_an_idle_helper_stops_and_the_next_batch_starts_another() -> None:
         assert helper.confirm({"graph kernel": [7], "GK": [8]}, texts) == {
             1: (text_digest(*texts[0][1:]), (7, 8)), 2: (text_digest(*texts[1][1:]), ())}
         assert helper.running and helper.peak_rss > 0
-        deadline = time.monotonic() + 10
-        while helper.running and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not helper.running
+        assert _stopped(helper)
         assert helper.confirm({"graph kernel": [7]}, texts[:1]) == {1: (text_digest(*texts[0][1:]), (7,))}
         assert helper.started == 2
     finally:
         helper.close()
     assert not helper.running
+
+
+def _stopped(helper: Helper) -> bool:
+    deadline = time.monotonic() + 10
+    while helper.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not helper.running
+
+
+def test_a_helper_started_early_is_the_one_confirm_uses_and_stops_when_left_idle() -> None:
+    helper = Helper(at_least=1, idle_seconds=0.3)
+    texts = [(1, "Graph Kernels", "A graph kernel (GK) at scale.")]
+    try:
+        helper.start_soon()
+        assert helper.running and helper.started == 1
+        helper.start_soon()  # one runs already
+        assert helper.confirm({"graph kernel": [7], "GK": [8]}, texts) == {1: (text_digest(*texts[0][1:]), (7, 8))}
+        assert helper.started == 1
+        assert _stopped(helper)
+        helper.start_soon()  # and nothing asks it for anything: it stops by itself all the same
+        assert helper.running and helper.started == 2
+        assert _stopped(helper)
+    finally:
+        helper.close()
+
+
+@pytest.mark.parametrize(("early_at", "started"), [(len(OLDER), 1), (len(OLDER) + 1, 0)])
+async def test_an_ingest_into_a_big_enough_store_starts_the_helper_as_it_begins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, early_at: int, started: int
+) -> None:
+    # Five candidates are too few for a search to ask for the helper (AT_LEAST): a helper that
+    # runs was started by the ingest, for the searches a store of EARLY_AT papers makes.
+    monkeypatch.setattr(topic_linker, "EARLY_AT", early_at)
+    async with await Store.open(tmp_path / "store.db") as store:
+        await store.ingest(OLDER, source="s")
+        assert store._linker.helper.started == 0  # the index was empty when this began
+        await store.ingest([TEACHING], source="s")
+        assert store._linker.helper.started == started
+        assert await store.link_pending_topics() == 5
+    for slug, older in EXPECTED.items():
+        assert _titles_of(tmp_path / "store.db", slug) == {"Five Definitions", f"Older Work {older}"}, slug
 
 
 async def test_closing_the_store_stops_its_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
