@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import filterfalse
 
 from storage.text import fold, is_stopword, phrase_words, singular, slugify
 
@@ -201,9 +202,8 @@ class TopicIndex:
             self._lookup().named_in(words, hits)
         if self.acronyms:
             acronyms = self.acronyms
-            for token in set(text.translate(_WORD_BREAKS).split()):
-                if token.islower():
-                    continue  # acronyms carry capitals
+            # Acronyms carry capitals: the all-lowercase words (nine in ten) are dropped in C.
+            for token in set(filterfalse(str.islower, text.translate(_WORD_BREAKS).split())):
                 token = token.strip(_STRIP)
                 found = acronyms.get(token)
                 if found is None and token.endswith("s"):
