@@ -44,6 +44,14 @@ def test_phrases_of_every_length_are_found_and_only_whole() -> None:
     assert _found(index, "Nothing here") == set()
 
 
+def test_acronyms_are_found_as_written_with_capitals_digits_or_a_plural_and_never_in_lower_case() -> None:
+    index = TopicIndex(phrases={}, acronyms={"GNN": 1, "3D-GS": 2, "OoDD": 3, "mAP": 4, "SSL": 5})
+    text = 'Splatting (3D-GS) with OoDD scores; mAP and "SSL". Two GNNs, then ssl, gnn and oodd.'
+    assert index.topics_in(phrase_words(text), text) == {1, 2, 3, 4, 5}
+    lower = "we read gnn, 3d-gs, oodd, map and ssl in lower case."
+    assert index.topics_in(phrase_words(lower), lower) == set()
+
+
 def test_phrases_taught_after_the_look_ups_are_built_are_found() -> None:
     index = _index()
     assert _found(index, "dense graph kernel methods") == {1, 2}  # builds the look-ups
