@@ -206,16 +206,18 @@ def parse_blocks(
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=gc.disable) as pool:
             pending: deque[Future[PackedResult]] = deque()
-            try:
+
+            def in_order() -> Iterator[PackedResult]:
                 for piece in pieces:
                     pending.append(pool.submit(_parse_piece_in_worker, piece, as_of, source, known,
                                                listing.MAX_LINE_CHARS))
                     if len(pending) >= 2 * workers:
-                        packed = pending.popleft().result()
-                        yield unpack(packed, first_line - 1), packed.lines
-                        first_line += packed.lines
+                        yield pending.popleft().result()
                 while pending:
-                    packed = pending.popleft().result()
+                    yield pending.popleft().result()
+
+            try:
+                for packed in in_order():
                     yield unpack(packed, first_line - 1), packed.lines
                     first_line += packed.lines
             except BaseException:
