@@ -55,6 +55,10 @@ def _shape(text: str) -> str:
 
 def humps(token: str) -> list[str]:
     """Split a camel-cased token into its humps: "ByeongMoon" -> ["Byeong", "Moon"]."""
+    if token[1:].islower():
+        # No capital after the first letter ("Byeong", "smith"), so no hump starts:
+        # most name tokens, answered without the walk below.
+        return [token]
     parts: list[str] = []
     current = ""
     for i, c in enumerate(token):
