@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from itertools import filterfalse
 
 # A word: letters and digits of any script, pieces joined by an apostrophe or a hyphen.
 WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
@@ -44,10 +45,14 @@ def document_words(texts: Iterable[str]) -> set[str]:
             chunks.update(_chunks_of(batch))
             batch, size = [], 0
     chunks.update(_chunks_of(batch))
-    words: set[str] = set()
-    for chunk in chunks:
-        if chunk.isalnum():  # ASCII letters and digits only: the chunk is one word
-            words.add(chunk.decode("ascii"))
-        else:
-            words.update(words_of(chunk.decode("utf-8", "surrogatepass")))
+    # A chunk of ASCII letters and digits only is one word: those are joined, decoded and
+    # cut again in C; only the others go through the word pattern.
+    words = set(_joined(filter(bytes.isalnum, chunks)))
+    for chunk in filterfalse(bytes.isalnum, chunks):
+        words.update(words_of(chunk.decode("utf-8", "surrogatepass")))
     return words
+
+
+def _joined(chunks: Iterable[bytes]) -> list[str]:
+    text = b"\n".join(chunks).decode("ascii")
+    return text.split("\n") if text else []
