@@ -3,7 +3,8 @@
 Each fast path in feeds/sources/_listing_names.py and listing.py (words read from
 distinct chunks of the whole document, the "et al." tail check, the last title
 token by rfind, cleaning printable ASCII without a regex, the split points found
-by two character scans and only where a name fits) is compared, on
+by two character scans and only where a name fits, a token with no capital
+after its first letter taken as one hump) is compared, on
 generated text full of the characters that make them hard, with the
 straightforward reading it stands for.
 """
@@ -129,3 +130,35 @@ def test_split_points_keep_every_name_up_to_the_longest() -> None:
 def test_normalise_name_is_split_and_join(name: str) -> None:
     for text in (name, f" {name} ", name.replace("\t", " ")):
         assert names.normalise_name(text) == " ".join(text.split())
+
+
+def _reference_humps(token: str) -> list[str]:
+    """A hump starts at a capital after a lower-case letter or a digit, or before a lower-case letter after capitals."""
+    parts: list[str] = []
+    current = ""
+    for i, c in enumerate(token):
+        after_lower = bool(current) and (current[-1].islower() or current[-1].isdigit())
+        acronym_end = bool(current) and current[-1].isupper() and i + 1 < len(token) and token[i + 1].islower()
+        if c.isupper() and (after_lower or acronym_end):
+            parts.append(current)
+            current = c
+        else:
+            current += c
+    return [*parts, current] if current else parts
+
+
+CASES = st.sampled_from([*"aBzQ09-'.", "é", "É", "ß", "İ", "ǅ", "ǆ", "ﬁ", "ᾈ", "²"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CASES, max_size=12).map("".join))
+def test_humps_match_the_letter_by_letter_walk(token: str) -> None:
+    assert names.humps(token) == _reference_humps(token)
+
+
+def test_humps_of_known_tokens() -> None:
+    assert names.humps("ByeongMoon") == ["Byeong", "Moon"]
+    assert names.humps("Byeong") == ["Byeong"]
+    assert names.humps("SSLOpen") == ["SSL", "Open"]
+    assert names.humps("ǅemal") == ["ǅemal"]  # a title-case letter opens no hump
+    assert names.humps("") == []
