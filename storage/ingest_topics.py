@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from storage import topic_links, topic_workers
+from storage.errors import StoreError
 from storage.phrase_counts import ChunkCounts, add_and_ripen
 from storage.text import title_hash
 from storage.topic_mentions import Confirmed, Matcher, paper_texts, spelt, text_digest
@@ -327,28 +328,29 @@ def link_topics(
     category_ids = {slug: topic_id for topic_id, slug in conn.execute(CATEGORIES)}
     # The category link is recomputed below with the rest.
     conn.executemany("DELETE FROM paper_topics WHERE paper_id = ?", [(pid,) for pid in papers if pid not in fresh])
-    texts = [(pid, papers[pid].title, papers[pid].abstract) for pid in sorted(papers)]
-    links: list[tuple[int, int]] = []
+    texts = [(pid, text.title, text.abstract, category_ids.get(text.category.lower(), 0) if text.category else 0)
+             for pid in sorted(papers) for text in (papers[pid],)]
+    _check_packable(conn, texts)
     done = 0
     processes = topic_workers.workers()
-    found = (topic_workers.matches_in_workers(index, texts, processes)
-             if len(texts) >= topic_workers.AT_LEAST and processes > 1 else topic_workers.matches(index, texts))
+    found = (topic_workers.links_in_workers(index, texts, processes)
+             if len(texts) >= topic_workers.AT_LEAST and processes > 1 else topic_workers.links_here(index, texts))
     while True:
         try:
-            for paper_id, topic_ids in found:
-                category = papers[paper_id].category
-                if category and category.lower() in category_ids:
-                    topic_ids.add(category_ids[category.lower()])
-                links += [(paper_id, tid) for tid in sorted(topic_ids)]
-                done += 1
-                if len(links) >= _LINKS_AT_ONCE:  # all of arXiv links 35M pairs: not held at once
-                    topic_links.add_fresh(conn, links, by_topic=by_topic)
-                    links = []
+            for size, packed in found:
+                topic_links.add_packed(conn, packed, by_topic=by_topic)
+                done += size
             break
         except (OSError, BrokenProcessPool) as exc:  # no processes to be had: go on in this one
             log.warning("matching topics in worker processes failed (%s); going on in this process", exc)
-            found = topic_workers.matches(index, texts[done:])
-    topic_links.add_fresh(conn, links, by_topic=by_topic)
+            found = topic_workers.links_here(index, texts[done:])
 
 
-_LINKS_AT_ONCE = 100_000
+def _check_packable(conn: sqlite3.Connection, texts: list[topic_workers.Linked]) -> None:
+    """Refuse ids a packed link cannot hold (storage/topic_links.py), before anything is matched."""
+    top_paper = texts[-1][0] if texts else 0
+    top_topic = conn.execute("SELECT coalesce(max(id), 0) FROM topics").fetchone()[0]
+    if not topic_links.packable(top_paper, top_topic):
+        raise StoreError(f"paper id {top_paper} or topic id {top_topic} is beyond what topics are linked by;"
+                         " copy the library into a new store with `paperboy export` and `paperboy ingest`,"
+                         " which numbers them afresh")

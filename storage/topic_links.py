@@ -9,10 +9,24 @@ parts, each by its own key, through the fragments here.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
+from array import array
 
 log = logging.getLogger(__name__)
+
+# A link packed in one integer: paper id << LINK_SHIFT | topic id. Sorted, such integers
+# are links in paper_topics' key order; SQLite reads them from one JSON array, whose
+# integers must stay signed 64-bit ones.
+LINK_SHIFT = 32
+_TOPIC_BITS = (1 << LINK_SHIFT) - 1
+
+
+def packable(top_paper: int, top_topic: int) -> bool:
+    """Whether links up to these ids can be packed."""
+    return top_paper < 1 << (63 - LINK_SHIFT) and top_topic <= _TOPIC_BITS
+
 
 # Once the recent part holds this many pairs it is folded into topic_papers, in key order,
 # so each page of the big table is written once per fold: at a million papers, once every
@@ -52,6 +66,30 @@ def add_fresh(conn: sqlite3.Connection, links: list[tuple[int, int]], *, by_topi
     if by_topic:
         conn.executemany("INSERT OR IGNORE INTO topic_papers_recent (topic_id, paper_id) VALUES (?, ?)",
                          [(topic_id, paper_id) for paper_id, topic_id in links])
+
+
+def add_packed(conn: sqlite3.Connection, packed: array, *, by_topic: bool = True) -> None:
+    """``add_fresh`` for links packed as storage/topic_workers.py packs them, sorted.
+
+    SQLite unpacks them from one JSON array: at a million papers' 14 million links, a
+    third of the time binding a (paper, topic) tuple per row took.
+    """
+    if not packed:
+        return
+    values = json.dumps(packed.tolist())
+    conn.execute(_ADD_PACKED, (values,))
+    if by_topic:
+        conn.execute(_ADD_PACKED_BY_TOPIC, (values,))
+
+
+_ADD_PACKED = (
+    f"INSERT OR IGNORE INTO paper_topics (paper_id, topic_id) SELECT value >> {LINK_SHIFT},"
+    f" value & {_TOPIC_BITS} FROM json_each(?)"
+)
+_ADD_PACKED_BY_TOPIC = (
+    f"INSERT OR IGNORE INTO topic_papers_recent (topic_id, paper_id) SELECT value & {_TOPIC_BITS},"
+    f" value >> {LINK_SHIFT} FROM json_each(?)"
+)
 
 
 def add(conn: sqlite3.Connection, links: list[tuple[int, int]]) -> int:

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import tempfile
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,12 +24,14 @@ from typing import TypeVar
 
 from storage.phrase_counts import ChunkCounts, count_titles
 from storage.text import phrase_words
+from storage.topic_links import LINK_SHIFT
 from storage.topics import TopicIndex, find_definitions
 
 AT_LEAST = 50_000  # papers in a batch before matching moves to worker processes
 _CHUNK = 4_000  # papers a worker reads or matches per call (at most phrase_counts.COUNT_LIMIT)
 
-Text = tuple[int, str, str]  # paper id, title, abstract
+# Paper id, title, abstract, and the topic id of its category (0 when it has none).
+Linked = tuple[int, str, str, int]
 # Paper id, title, abstract ("" when neither holds a parenthesis: no acronym is defined
 # there, and the abstract need not travel to a worker), and whether its title phrases count.
 Teaching = tuple[int, str, str, bool]
@@ -52,10 +55,28 @@ def workers() -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def matches(index: TopicIndex, texts: Sequence[Text]) -> Iterator[tuple[int, set[int]]]:
-    """Each paper's topics, in the order of ``texts``, in this process."""
-    for paper_id, title, abstract in texts:
-        yield paper_id, index.topics_in(phrase_words(title) + phrase_words(abstract), f"{title}. {abstract}")
+def packed_links(index: TopicIndex, texts: Sequence[Linked]) -> array:
+    """The links of ``texts`` (topics their words name, and their category's), packed and sorted.
+
+    ``texts`` come in ascending paper id, and every id fits a packed link
+    (``topic_links.packable``, which the caller checks). A worker sends back one array per
+    chunk instead of a set per paper, and the writing process builds no tuple per link.
+    """
+    out = array("Q")
+    extend = out.extend
+    for paper_id, title, abstract, category in texts:
+        found = index.topics_in(phrase_words(title) + phrase_words(abstract), f"{title}. {abstract}")
+        if category:
+            found.add(category)
+        extend(map((paper_id << LINK_SHIFT).__or__, sorted(found)))
+    return out
+
+
+def links_here(index: TopicIndex, texts: Sequence[Linked]) -> Iterator[tuple[int, array]]:
+    """``packed_links`` of each chunk of ``texts``, in this process, with how many texts it held."""
+    for start in range(0, len(texts), _CHUNK):
+        chunk = texts[start : start + _CHUNK]
+        yield len(chunk), packed_links(index, chunk)
 
 
 def lessons(texts: Sequence[Teaching]) -> Lessons:
@@ -110,8 +131,8 @@ def _in_flight(pool: ProcessPoolExecutor, work: Callable[[list], _Out], items: S
         yield size, future.result()
 
 
-def matches_in_workers(index: TopicIndex, texts: Sequence[Text], processes: int) -> Iterator[tuple[int, set[int]]]:
-    """``matches`` computed in ``processes`` spawned workers; two chunks per worker in flight at most.
+def links_in_workers(index: TopicIndex, texts: Sequence[Linked], processes: int) -> Iterator[tuple[int, array]]:
+    """``links_here`` computed in ``processes`` spawned workers; two chunks per worker in flight at most.
 
     The index reaches the workers through a temporary file, not the pool's start-up
     arguments: those travel in the pipe a new process is started through, and a
@@ -128,8 +149,7 @@ def matches_in_workers(index: TopicIndex, texts: Sequence[Text], processes: int)
                                  initargs=(str(saved),)) as pool:
             # While the first chunks are matched, this process builds its own look-ups, which
             # the next small ingest needs (0.36 s at a million papers' topics).
-            for _, found in _in_flight(pool, _match, texts, processes, ahead=index.warm):
-                yield from found
+            yield from _in_flight(pool, _links, texts, processes, ahead=index.warm)
 
 
 def _start(saved: str) -> None:
@@ -140,10 +160,11 @@ def _start(saved: str) -> None:
     _index = TopicIndex(phrases=phrases, acronyms=acronyms)
 
 
-def _match(texts: list[Text]) -> list[tuple[int, set[int]]]:
+def _links(texts: list[Linked]) -> array:
     assert _index is not None, "the pool's initializer sets the index"
-    return list(matches(_index, texts))
+    return packed_links(_index, texts)
 
 
-__all__ = ["AT_LEAST", "Lessons", "Teaching", "Text", "lessons", "lessons_here", "lessons_in_workers", "matches",
-           "matches_in_workers", "workers"]
+__all__ = ["AT_LEAST", "Lessons", "Linked", "Teaching",
+           "lessons", "lessons_here", "lessons_in_workers", "links_here", "links_in_workers",
+           "packed_links", "workers"]

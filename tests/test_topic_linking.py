@@ -6,13 +6,15 @@ import asyncio
 import multiprocessing.spawn
 import os
 import sqlite3
+from array import array
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
-from storage import topic_workers
+from storage import topic_links, topic_workers
+from storage.errors import StoreError
 from storage.ingest_topics import CATEGORIES, Mentions, find_mentions, link_mentions, pending_topics
 from storage.store import Store
 from storage.text import phrase_words
@@ -194,7 +196,7 @@ async def test_a_big_batch_is_matched_in_worker_processes_with_the_same_links(
     assert len({slug for slug, _ in here}) >= 5 and len(here) > 3 * len(BATCH)
     started: list[int] = []
     read: list[int] = []
-    real = topic_workers.matches_in_workers
+    real = topic_workers.links_in_workers
     real_lessons = topic_workers.lessons_in_workers
 
     def counted(index: TopicIndex, texts: list, processes: int):  # type: ignore[no-untyped-def]
@@ -208,7 +210,7 @@ async def test_a_big_batch_is_matched_in_worker_processes_with_the_same_links(
     monkeypatch.setattr(topic_workers, "AT_LEAST", 10)
     monkeypatch.setattr(topic_workers, "_CHUNK", 7)  # several chunks per worker, results kept in order
     monkeypatch.setattr(topic_workers, "workers", lambda: 2)
-    monkeypatch.setattr(topic_workers, "matches_in_workers", counted)
+    monkeypatch.setattr(topic_workers, "links_in_workers", counted)
     monkeypatch.setattr(topic_workers, "lessons_in_workers", reading)
     assert await _links_after_ingest(tmp_path / "workers.db") == here
     # The topics were read from the texts in the workers too: the same topics, the same links.
@@ -331,10 +333,10 @@ async def test_no_early_search_while_the_index_is_behind_another_writers_papers(
 
 def test_while_workers_match_this_process_builds_its_own_look_ups() -> None:
     index = _index()
-    texts = [(n, f"Paper {n}", "A fast sparse graph kernel for GNNs.") for n in range(40)]
+    texts = [(n, f"Paper {n}", "A fast sparse graph kernel for GNNs.", 0) for n in range(1, 41)]
     assert index._looks is None
-    found = dict(topic_workers.matches_in_workers(index, texts, 2))
-    assert found == dict(topic_workers.matches(_index(), texts))
+    found = list(topic_workers.links_in_workers(index, texts, 2))
+    assert found == list(topic_workers.links_here(_index(), texts)) and found[0][1]
     # Built here meanwhile, so the next small ingest does not pay for it (0.36 s at 1M papers' topics).
     assert index._looks is not None and index._size == len(index.phrases)
 
@@ -356,3 +358,56 @@ async def test_reading_candidates_ahead_reads_each_stored_one_beside_a_writer(tm
         assert read_ahead(str(db), [], keep=True) == []
     # Only a cache is warmed: a store it cannot open is no error.
     assert read_ahead(str(tmp_path / "missing.db"), [1, 2], keep=True) == []
+
+
+def test_packed_links_are_each_papers_topics_and_category_in_key_order() -> None:
+    index = _index()
+    texts = [(3, "Fast sparse graph kernels", "for GNNs.", 0), (7, "Nothing here", "at all", 50),
+             (1 << 30, "A graph kernel", "", 60), ((1 << 31) - 1, "Sparse graph sampling", "", 0)]
+    packed = topic_workers.packed_links(index, texts)
+    unpacked = [(v >> topic_links.LINK_SHIFT, v & ((1 << topic_links.LINK_SHIFT) - 1)) for v in packed]
+    assert unpacked == [(3, 1), (3, 2), (3, 3), (3, 4), (3, 6), (7, 50), (1 << 30, 1), (1 << 30, 2),
+                        (1 << 30, 60), ((1 << 31) - 1, 5)]
+    assert list(packed) == sorted(packed)
+    assert [list(p) for _, p in topic_workers.links_here(index, texts)] == [list(packed)]
+
+
+def test_packed_links_fit_below_these_ids_only() -> None:
+    assert topic_links.packable((1 << 31) - 1, (1 << 32) - 1)
+    assert not topic_links.packable(1 << 31, 1)
+    assert not topic_links.packable(1, 1 << 32)
+
+
+async def test_packed_links_are_written_as_pairs_are(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    async with await Store.open(path) as store:
+        await store.ingest([record(f"Paper number {n}", "Ada Lovelace") for n in range(2)], source="s")
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        a, b = (pid for (pid,) in conn.execute("SELECT id FROM papers ORDER BY id"))
+        conn.executemany("INSERT INTO topics (id, slug, name, kind) VALUES (?, ?, ?, 'phrase')",
+                         [(901, "t-a", "t a"), (902, "t-b", "t b")])
+        topic_links.add_packed(conn, array("Q", [a << 32 | 901, a << 32 | 902, b << 32 | 902]))
+        topic_links.add_packed(conn, array("Q", [b << 32 | 901]), by_topic=False)
+        topic_links.add_packed(conn, array("Q"))
+        assert sorted(conn.execute("SELECT paper_id, topic_id FROM paper_topics WHERE topic_id > 900")) == [
+            (a, 901), (a, 902), (b, 901), (b, 902)]
+        assert sorted(conn.execute("SELECT topic_id, paper_id FROM topic_papers_recent WHERE topic_id > 900")) == [
+            (901, a), (902, a), (902, b)]
+    finally:
+        conn.close()
+
+
+async def test_an_ingest_refuses_topic_ids_a_packed_link_cannot_hold_and_keeps_what_was_stored(
+    tmp_path: Path
+) -> None:
+    path = tmp_path / "big.db"
+    async with await Store.open(path) as store:
+        await store.ingest([record("Sparse graph kernels", "Ada Lovelace")], source="s")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO topics (id, slug, name, kind) VALUES (?, 'far', 'far', 'phrase')", (1 << 32,))
+    conn.close()
+    async with await Store.open(path) as store:
+        with pytest.raises(StoreError, match=r"topic id 4294967296 is beyond .* `paperboy export`"):
+            await store.ingest([record("Dense graph kernels", "Alan Turing")], source="s")
+    assert rows(path, "SELECT title FROM papers") == [("Sparse graph kernels",)]
