@@ -6,7 +6,6 @@ import asyncio
 import multiprocessing.spawn
 import os
 import sqlite3
-from array import array
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -376,26 +375,6 @@ def test_packed_links_fit_below_these_ids_only() -> None:
     assert topic_links.packable((1 << 31) - 1, (1 << 32) - 1)
     assert not topic_links.packable(1 << 31, 1)
     assert not topic_links.packable(1, 1 << 32)
-
-
-async def test_packed_links_are_written_as_pairs_are(tmp_path: Path) -> None:
-    path = tmp_path / "p.db"
-    async with await Store.open(path) as store:
-        await store.ingest([record(f"Paper number {n}", "Ada Lovelace") for n in range(2)], source="s")
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        a, b = (pid for (pid,) in conn.execute("SELECT id FROM papers ORDER BY id"))
-        conn.executemany("INSERT INTO topics (id, slug, name, kind) VALUES (?, ?, ?, 'phrase')",
-                         [(901, "t-a", "t a"), (902, "t-b", "t b")])
-        topic_links.add_packed(conn, array("Q", [a << 32 | 901, a << 32 | 902, b << 32 | 902]))
-        topic_links.add_packed(conn, array("Q", [b << 32 | 901]), by_topic=False)
-        topic_links.add_packed(conn, array("Q"))
-        assert sorted(conn.execute("SELECT paper_id, topic_id FROM paper_topics WHERE topic_id > 900")) == [
-            (a, 901), (a, 902), (b, 901), (b, 902)]
-        assert sorted(conn.execute("SELECT topic_id, paper_id FROM topic_papers_recent WHERE topic_id > 900")) == [
-            (901, a), (902, a), (902, b)]
-    finally:
-        conn.close()
 
 
 async def test_an_ingest_refuses_topic_ids_a_packed_link_cannot_hold_and_keeps_what_was_stored(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from array import array
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -158,17 +159,21 @@ async def test_every_pair_stays_in_one_part_when_each_ingest_folds(
         assert await store.check() == []
 
 
+async def _papers_and_two_topics(path: Path, papers: int) -> tuple[sqlite3.Connection, list[int]]:
+    """A store of ``papers`` papers and topics 901 and 902, on a plain connection; the papers' ids."""
+    async with await Store.open(path) as store:
+        await store.ingest([record(f"Paper number {n}", "Ada Lovelace") for n in range(papers)], source="s")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executemany("INSERT INTO topics (id, slug, name, kind) VALUES (?, ?, ?, 'phrase')",
+                     [(901, "t-a", "t a"), (902, "t-b", "t b")])
+    return conn, [pid for (pid,) in conn.execute("SELECT id FROM papers ORDER BY id")]
+
+
 async def test_add_writes_only_the_links_not_held(tmp_path: Path) -> None:
     # The linking of older papers may meet pairs the batch that learnt the topic wrote, folded
     # or still recent (its candidates include papers the index took after its search).
-    path = tmp_path / "a.db"
-    async with await Store.open(path) as store:
-        await store.ingest([record(f"Paper number {n}", "Ada Lovelace") for n in range(3)], source="s")
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn, ids = await _papers_and_two_topics(tmp_path / "a.db", 3)
     try:
-        conn.executemany("INSERT INTO topics (id, slug, name, kind) VALUES (?, ?, ?, 'phrase')",
-                         [(901, "t-a", "t a"), (902, "t-b", "t b")])
-        ids = [pid for (pid,) in conn.execute("SELECT id FROM papers ORDER BY id")]
         topic_links.add_fresh(conn, [(ids[0], 901)])
         conn.execute("INSERT INTO topic_papers SELECT * FROM topic_papers_recent")  # folded,
         conn.execute("DELETE FROM topic_papers_recent")
@@ -182,5 +187,19 @@ async def test_add_writes_only_the_links_not_held(tmp_path: Path) -> None:
         # Left for the bulk path, which writes the by-topic pairs again at its end.
         topic_links.add_fresh(conn, [(ids[1], 902)], by_topic=False)
         assert conn.execute("SELECT count(*) FROM topic_papers_recent WHERE topic_id = 902").fetchone()[0] == 1
+    finally:
+        conn.close()
+
+
+async def test_packed_links_are_written_as_pairs_are(tmp_path: Path) -> None:
+    conn, (a, b) = await _papers_and_two_topics(tmp_path / "p.db", 2)
+    try:
+        topic_links.add_packed(conn, array("Q", [a << 32 | 901, a << 32 | 902, b << 32 | 902]))
+        topic_links.add_packed(conn, array("Q", [b << 32 | 901]), by_topic=False)
+        topic_links.add_packed(conn, array("Q"))
+        assert sorted(conn.execute("SELECT paper_id, topic_id FROM paper_topics WHERE topic_id > 900")) == [
+            (a, 901), (a, 902), (b, 901), (b, 902)]
+        assert sorted(conn.execute("SELECT topic_id, paper_id FROM topic_papers_recent WHERE topic_id > 900")) == [
+            (901, a), (902, a), (902, b)]
     finally:
         conn.close()
