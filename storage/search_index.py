@@ -37,11 +37,12 @@ from storage.search_pairs import FIELD as PAIR_FIELD
 from storage.search_pairs import Pairs
 from storage.search_query import make_analyzer, plan_query
 from storage.search_rank import Alt, Group, Plan
+from storage.search_terms import TOKENIZER, TextTerms, index_analyzer
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # 3: the pairs field (storage.search_pairs)
-ANALYZER = "paperboy_en"
+SCHEMA_VERSION = 4  # 3: the pairs field (storage.search_pairs); 4: analysed text (storage.search_terms)
+ANALYZER = "paperboy_en"  # what titles and abstracts were analysed with up to schema 3
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
 _WRITER_HEAP = 64_000_000
 _REBUILD_HEAP = 128_000_000  # the service's RSS budget is 300 MB
@@ -75,8 +76,9 @@ def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     # Signed: the bindings build i64 terms from Python ints, so deletes by term need an i64 field.
     builder.add_integer_field("id", stored=False, indexed=True, fast=True)
-    builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER, index_option="position")
-    builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER, index_option="position")
+    # Each holds its text's terms as make_analyzer reads them, given by storage.search_terms.
+    builder.add_text_field("title", stored=False, tokenizer_name=TOKENIZER, index_option="position")
+    builder.add_text_field("abstract", stored=False, tokenizer_name=TOKENIZER, index_option="position")
     # Pairs of common words as single terms; only which papers hold them (storage.search_pairs).
     builder.add_text_field(PAIR_FIELD, stored=False, tokenizer_name="raw", index_option="basic")
     # Only the marker document carries these two.
@@ -103,6 +105,7 @@ class SearchIndex:
         self._index = index
         self._schema = index.schema
         self._analyzer = rank.Analyzer()
+        self._terms = TextTerms(make_analyzer())
         # ``pair_field=False`` writes no pairs (for measuring what they cost; see bench.pairs_bench).
         self._pair_maker = Pairs(make_analyzer()) if pair_field else None
         # What queries use; None answers phrases without the pair field (for comparing the two).
@@ -120,7 +123,7 @@ class SearchIndex:
         path.mkdir(parents=True, exist_ok=True)
         try:
             index = tantivy.Index(_schema(), path=str(path), reuse=True)
-            index.register_tokenizer(ANALYZER, make_analyzer())
+            index.register_tokenizer(TOKENIZER, index_analyzer())
             probe = cls(path, index, pair_field=pair_field)
             probe._marker()  # fails on a folder holding another schema
             return probe
@@ -133,7 +136,7 @@ class SearchIndex:
     @staticmethod
     def _new_index(path: Path | None) -> tantivy.Index:
         index = tantivy.Index(_schema(), path=str(path) if path else None, reuse=False)
-        index.register_tokenizer(ANALYZER, make_analyzer())
+        index.register_tokenizer(TOKENIZER, index_analyzer())
         return index
 
     def close(self) -> None:
@@ -252,8 +255,7 @@ class SearchIndex:
             self._writer = None
         heap, threads = (_REBUILD_HEAP, 0) if bulk else (_WRITER_HEAP, 1)
         self._writer = self._index.writer(heap_size=heap, num_threads=threads)
-        if self._pair_maker is not None:
-            self._pair_maker.bulk(bulk)
+        self._terms.bulk(bulk)
 
     def _require_writer(self) -> tantivy.IndexWriter:
         writer = self._writer_or_none()
@@ -264,11 +266,12 @@ class SearchIndex:
     def _document(self, row: IndexRow) -> tantivy.Document:
         doc = tantivy.Document()
         doc.add_integer("id", row.paper_id)
-        doc.add_text("title", row.title)
-        doc.add_text("abstract", row.abstract or "")
-        if self._pair_maker is not None:
-            for field, text in (("title", row.title), ("abstract", row.abstract or "")):
-                for term in self._pair_maker.of_text(text, field):
+        pairs = self._pair_maker
+        for field, text in (("title", row.title), ("abstract", row.abstract or "")):
+            terms = self._terms.of_text(text)
+            doc.add_text(field, " ".join(terms))
+            if pairs is not None:
+                for term in pairs.of_document(terms, field):
                     doc.add_text(PAIR_FIELD, term)
         return doc
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import random
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +14,10 @@ from hypothesis import strategies as st
 
 from storage.models import PaperRecord
 from storage.search_index import ANALYZER, IndexRow, SearchIndex
-from storage.search_pairs import _ASCII_FOLD, Pairs
+from storage.search_pairs import Pairs
 from storage.search_query import make_analyzer
+from storage.search_terms import _CACHED_TOKENS, BULK_CACHED_TOKENS, TextTerms
 from storage.store import Store, index_folder
-from tests.helpers import SEED
 
 COMMON = ["deep", "learning", "neural", "network", "networks", "model", "models", "image", "graph", "training"]
 OTHER = ["the", "of", "a", "zebra", "Deep", "LEARNING", "déep", "x" * 45, "learn", "networked", "2024"]
@@ -74,20 +72,24 @@ def test_any_text_gives_the_same_phrase_answers(seed: int, query: str) -> None:
 
 
 def test_pairs_are_only_of_listed_words_and_break_at_other_words() -> None:
-    pairs = Pairs(make_analyzer())
-    found = pairs.of_text("Deep Learning of neural-networks; zebra model training " + "y" * 45 + " data", "abstract")
-    assert found == {"a deep learn", "a neural network", "a model train"}
-    assert pairs.of_text("Deep Learning", "title") == {"t deep learn"}
+    pairs, terms = Pairs(make_analyzer()), TextTerms(make_analyzer())
+    text = "Deep Learning of neural-networks; zebra model training " + "y" * 45 + " data. Training data"
+    assert pairs.of_document(terms.of_text(text), "abstract") == {
+        "a deep learn", "a neural network", "a model train", "a data train", "a train data"}
+    assert pairs.of_document(terms.of_text("Deep Learning"), "title") == {"t deep learn"}
+    assert pairs.of_document(terms.of_text("Learning deep learning"), "title") == {"t learn deep", "t deep learn"}
     assert pairs.of_terms(("self", "supervis", "learn"), "abstract") == ["a self supervis", "a supervis learn"]
     assert pairs.of_terms(("state", "of", "the", "art"), "title") == []
 
 
-def _old_index(folder: Path) -> None:
-    """An index as schema 2 wrote it: no pairs field, its marker saying 2."""
+def _old_index(folder: Path, version: int) -> None:
+    """An index as schema 2 (no pairs field) or 3 (the fields analysed by Tantivy) wrote it, with no papers."""
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("id", stored=False, indexed=True, fast=True)
     builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER, index_option="position")
     builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER, index_option="position")
+    if version == 3:
+        builder.add_text_field("pairs", stored=False, tokenizer_name="raw", index_option="basic")
     builder.add_unsigned_field("seq", stored=True, indexed=False, fast=False)
     builder.add_text_field("store", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_unsigned_field("schema", stored=True, indexed=False, fast=False)
@@ -99,18 +101,19 @@ def _old_index(folder: Path) -> None:
     marker.add_integer("id", 0)
     marker.add_unsigned("seq", 0)
     marker.add_text("store", "old")
-    marker.add_unsigned("schema", 2)
+    marker.add_unsigned("schema", version)
     writer.add_document(marker)
     writer.commit()
     writer.wait_merging_threads()
 
 
-async def test_an_index_without_the_pair_field_is_rebuilt_with_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [2, 3])
+async def test_an_index_of_an_older_schema_is_rebuilt(tmp_path: Path, version: int) -> None:
     db = tmp_path / "paperboy.db"
     async with await Store.open(db, search_index=False) as store:
         await store.ingest([PaperRecord(title="Deep Learning at Scale", authors=("Ada Lovelace",),
                                         abstract="We train deep learning models.")], source="s")
-    _old_index(index_folder(db))
+    _old_index(index_folder(db), version)
     async with await Store.open(db) as store:
         assert store.index is not None
         assert store.index._index.searcher().doc_freq("pairs", "a deep learn") == 1
@@ -128,66 +131,15 @@ def test_the_pairs_bench_prints_both_sides(tmp_path: Path) -> None:
         assert "plain phrase query" in row or "without the pairs field" in row, row
 
 
-def _analysed_pair(analyzer: tantivy.TextAnalyzer, words: frozenset[str], token: str) -> str | None:
-    """What a token is to the pairs without any shortcut: its one analysed term, if that is a pair word."""
-    if len(token.encode()) >= 40:
-        return None
-    terms = analyzer.analyze(token)
-    return terms[0] if len(terms) == 1 and terms[0] in words else None
-
-
-def _tokens_to_check() -> set[str]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    short = {"".join(t) for n in (1, 2, 3, 4) for t in itertools.product(letters, repeat=n)}
-    endings = ["", "s", "es", "ed", "ing", "ly", "y", "ies", "ied", "er", "ers", "est", "ity", "ities", "ation",
-               "ations", "ational", "ness", "ize", "ized", "izing", "ization", "al", "ally", "ive", "ively", "ful",
-               "ment", "ments", "ist", "ism", "e", "able", "ible", "ic", "ical", "ically"]
-    from storage.search_pairs import PAIR_WORDS
-    variants = {w + e for w in PAIR_WORDS for e in endings}
-    variants |= {w.upper() for w in variants} | {w.capitalize() for w in variants}
-    return short | variants
-
-
-def test_the_first_letters_shortcut_finds_every_pair_word_the_analyzer_does() -> None:
-    analyzer = make_analyzer()
-    pairs = Pairs(analyzer)
-    tokens = _tokens_to_check()
-    if SEED.exists():  # every token of the seed's titles and abstracts too
-        text = SEED.read_text(encoding="utf-8")
-        tokens |= set(re.findall(r"[^\W_]+", text)) | set(text.translate(_ASCII_FOLD).split())
-    terms = pairs._terms
-    terms.limit = len(tokens) + 1
-    wrong = [t for t in tokens if terms[t] != _analysed_pair(analyzer, pairs.words, t)]
-    assert wrong == []
-    # Not vacuous: the tokens hold pair words in many forms, and the shortcut decided most of the rest.
-    assert sum(terms[t] is not None for t in tokens) > 1_000
-    starts = {t[:3].lower() for t in pairs.words}
-    assert sum(t[:3].lower() not in starts for t in tokens if t.isascii()) > len(tokens) // 2
-
-
-def test_pair_words_too_short_for_the_shortcut_are_refused() -> None:
-    from storage.search_pairs import _starts
-
-    assert "mod" in _starts(frozenset({"model", "deep"}))
-    with pytest.raises(ValueError, match="too short"):
-        _starts(frozenset({"model", "tri"}))
-    with pytest.raises(ValueError, match="too short"):
-        _starts(frozenset({"ab"}))
-
-
 def test_a_bulk_write_keeps_more_tokens_and_gives_them_back_after(tmp_path: Path) -> None:
-    from storage.search_pairs import _CACHED_TOKENS, BULK_CACHED_TOKENS
-
     index = SearchIndex.open(tmp_path / "index")
-    pairs = index._pair_maker
-    assert pairs is not None
-    assert pairs._terms.limit == _CACHED_TOKENS
+    terms = index._terms
+    assert terms.limit == _CACHED_TOKENS
     index._bulk(True)
-    assert pairs._terms.limit == BULK_CACHED_TOKENS
-    text = " ".join(f"tok{i}" for i in range(_CACHED_TOKENS + 10))
-    pairs.of_text(text, "abstract")
-    assert len(pairs._terms) > _CACHED_TOKENS  # kept, where the service's budget would have cleared it
+    assert terms.limit == BULK_CACHED_TOKENS
+    terms.of_text(" ".join(f"tok{i}" for i in range(_CACHED_TOKENS + 10)))
+    assert len(terms) > _CACHED_TOKENS  # kept, where the service's budget would have cleared it
     index._bulk(False)
-    assert pairs._terms.limit == _CACHED_TOKENS
-    assert len(pairs._terms) == 0
+    assert terms.limit == _CACHED_TOKENS
+    assert len(terms) == 0
     index.close()
