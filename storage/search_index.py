@@ -42,7 +42,6 @@ from storage.search_terms import TOKENIZER, TextTerms, index_analyzer
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4  # 3: the pairs field (storage.search_pairs); 4: analysed text (storage.search_terms)
-ANALYZER = "paperboy_en"  # what titles and abstracts were analysed with up to schema 3
 MARKER_ID = 0  # papers have ids from 1; this document holds what the index has seen
 _WRITER_HEAP = 64_000_000
 _REBUILD_HEAP = 128_000_000  # the service's RSS budget is 300 MB

@@ -9,6 +9,7 @@ than it saves, and the caller works in-process.
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import os
@@ -74,9 +75,7 @@ def packed_links(index: TopicIndex, texts: Sequence[Linked]) -> array:
 
 def links_here(index: TopicIndex, texts: Sequence[Linked]) -> Iterator[tuple[int, array]]:
     """``packed_links`` of each chunk of ``texts``, in this process, with how many texts it held."""
-    for start in range(0, len(texts), _CHUNK):
-        chunk = texts[start : start + _CHUNK]
-        yield len(chunk), packed_links(index, chunk)
+    return _here(functools.partial(packed_links, index), texts)
 
 
 def lessons(texts: Sequence[Teaching]) -> Lessons:
@@ -92,9 +91,14 @@ def lessons(texts: Sequence[Teaching]) -> Lessons:
 
 def lessons_here(texts: Sequence[Teaching]) -> Iterator[tuple[int, Lessons]]:
     """``lessons`` of each chunk of ``texts``, read in this process, with how many texts it held."""
-    for start in range(0, len(texts), _CHUNK):
-        chunk = texts[start : start + _CHUNK]
-        yield len(chunk), lessons(chunk)
+    return _here(lessons, texts)
+
+
+def _here(work: Callable[[Sequence], _Out], items: Sequence) -> Iterator[tuple[int, _Out]]:
+    """``work`` of each chunk of ``items`` in this process, in order, with the chunk's size (as ``_in_flight``)."""
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start : start + _CHUNK]
+        yield len(chunk), work(chunk)
 
 
 def lessons_in_workers(texts: Sequence[Teaching], processes: int) -> Iterator[tuple[int, Lessons]]:

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage.models import PaperRecord
-from storage.search_index import ANALYZER, IndexRow, SearchIndex
+from storage.search_index import IndexRow, SearchIndex
 from storage.search_pairs import Pairs
 from storage.search_query import make_analyzer
 from storage.search_terms import _CACHED_TOKENS, BULK_CACHED_TOKENS, TextTerms
@@ -82,12 +82,15 @@ def test_pairs_are_only_of_listed_words_and_break_at_other_words() -> None:
     assert pairs.of_terms(("state", "of", "the", "art"), "title") == []
 
 
+OLD_ANALYZER = "paperboy_en"  # the name titles and abstracts were analysed under up to schema 3
+
+
 def _old_index(folder: Path, version: int) -> None:
     """An index as schema 2 (no pairs field) or 3 (the fields analysed by Tantivy) wrote it, with no papers."""
     builder = tantivy.SchemaBuilder()
     builder.add_integer_field("id", stored=False, indexed=True, fast=True)
-    builder.add_text_field("title", stored=False, tokenizer_name=ANALYZER, index_option="position")
-    builder.add_text_field("abstract", stored=False, tokenizer_name=ANALYZER, index_option="position")
+    builder.add_text_field("title", stored=False, tokenizer_name=OLD_ANALYZER, index_option="position")
+    builder.add_text_field("abstract", stored=False, tokenizer_name=OLD_ANALYZER, index_option="position")
     if version == 3:
         builder.add_text_field("pairs", stored=False, tokenizer_name="raw", index_option="basic")
     builder.add_unsigned_field("seq", stored=True, indexed=False, fast=False)
@@ -95,7 +98,7 @@ def _old_index(folder: Path, version: int) -> None:
     builder.add_unsigned_field("schema", stored=True, indexed=False, fast=False)
     folder.mkdir()
     index = tantivy.Index(builder.build(), path=str(folder), reuse=False)
-    index.register_tokenizer(ANALYZER, make_analyzer())
+    index.register_tokenizer(OLD_ANALYZER, make_analyzer())
     writer = index.writer(heap_size=15_000_000, num_threads=1)
     marker = tantivy.Document()
     marker.add_integer("id", 0)
